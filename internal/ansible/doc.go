@@ -1,0 +1,163 @@
+package ansible
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// DocHeader is the first line of every rendered sidecar file.
+const DocHeader = "# Generated from the module's Go spec by `make docs`; do not edit."
+
+// WriteDoc renders m's sidecar documentation (plugins/modules/NAME.yml): DOCUMENTATION,
+// EXAMPLES and RETURN, from the same spec that validates the arguments.
+func WriteDoc(w io.Writer, m Module) error {
+	doc := ymap{
+		{"module", m.Name},
+		{"short_description", m.ShortDescription},
+		{"description", m.Description},
+		{"version_added", "0.1.0"},
+		{"author", []string{"bo.microvm developers"}},
+		{"options", optionsDoc(m.Spec.Options)},
+		{"attributes", ymap{
+			{"check_mode", ymap{{"support", supportOr(m.CheckMode)}, {"description", "Can run in check_mode and return changed status prediction without modifying target."}}},
+			{"diff_mode", ymap{{"support", supportOr(m.DiffMode)}, {"description", "Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode."}}},
+			{"platform", ymap{{"support", "full"}, {"platforms", "posix"}, {"description", "Static Go binary for linux/amd64 and linux/arm64; needs no Python on the target."}}},
+		}},
+	}
+	if len(m.Notes) > 0 {
+		doc = append(doc, kv{"notes", m.Notes})
+	}
+	var b bytes.Buffer
+	b.WriteString(DocHeader + "\n")
+	b.WriteString("DOCUMENTATION:\n")
+	emitMap(&b, 1, doc)
+	b.WriteString("EXAMPLES: |\n")
+	for _, line := range strings.Split(strings.Trim(m.Examples, "\n"), "\n") {
+		if line == "" {
+			b.WriteString("\n")
+			continue
+		}
+		b.WriteString("  " + line + "\n")
+	}
+	b.WriteString("RETURN:")
+	if len(m.Returns) == 0 {
+		b.WriteString(" {}\n")
+	} else {
+		b.WriteString("\n")
+		emitMap(&b, 1, returnsDoc(m.Returns))
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func supportOr(s Support) Support {
+	if s == "" {
+		return None
+	}
+	return s
+}
+
+type kv struct {
+	k string
+	v any
+}
+
+// ymap is an ordered YAML mapping.
+type ymap []kv
+
+func optionsDoc(opts []Option) ymap {
+	var out ymap
+	for _, o := range opts {
+		d := ymap{{"description", nonEmpty(o.Description, "No description.")}, {"type", string(o.typ())}}
+		if o.Required {
+			d = append(d, kv{"required", true})
+		}
+		if o.Default != nil {
+			d = append(d, kv{"default", o.Default})
+		}
+		if o.Choices != nil {
+			d = append(d, kv{"choices", o.Choices})
+		}
+		if len(o.Aliases) > 0 {
+			d = append(d, kv{"aliases", o.Aliases})
+		}
+		if o.Elements != "" {
+			d = append(d, kv{"elements", string(o.Elements)})
+		}
+		if o.NoLog {
+			d = append(d, kv{"no_log", true})
+		}
+		if o.VersionAdded != "" {
+			d = append(d, kv{"version_added", o.VersionAdded})
+		}
+		if len(o.Options) > 0 {
+			d = append(d, kv{"suboptions", optionsDoc(o.Options)})
+		}
+		out = append(out, kv{o.Name, d})
+	}
+	return out
+}
+
+func returnsDoc(rs []Return) ymap {
+	var out ymap
+	for _, r := range rs {
+		d := ymap{{"description", r.Description}, {"returned", r.Returned}, {"type", r.Type}}
+		if r.Elements != "" {
+			d = append(d, kv{"elements", r.Elements})
+		}
+		if r.Sample != nil {
+			d = append(d, kv{"sample", r.Sample})
+		}
+		if len(r.Contains) > 0 {
+			d = append(d, kv{"contains", returnsDoc(r.Contains)})
+		}
+		out = append(out, kv{r.Name, d})
+	}
+	return out
+}
+
+func nonEmpty(lines []string, fallback string) []string {
+	if len(lines) == 0 {
+		return []string{fallback}
+	}
+	return lines
+}
+
+func emitMap(b *bytes.Buffer, depth int, m ymap) {
+	pad := strings.Repeat("  ", depth)
+	for _, e := range m {
+		switch v := e.v.(type) {
+		case ymap:
+			if len(v) == 0 {
+				fmt.Fprintf(b, "%s%s: {}\n", pad, e.k)
+				continue
+			}
+			fmt.Fprintf(b, "%s%s:\n", pad, e.k)
+			emitMap(b, depth+1, v)
+		case []string:
+			fmt.Fprintf(b, "%s%s:\n", pad, e.k)
+			for _, s := range v {
+				fmt.Fprintf(b, "%s  - %s\n", pad, scalar(s))
+			}
+		default:
+			fmt.Fprintf(b, "%s%s: %s\n", pad, e.k, scalar(v))
+		}
+	}
+}
+
+// scalar renders a value in JSON syntax, which YAML reads as the same value.
+func scalar(v any) string {
+	if s, ok := v.(Support); ok {
+		v = string(s)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return `""`
+	}
+	return strings.TrimSuffix(buf.String(), "\n")
+}

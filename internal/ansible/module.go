@@ -1,0 +1,414 @@
+package ansible
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Support says how far a module supports check or diff mode, as DOCUMENTATION's attributes do.
+type Support string
+
+// Support levels.
+const (
+	Full    Support = "full"
+	Partial Support = "partial"
+	None    Support = "none"
+)
+
+// Module declares one Ansible module: its documentation, argument spec and behaviour.
+// A module's main is `ansible.Main(ansible.Module{...})`.
+type Module struct {
+	Name             string // e.g. "microvm_info"; the FQCN is "bo.microvm." + Name
+	ShortDescription string
+	Description      []string
+	Notes            []string
+	Spec             Spec
+	CheckMode        Support // None makes a check-mode run exit "skipped", as ansible-core does
+	DiffMode         Support
+	Examples         string
+	Returns          []Return
+	// Timeout bounds the whole run; when it passes the module still prints a failed result.
+	// Zero means one hour.
+	Timeout time.Duration
+	// Run does the work. On error the result's values are still returned, with failed=true.
+	Run func(ctx context.Context, inv *Invocation) (*Result, error)
+}
+
+// Return documents one return value.
+type Return struct {
+	Name        string
+	Description string
+	Returned    string // "always", "success", "when changed", ...
+	Type        string // str, int, bool, list, dict, ...
+	Elements    string
+	Sample      any
+	Contains    []Return
+}
+
+// Invocation is what a module's Run receives: validated parameters and the task's modes.
+type Invocation struct {
+	Params          Params
+	CheckMode       bool
+	Diff            bool
+	NoLog           bool
+	Verbosity       int
+	ModuleName      string // as ansible-core names it in messages, per-arch suffix removed
+	AnsibleVersion  string
+	TmpDir          string // the per-task tmp dir, "" when becoming an unprivileged user
+	RemoteTmp       string
+	KeepRemoteFiles bool
+
+	mu           sync.Mutex
+	warnings     []string
+	deprecations []map[string]any
+}
+
+// Warn adds a warning to the result.
+func (inv *Invocation) Warn(format string, args ...any) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.warnings = append(inv.warnings, fmt.Sprintf(format, args...))
+}
+
+// Deprecate adds a deprecation to the result.
+func (inv *Invocation) Deprecate(msg, version string) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.deprecations = append(inv.deprecations, map[string]any{"msg": msg, "version": version, "collection_name": "bo.microvm"})
+}
+
+// Result is what a module reports. Values holds the module's own return keys.
+type Result struct {
+	Changed bool
+	Msg     string
+	Skipped bool
+	Diff    []Diff // reported only in diff mode
+	Values  map[string]any
+}
+
+// Set adds a return value and returns r, for chaining.
+func (r *Result) Set(key string, value any) *Result {
+	if r.Values == nil {
+		r.Values = map[string]any{}
+	}
+	r.Values[key] = value
+	return r
+}
+
+// Diff is one before/after pair as the default callback renders it.
+type Diff struct {
+	Before       any    `json:"before,omitempty"`
+	After        any    `json:"after,omitempty"`
+	BeforeHeader string `json:"before_header,omitempty"`
+	AfterHeader  string `json:"after_header,omitempty"`
+	Prepared     string `json:"prepared,omitempty"`
+}
+
+// CommandFailure is implemented by errors from external commands; the result then carries
+// rc, stdout and stderr as ansible.builtin.command's does.
+type CommandFailure interface {
+	error
+	CommandResult() (rc int, stdout, stderr string)
+}
+
+// Main runs m as a binary module: it reads os.Args[1], prints one JSON object and exits.
+// With the single argument "--ansible-doc" it prints the sidecar documentation instead.
+func Main(m Module) {
+	if len(os.Args) == 2 && os.Args[1] == "--ansible-doc" {
+		if err := WriteDoc(os.Stdout, m); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	var argsFile string
+	if len(os.Args) > 1 {
+		argsFile = os.Args[1]
+	}
+	out, failed := Execute(context.Background(), m, argsFile)
+	os.Stdout.Write(append(out, '\n'))
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// Execute runs m against the args file and returns the one-line JSON result and whether it
+// failed. It never panics and never returns anything but a single JSON object.
+func Execute(ctx context.Context, m Module, argsFile string) (out []byte, failed bool) {
+	res := run(ctx, m, argsFile)
+	out, err := marshal(res)
+	if err != nil {
+		out, _ = json.Marshal(map[string]any{"failed": true, "changed": false, "msg": "internal error: cannot encode the module result: " + err.Error()})
+		return out, true
+	}
+	f, _ := res["failed"].(bool)
+	return out, f
+}
+
+// run returns the final, masked result map.
+func run(ctx context.Context, m Module, argsFile string) (result map[string]any) {
+	var secrets []string
+	inv := &Invocation{ModuleName: "bo.microvm." + m.Name}
+	defer func() {
+		if r := recover(); r != nil {
+			result = finish(inv, secrets, nil, map[string]any{
+				"failed": true, "changed": false,
+				"msg":       fmt.Sprintf("module %s crashed: %v", inv.ModuleName, r),
+				"exception": string(debug.Stack()),
+			})
+		}
+	}()
+
+	if argsFile == "" {
+		return failure("No argument file given: a binary module is run as MODULE ARGS_FILE (ansible-core does this).")
+	}
+	data, err := os.ReadFile(argsFile)
+	if err != nil {
+		return failure(fmt.Sprintf("Cannot read the arguments file: %v", err))
+	}
+	raw, err := decodeJSON(data)
+	if err != nil {
+		return failure(fmt.Sprintf("The arguments file %s is not valid JSON: %v", argsFile, err))
+	}
+	all, ok := raw.(map[string]any)
+	if !ok {
+		return failure(fmt.Sprintf("The arguments file %s must hold a JSON object, not %s", argsFile, pyClass(raw)))
+	}
+	params := map[string]any{}
+	internal := map[string]any{}
+	for k, val := range all {
+		if strings.HasPrefix(k, "_ansible_") {
+			internal[strings.TrimPrefix(k, "_ansible_")] = val
+		} else {
+			params[k] = val
+		}
+	}
+	applyInternal(inv, internal)
+
+	v := Validate(m.Spec, params)
+	secrets = v.NoLogValues()
+	base := map[string]any{}
+	if injectInvocation(internal) {
+		base["invocation"] = map[string]any{"module_args": v.Params}
+	}
+	inv.warnings = append(inv.warnings, v.Warnings...)
+	errs := v.Errors
+	ignoredUnknown := v.Unsupported && boolish(internal["ignore_unknown_opts"])
+	if ignoredUnknown {
+		errs = errs[1:]
+	}
+	if len(errs) > 0 {
+		msg := errs[0]
+		if v.Unsupported && !ignoredUnknown {
+			msg = fmt.Sprintf("Unsupported parameters for (%s) module: %s", inv.ModuleName, msg)
+		}
+		base["failed"], base["changed"], base["msg"] = true, false, msg
+		return finish(inv, secrets, nil, base)
+	}
+	inv.Params = Params(v.Params)
+	if inv.CheckMode && (m.CheckMode == None || m.CheckMode == "") {
+		base["changed"], base["skipped"] = false, true
+		base["msg"] = fmt.Sprintf("remote module (%s) does not support check mode", inv.ModuleName)
+		return finish(inv, secrets, nil, base)
+	}
+
+	timeout := m.Timeout
+	if timeout == 0 {
+		timeout = time.Hour
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type outcome struct {
+		res   *Result
+		err   error
+		panic any
+		stack []byte
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- outcome{panic: r, stack: debug.Stack()}
+			}
+		}()
+		r, err := m.Run(ctx, inv)
+		done <- outcome{res: r, err: err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(timeout + 5*time.Second):
+		base["failed"], base["changed"] = true, false
+		base["msg"] = fmt.Sprintf("module %s did not finish within %s; what it had done so far is not known", inv.ModuleName, timeout)
+		return finish(inv, secrets, nil, base)
+	}
+	if o.panic != nil {
+		base["failed"], base["changed"] = true, false
+		base["msg"] = fmt.Sprintf("module %s crashed: %v", inv.ModuleName, o.panic)
+		base["exception"] = string(o.stack)
+		return finish(inv, secrets, nil, base)
+	}
+	r := o.res
+	if r == nil {
+		r = &Result{}
+	}
+	for k, val := range r.Values {
+		base[k] = val
+	}
+	base["changed"] = r.Changed
+	if r.Msg != "" {
+		base["msg"] = r.Msg
+	}
+	if r.Skipped {
+		base["skipped"] = true
+	}
+	if o.err != nil {
+		base["failed"] = true
+		base["msg"] = o.err.Error()
+		var cf CommandFailure
+		if errors.As(o.err, &cf) {
+			rc, stdout, stderr := cf.CommandResult()
+			base["rc"], base["stdout"], base["stderr"] = rc, stdout, stderr
+		}
+	}
+	var diff []Diff
+	if inv.Diff {
+		diff = r.Diff
+	}
+	return finish(inv, secrets, diff, base)
+}
+
+// finish adds warnings, deprecations and diff, makes the result generic JSON and masks it.
+func finish(inv *Invocation, secrets []string, diff []Diff, res map[string]any) map[string]any {
+	if len(inv.warnings) > 0 {
+		res["warnings"] = inv.warnings
+	}
+	if len(inv.deprecations) > 0 {
+		res["deprecations"] = inv.deprecations
+	}
+	switch len(diff) {
+	case 0:
+	case 1:
+		res["diff"] = diff[0]
+	default:
+		res["diff"] = diff
+	}
+	if _, ok := res["failed"]; !ok {
+		res["failed"] = false
+	}
+	generic, err := toGeneric(res)
+	if err != nil {
+		return map[string]any{"failed": true, "changed": false, "msg": "internal error: cannot encode the module result: " + err.Error()}
+	}
+	masked := RemoveValues(generic, secrets).(map[string]any)
+	// As ansible-core 2.15+: top-level booleans and nulls are never masked.
+	for k, val := range generic {
+		if _, ok := val.(bool); ok || val == nil {
+			masked[k] = val
+		}
+	}
+	return masked
+}
+
+// toGeneric turns any JSON-encodable value into maps, slices and scalars.
+func toGeneric(v map[string]any) (map[string]any, error) {
+	b, err := json.Marshal(sanitizeFloats(v))
+	if err != nil {
+		return nil, err
+	}
+	g, err := decodeJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	return g.(map[string]any), nil
+}
+
+// sanitizeFloats replaces non-finite floats (which JSON cannot carry) by Python's spelling.
+func sanitizeFloats(v any) any {
+	switch t := v.(type) {
+	case float64:
+		if math.IsInf(t, 0) || math.IsNaN(t) {
+			return pyFloat(t)
+		}
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = sanitizeFloats(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = sanitizeFloats(e)
+		}
+		return out
+	}
+	return v
+}
+
+func failure(msg string) map[string]any {
+	return map[string]any{"failed": true, "changed": false, "msg": msg}
+}
+
+var archSuffix = regexp.MustCompile(`_linux_[a-z0-9]+$`)
+
+func applyInternal(inv *Invocation, in map[string]any) {
+	inv.CheckMode = boolish(in["check_mode"])
+	inv.Diff = boolish(in["diff"])
+	inv.NoLog = boolish(in["no_log"])
+	inv.KeepRemoteFiles = boolish(in["keep_remote_files"])
+	if n, ok := pyNumber(in["verbosity"]); ok {
+		inv.Verbosity = int(n)
+	}
+	if s, ok := in["module_name"].(string); ok && s != "" {
+		inv.ModuleName = archSuffix.ReplaceAllString(s, "")
+	}
+	inv.AnsibleVersion, _ = in["version"].(string)
+	inv.TmpDir, _ = in["tmpdir"].(string)
+	inv.RemoteTmp, _ = in["remote_tmp"].(string)
+}
+
+// injectInvocation follows 2.21+: invocation only when asked; always when the key is absent.
+func injectInvocation(in map[string]any) bool {
+	v, ok := in["inject_invocation"]
+	return !ok || boolish(v)
+}
+
+func boolish(v any) bool {
+	b, err := toBool(v)
+	if err != nil {
+		return false
+	}
+	return b.(bool)
+}
+
+// marshal encodes v as one line of JSON without HTML escaping (a module prints "<" as "<").
+func marshal(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+}
+
+// WriteJSON is a helper for tests and tools: it writes v as one JSON line.
+func WriteJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,274 @@
+package ansible
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Values decoded from the args file are nil, bool, int64, float64, string, []any or
+// map[string]any, mirroring what Python's json module produces (int and float are told
+// apart by the literal, as Python does).
+
+// decodeJSON decodes one JSON value with Python's int/float distinction.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("extra data after the JSON value")
+	}
+	return normalizeNumbers(v), nil
+}
+
+func normalizeNumbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		s := string(t)
+		if !strings.ContainsAny(s, ".eE") {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return i
+			}
+		}
+		f, _ := strconv.ParseFloat(s, 64)
+		return f
+	case []any:
+		for i := range t {
+			t[i] = normalizeNumbers(t[i])
+		}
+		return t
+	case map[string]any:
+		for k := range t {
+			t[k] = normalizeNumbers(t[k])
+		}
+		return t
+	}
+	return v
+}
+
+// pyClass is Python's repr of type(v), as ansible-core puts it into messages.
+func pyClass(v any) string {
+	switch v.(type) {
+	case nil:
+		return "<class 'NoneType'>"
+	case bool:
+		return "<class 'bool'>"
+	case int, int64:
+		return "<class 'int'>"
+	case float64:
+		return "<class 'float'>"
+	case string:
+		return "<class 'str'>"
+	case []any:
+		return "<class 'list'>"
+	case map[string]any:
+		return "<class 'dict'>"
+	}
+	return fmt.Sprintf("<class '%T'>", v)
+}
+
+// pyStr is Python's str(v).
+func pyStr(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case nil:
+		return "None"
+	case bool:
+		if t {
+			return "True"
+		}
+		return "False"
+	case int:
+		return strconv.Itoa(t)
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case float64:
+		return pyFloat(t)
+	}
+	return pyRepr(v)
+}
+
+// pyFloat is Python's repr of a float.
+func pyFloat(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
+	if exp < -4 || exp >= 16 {
+		return e
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsRune(s, '.') {
+		s += ".0"
+	}
+	return s
+}
+
+// pyRepr is Python's repr(v) for the JSON value kinds.
+func pyRepr(v any) string {
+	switch t := v.(type) {
+	case string:
+		return pyReprString(t)
+	case []any:
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = pyRepr(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		keys := sortedKeys(t)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = pyReprString(k) + ": " + pyRepr(t[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	return pyStr(v)
+}
+
+func pyReprString(s string) string {
+	quote := byte('\'')
+	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
+		quote = '"'
+	}
+	var b strings.Builder
+	b.WriteByte(quote)
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == rune(quote):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == utf8.RuneError:
+			b.WriteString(`\ufffd`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r < 0xa0:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !unicode.IsPrint(r) && r > 0xff && r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case !unicode.IsPrint(r) && r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte(quote)
+	return b.String()
+}
+
+// pyEqual is Python's == between JSON values (1 == 1.0 == True).
+func pyEqual(a, b any) bool {
+	if fa, ok := pyNumber(a); ok {
+		fb, ok := pyNumber(b)
+		return ok && fa == fb
+	}
+	switch ta := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		tb, ok := b.(string)
+		return ok && ta == tb
+	case []any:
+		tb, ok := b.([]any)
+		if !ok || len(ta) != len(tb) {
+			return false
+		}
+		for i := range ta {
+			if !pyEqual(ta[i], tb[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		tb, ok := b.(map[string]any)
+		if !ok || len(ta) != len(tb) {
+			return false
+		}
+		for k, v := range ta {
+			w, ok := tb[k]
+			if !ok || !pyEqual(v, w) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func pyNumber(v any) (float64, bool) {
+	switch t := v.(type) {
+	case bool:
+		if t {
+			return 1, true
+		}
+		return 0, true
+	case int:
+		return float64(t), true
+	case int64:
+		return float64(t), true
+	case float64:
+		return t, true
+	}
+	return 0, false
+}
+
+func pyContains(list []any, v any) bool {
+	for _, e := range list {
+		if pyEqual(e, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// deepCopy copies a decoded JSON value so validation never aliases the caller's data.
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case []any:
+		out := make([]any, len(t))
+		for i := range t {
+			out[i] = deepCopy(t[i])
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}

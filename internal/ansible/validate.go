@@ -1,0 +1,490 @@
+package ansible
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Validation is the outcome of validating parameters against a Spec, in the order and with
+// the messages of ansible-core 2.14's ArgumentSpecValidator.validate.
+type Validation struct {
+	Params   map[string]any // validated, coerced; every spec key present (absent ones nil)
+	Errors   []string       // every error, in ansible-core's order; AnsibleModule reports the first
+	Warnings []string
+	// Unsupported is true when the first error is the unsupported-parameters one, which
+	// AnsibleModule prefixes with "Unsupported parameters for (NAME) module: ".
+	Unsupported bool
+	noLog       map[string]struct{}
+}
+
+// NoLogValues are the strings that must not appear in any output.
+func (v *Validation) NoLogValues() []string {
+	out := make([]string, 0, len(v.noLog))
+	for s := range v.noLog {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Validate checks and coerces params (the task arguments without _ansible_ keys) against spec.
+// It never modifies params.
+func Validate(spec Spec, params map[string]any) *Validation {
+	p, _ := deepCopy(params).(map[string]any)
+	if p == nil {
+		p = map[string]any{}
+	}
+	v := &Validation{Params: p, noLog: map[string]struct{}{}}
+	var unsupported []string
+	supported := map[string][2][]string{}
+
+	v.addNoLog(setFallbacks(spec.Options, p)...)
+	aliases := v.handleAliases(spec.Options, p, "")
+	v.addNoLog(listNoLogValues(spec.Options, p)...)
+	unsupported = append(unsupported, unsupportedParams(spec.Options, p, aliases, nil, supported)...)
+	v.check(checkMutuallyExclusive(spec.MutuallyExclusive, p, nil))
+	v.addNoLog(setDefaults(spec.Options, p, false)...)
+	v.check(checkRequired(spec.Options, p, nil))
+	v.validateTypes(spec.Options, p, nil)
+	v.validateValues(spec.Options, p, nil)
+	v.additionalChecks(spec.Rules, p, nil)
+	v.addNoLog(setDefaults(spec.Options, p, true)...)
+	unsupported = append(unsupported, v.validateSubSpecs(spec.Options, p, "", nil, supported)...)
+
+	if len(unsupported) > 0 {
+		sort.Strings(unsupported)
+		last := unsupported[len(unsupported)-1]
+		names, als := supported[last][0], supported[last][1]
+		msg := strings.Join(unsupported, ", ") + ". Supported parameters include: " + strings.Join(names, ", ")
+		if len(als) > 0 {
+			msg += " (" + strings.Join(als, ", ") + ")"
+		}
+		if len(v.Errors) == 0 {
+			v.Unsupported = true
+		}
+		v.Errors = append(v.Errors, msg+".")
+	}
+	return v
+}
+
+func (v *Validation) check(err error) {
+	if err != nil {
+		v.Errors = append(v.Errors, err.Error())
+	}
+}
+
+func (v *Validation) addNoLog(values ...string) {
+	for _, s := range values {
+		v.noLog[s] = struct{}{}
+	}
+}
+
+func setFallbacks(opts []Option, p map[string]any) []string {
+	var noLog []string
+	for _, o := range opts {
+		if _, ok := p[o.Name]; ok || len(o.EnvFallback) == 0 {
+			continue
+		}
+		for _, env := range o.EnvFallback {
+			if val, ok := os.LookupEnv(env); ok {
+				p[o.Name] = val
+				if o.NoLog && val != "" {
+					noLog = append(noLog, val)
+				}
+				break
+			}
+		}
+	}
+	return noLog
+}
+
+// handleAliases copies each alias's value onto its option; the alias wins when both are set.
+func (v *Validation) handleAliases(opts []Option, p map[string]any, prefix string) map[string]string {
+	aliases := map[string]string{}
+	for _, o := range opts {
+		for _, a := range o.Aliases {
+			aliases[a] = o.Name
+			if val, ok := p[a]; ok {
+				if _, both := p[o.Name]; both {
+					v.Warnings = append(v.Warnings, fmt.Sprintf("Both option %s%s and its alias %s%s are set.", prefix, o.Name, prefix, a))
+				}
+				p[o.Name] = val
+			}
+		}
+	}
+	return aliases
+}
+
+func unsupportedParams(opts []Option, p map[string]any, aliases map[string]string, context []string, supported map[string][2][]string) []string {
+	legal := map[string]bool{}
+	var names []string
+	for _, o := range opts {
+		legal[o.Name] = true
+		names = append(names, o.Name)
+	}
+	var als []string
+	for a := range aliases {
+		legal[a] = true
+		als = append(als, a)
+	}
+	sort.Strings(names)
+	sort.Strings(als)
+	var out []string
+	for k := range p {
+		if legal[k] {
+			continue
+		}
+		name := strings.Join(append(append([]string{}, context...), k), ".")
+		out = append(out, name)
+		supported[name] = [2][]string{names, als}
+	}
+	return out
+}
+
+func listNoLogValues(opts []Option, p map[string]any) []string {
+	var out []string
+	for _, o := range opts {
+		if o.NoLog {
+			if val, ok := p[o.Name]; ok && truthy(val) {
+				out = append(out, datastructureStrings(val)...)
+			}
+		}
+		if len(o.Options) == 0 {
+			continue
+		}
+		sub, ok := p[o.Name]
+		if !ok || sub == nil {
+			continue
+		}
+		if !(o.typ() == Dict || (o.typ() == List && o.Elements == Dict)) {
+			continue
+		}
+		items, isList := sub.([]any)
+		if !isList {
+			items = []any{sub}
+		}
+		for _, it := range items {
+			if s, ok := it.(string); ok {
+				d, err := toDict(s)
+				if err != nil {
+					continue
+				}
+				it = d
+			}
+			if m, ok := it.(map[string]any); ok {
+				out = append(out, listNoLogValues(o.Options, m)...)
+			}
+		}
+	}
+	return out
+}
+
+// truthy is Python's bool(v).
+func truthy(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return t
+	case string:
+		return t != ""
+	case []any:
+		return len(t) > 0
+	case map[string]any:
+		return len(t) > 0
+	}
+	f, _ := pyNumber(v)
+	return f != 0
+}
+
+func datastructureStrings(v any) []string {
+	switch t := v.(type) {
+	case string:
+		if t == "" {
+			return nil
+		}
+		return []string{t}
+	case map[string]any:
+		var out []string
+		for _, k := range sortedKeys(t) {
+			out = append(out, datastructureStrings(t[k])...)
+		}
+		return out
+	case []any:
+		var out []string
+		for _, e := range t {
+			out = append(out, datastructureStrings(e)...)
+		}
+		return out
+	case nil, bool:
+		return nil
+	}
+	return []string{pyStr(v)}
+}
+
+func inContext(msg string, context []string) string {
+	if len(context) == 0 {
+		return msg
+	}
+	return msg + " found in " + strings.Join(context, " -> ")
+}
+
+func countTerms(terms []string, p map[string]any) int {
+	n := 0
+	seen := map[string]bool{}
+	for _, t := range terms {
+		if _, ok := p[t]; ok && !seen[t] {
+			n++
+		}
+		seen[t] = true
+	}
+	return n
+}
+
+func checkMutuallyExclusive(groups [][]string, p map[string]any, context []string) error {
+	var hits []string
+	for _, g := range groups {
+		if countTerms(g, p) > 1 {
+			hits = append(hits, strings.Join(g, "|"))
+		}
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", inContext("parameters are mutually exclusive: "+strings.Join(hits, ", "), context))
+}
+
+func setDefaults(opts []Option, p map[string]any, setNil bool) []string {
+	var noLog []string
+	for _, o := range opts {
+		if _, ok := p[o.Name]; ok {
+			continue
+		}
+		if o.Default == nil && !setNil {
+			continue
+		}
+		if o.NoLog && truthy(o.Default) {
+			noLog = append(noLog, pyStr(o.Default))
+		}
+		p[o.Name] = deepCopy(o.Default)
+	}
+	return noLog
+}
+
+func checkRequired(opts []Option, p map[string]any, context []string) error {
+	var missing []string
+	for _, o := range opts {
+		if _, ok := p[o.Name]; o.Required && !ok {
+			missing = append(missing, o.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return fmt.Errorf("%s", inContext("missing required arguments: "+strings.Join(missing, ", "), context))
+}
+
+func (v *Validation) validateTypes(opts []Option, p map[string]any, context []string) {
+	for _, o := range opts {
+		val, ok := p[o.Name]
+		if !ok || val == nil {
+			continue
+		}
+		converted, err := convert(o.typ(), val)
+		if err != nil {
+			msg := fmt.Sprintf("argument '%s' is of type %s", o.Name, pyClass(val))
+			if len(context) > 0 {
+				msg += fmt.Sprintf(" found in '%s'.", strings.Join(context, " -> "))
+			}
+			v.Errors = append(v.Errors, msg+fmt.Sprintf(" and we were unable to convert to %s: %s", o.typ(), err))
+			continue
+		}
+		p[o.Name] = converted
+		if o.Elements == "" {
+			continue
+		}
+		list, isList := converted.([]any)
+		if o.typ() != List || !isList {
+			v.Errors = append(v.Errors, fmt.Sprintf("Invalid type %s for option '%s', elements value check is supported only with 'list' type", o.typ(), pyStr(converted)))
+			continue
+		}
+		out := make([]any, 0, len(list))
+		for _, e := range list {
+			ce, err := convert(o.Elements, e)
+			if err != nil {
+				msg := fmt.Sprintf("Elements value for option '%s'", o.Name)
+				if len(context) > 0 {
+					msg += fmt.Sprintf(" found in '%s'", strings.Join(context, " -> "))
+				}
+				v.Errors = append(v.Errors, msg+fmt.Sprintf(" is of type %s and we were unable to convert to %s: %s", pyClass(e), o.Elements, err))
+				continue
+			}
+			out = append(out, ce)
+		}
+		p[o.Name] = out
+	}
+}
+
+func (v *Validation) validateValues(opts []Option, p map[string]any, context []string) {
+	for _, o := range opts {
+		if o.Choices == nil {
+			continue
+		}
+		val, ok := p[o.Name]
+		if !ok {
+			continue
+		}
+		choices := make([]string, len(o.Choices))
+		for i, c := range o.Choices {
+			choices[i] = pyStr(c)
+		}
+		if list, isList := val.([]any); isList {
+			var miss []string
+			for _, e := range list {
+				if !pyContains(o.Choices, e) {
+					miss = append(miss, pyStr(e))
+				}
+			}
+			if len(miss) > 0 {
+				v.Errors = append(v.Errors, inContext(fmt.Sprintf("value of %s must be one or more of: %s. Got no match for: %s", o.Name, strings.Join(choices, ", "), strings.Join(miss, ", ")), context))
+			}
+			continue
+		}
+		if pyContains(o.Choices, val) {
+			continue
+		}
+		// YAML turned "no" into False and str() into "False": map back when unambiguous.
+		for _, fix := range []struct {
+			s   string
+			set []any
+		}{{"False", booleansFalse}, {"True", booleansTrue}} {
+			if val != fix.s {
+				continue
+			}
+			var overlap []any
+			for _, c := range o.Choices {
+				if pyContains(fix.set, c) {
+					overlap = append(overlap, c)
+				}
+			}
+			if len(overlap) == 1 {
+				val = overlap[0]
+				p[o.Name] = val
+			}
+		}
+		if !pyContains(o.Choices, val) {
+			v.Errors = append(v.Errors, inContext(fmt.Sprintf("value of %s must be one of: %s, got: %s", o.Name, strings.Join(choices, ", "), pyStr(val)), context))
+		}
+	}
+}
+
+func (v *Validation) additionalChecks(r Rules, p map[string]any, context []string) {
+	for _, terms := range r.RequiredTogether {
+		n := countTerms(terms, p)
+		present := 0
+		for _, t := range terms {
+			if countTerms([]string{t}, p) > 0 {
+				present++
+			}
+		}
+		if n > 0 && present < len(terms) {
+			v.Errors = append(v.Errors, inContext("parameters are required together: "+strings.Join(terms, ", "), context))
+			break
+		}
+	}
+	for _, terms := range r.RequiredOneOf {
+		if countTerms(terms, p) == 0 {
+			v.Errors = append(v.Errors, inContext("one of the following is required: "+strings.Join(terms, ", "), context))
+			break
+		}
+	}
+	for _, req := range r.RequiredIf {
+		val, ok := p[req.Key]
+		if !ok || !pyEqual(val, req.Value) {
+			continue
+		}
+		var missing []string
+		for _, t := range req.Requirements {
+			if countTerms([]string{t}, p) == 0 {
+				missing = append(missing, t)
+			}
+		}
+		need := 1
+		requires := "all"
+		if req.Any {
+			need = len(req.Requirements)
+			requires = "any"
+		}
+		if len(missing) > 0 && len(missing) >= need {
+			v.Errors = append(v.Errors, inContext(fmt.Sprintf("%s is %s but %s of the following are missing: %s", req.Key, pyStr(req.Value), requires, strings.Join(missing, ", ")), context))
+			break
+		}
+	}
+	for _, key := range sortedKeys(r.RequiredBy) {
+		if val, ok := p[key]; !ok || val == nil {
+			continue
+		}
+		var missing []string
+		for _, t := range r.RequiredBy[key] {
+			if val, ok := p[t]; !ok || val == nil {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			v.Errors = append(v.Errors, inContext(fmt.Sprintf("missing parameter(s) required by '%s': %s", key, strings.Join(missing, ", ")), context))
+			break
+		}
+	}
+}
+
+func (v *Validation) validateSubSpecs(opts []Option, p map[string]any, prefix string, context []string, supported map[string][2][]string) []string {
+	var unsupported []string
+	for _, o := range opts {
+		if !(o.typ() == Dict || (o.typ() == List && o.Elements == Dict)) {
+			continue
+		}
+		if o.ApplyDefaults {
+			if len(o.Options) == 0 {
+				continue
+			}
+			if p[o.Name] == nil {
+				p[o.Name] = map[string]any{}
+			}
+		} else if len(o.Options) == 0 || p[o.Name] == nil {
+			continue
+		}
+		ctx := append(append([]string{}, context...), o.Name)
+		items, isList := p[o.Name].([]any)
+		if !isList {
+			items = []any{p[o.Name]}
+		}
+		for idx, it := range items {
+			sub, ok := it.(map[string]any)
+			if !ok {
+				v.Errors = append(v.Errors, fmt.Sprintf("value of '%s' must be of type dict or list of dicts", o.Name))
+				continue
+			}
+			v.addNoLog(setFallbacks(o.Options, sub)...)
+			newPrefix := prefix + o.Name
+			if o.typ() == List {
+				newPrefix += fmt.Sprintf("[%d]", idx)
+			}
+			newPrefix += "."
+			aliases := v.handleAliases(o.Options, sub, newPrefix)
+			v.addNoLog(listNoLogValues(o.Options, sub)...)
+			unsupported = append(unsupported, unsupportedParams(o.Options, sub, aliases, ctx, supported)...)
+			v.check(checkMutuallyExclusive(o.MutuallyExclusive, sub, ctx))
+			v.addNoLog(setDefaults(o.Options, sub, false)...)
+			v.check(checkRequired(o.Options, sub, ctx))
+			v.validateTypes(o.Options, sub, ctx)
+			v.validateValues(o.Options, sub, ctx)
+			v.additionalChecks(o.Rules, sub, ctx)
+			v.addNoLog(setDefaults(o.Options, sub, true)...)
+			unsupported = append(unsupported, v.validateSubSpecs(o.Options, sub, newPrefix, ctx, supported)...)
+		}
+	}
+	return unsupported
+}
