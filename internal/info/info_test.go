@@ -69,8 +69,8 @@ func TestGatherReportsEveryVMState(t *testing.T) {
 	require.Len(t, f.VMs, 5)
 
 	for _, tc := range []struct {
-		name                                  string
-		running, outdated, declarative        bool
+		name                                 string
+		running, outdated, declarative       bool
 		current, booted, flake, active_state string
 	}{
 		{"stopped", false, false, false, "/nix/store/a-runner", "", "path:/srv/site", "inactive"},
