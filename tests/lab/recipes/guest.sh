@@ -1,0 +1,61 @@
+#!/bin/bash
+# Recipe: the lab guest. Debian's kernel and a busybox initramfs that stands in
+# for a NixOS microVM (see tests/lab/README.md). Usage: guest.sh OUT.
+# Writes OUT/vmlinuz, OUT/initrd.cpio.gz (without any SSH key: `lab up` appends
+# a second cpio archive with the lab key) and OUT/kernel-version.
+# Cache key: the hash of this file and of tests/lab/guest/*.
+# Needs on the machine: apt-get (with lists), kmod, cpio, busybox-static, dropbear-bin.
+set -euo pipefail
+out=$1
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/bo-lab-guest.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# The kernel of the running Debian release; apt-get download needs no install.
+kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$kpkg" ] || { echo "guest.sh: cannot find the kernel package behind linux-image-amd64 (apt-get update?)" >&2; exit 1; }
+(cd "$work" && apt-get download -q "$kpkg" >/dev/null)
+dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k"
+kver=${kpkg#linux-image-}
+depmod -b "$work/k" "$kver"
+
+mkdir -p "$out"
+cp "$work/k/boot/vmlinuz-$kver" "$out/vmlinuz"
+echo "$kver" >"$out/kernel-version"
+
+# The initramfs tree.
+r=$work/root
+mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc/dropbear,lib/modules,proc,sys,dev,run,tmp,var,nix/store,root/.ssh}
+chmod 0700 "$r/root" "$r/root/.ssh"
+chmod 1777 "$r/tmp"
+cp /bin/busybox "$r/bin/busybox"
+for a in $("$r/bin/busybox" --list-full); do
+  [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"
+done
+
+# Modules in load order (virtio first, then net, block, 9p for the shared
+# store, ext4 for volumes), deduplicated.
+: >"$r/etc/modules.order"
+for m in virtio_mmio virtio_net virtio_blk 9pnet_virtio 9p ext4; do
+  modprobe -d "$work/k" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+done | awk '!seen[$0]++' | while read -r ko; do
+  cp "$ko" "$r/lib/modules/"
+  basename "$ko" >>"$r/etc/modules.order"
+done
+
+# dropbear and the libraries it links (glibc >= 2.34 has nss_files built in).
+cp /usr/sbin/dropbear "$r/usr/sbin/dropbear"
+ldd /usr/sbin/dropbear | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
+  mkdir -p "$r$(dirname "$lib")"
+  cp -L "$lib" "$r$lib"
+done
+mkdir -p "$r/lib64"
+cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/"
+
+printf 'root::0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
+printf 'root:x:0:\n' >"$r/etc/group"
+printf '/bin/sh\n' >"$r/etc/shells"
+install -m 0755 "$here/guest/init" "$r/init"
+install -m 0644 "$here/guest/inittab" "$r/etc/inittab"
+
+(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 >"$out/initrd.cpio.gz"

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Recipe: the bookworm root every lab hypervisor boots (read-only lower layer).
+# Usage: hv-root.sh OUT. The lab keys its cache on this file's hash: edit it and
+# the next `lab up` rebuilds. Per-host files (units, networkd, keys) are NOT
+# here: `lab up` lays them into each host's writable layer.
+set -euo pipefail
+out=$1
+mirror=${BO_LAB_MIRROR:-http://deb.debian.org/debian}
+
+debootstrap --variant=minbase \
+  --include=systemd,systemd-sysv,dbus,openssh-server,iproute2,e2fsprogs \
+  bookworm "$out" "$mirror"
+
+cp /etc/resolv.conf "$out/etc/resolv.conf"
+# apt in a private mount namespace so /proc and /dev never leak onto the host.
+unshare -m --propagation private /bin/bash -euo pipefail -c '
+  out=$1
+  mount -t proc proc "$out/proc"
+  mount --rbind /dev "$out/dev"
+  chroot "$out" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive chroot "$out" apt-get install -y -q --no-install-recommends \
+    xfsprogs btrfs-progs nix-bin qemu-system-x86 socat procps python3 \
+    kmod less
+  chroot "$out" apt-get clean
+' _ "$out"
+rm -rf "$out"/var/lib/apt/lists/* "$out/etc/resolv.conf"
+: >"$out/etc/resolv.conf"

@@ -1,0 +1,212 @@
+# The lab's site flake (a fixture; no nixpkgs). `lab up` copies this directory
+# to /srv/site on every hypervisor. One nixosConfigurations.<vm> per entry of
+# vms.json, shaped like microvm.nix's: config.microvm.declaredRunner is a
+# runner with microvm.nix's layout (bin/microvm-run, bin/microvm-shutdown,
+# bin/tap-up, bin/tap-down, share/microvm/{tap-interfaces,tap-flags,system,
+# hypervisor}) and config.system.build.toplevel is the guest "system", which
+# the guest sees through the 9p-shared /nix/store and can switch to in place.
+# Builders are the hypervisor's /bin/sh (nix.conf there: sandbox = false).
+{
+  description = "bo.microvm lab site flake: microvm.nix-shaped runners for lab guests";
+
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      vms = builtins.fromJSON (builtins.readFile ./vms.json);
+
+      # Fixed by the lab (tests/lab/lab): where the guest kernel and initramfs
+      # are mounted in each hypervisor, and the lab network.
+      guestDir = "/opt/bo-lab/guest";
+      gateway = "198.18.0.1";
+      prefix = "24";
+      qemu = "/usr/bin/qemu-system-x86_64";
+
+      str = v: if builtins.isString v then v else toString v;
+      join = builtins.concatStringsSep;
+      quote = s: "'" + s + "'";
+      letters = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" ];
+
+      mkDerivation = name: env: script: derivation ({
+        inherit name system;
+        builder = "/bin/sh";
+        args = [ "-c" script ];
+        PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+      } // env);
+
+      defaults = { vcpu = 1; mem = 256; volumes = [ ]; generation = "1"; broken = false; };
+
+      # The guest system: activation records the generation in the guest's /run.
+      toplevel = name: vm: mkDerivation "nixos-system-${name}-${str vm.generation}" {
+        hostName = name;
+        generation = str vm.generation;
+        ip = vm.ip;
+      } ''
+        set -e
+        mkdir -p "$out/bin"
+        printf '%s\n' "$generation" >"$out/generation"
+        printf 'lab-%s\n' "$generation" >"$out/nixos-version"
+        cat >"$out/activate" <<EOS
+        #!/bin/sh
+        # Activate generation $generation of $hostName: what NixOS's activation
+        # does, reduced to recording which system is live.
+        ln -sfn $out /run/current-system
+        echo $generation >/run/bo-generation
+        echo "activated generation $generation ($out)"
+        EOS
+        cat >"$out/init" <<EOS
+        #!/bin/sh
+        exec $out/activate
+        EOS
+        cat >"$out/bin/switch-to-configuration" <<EOS
+        #!/bin/sh
+        # switch-to-configuration of a lab guest: switch and test activate
+        # generation $generation in place (no reboot); boot has nothing to do.
+        case "\$1" in
+        switch | test) exec $out/activate ;;
+        boot) echo "switch-to-configuration boot: nothing to do in a lab guest" ;;
+        dry-activate) echo "would activate generation $generation ($out)" ;;
+        *) echo "usage: switch-to-configuration switch|boot|test|dry-activate" >&2; exit 1 ;;
+        esac
+        EOS
+        chmod 0755 "$out/activate" "$out/init" "$out/bin/switch-to-configuration"
+      '';
+
+      runner = name: vm0:
+        let
+          vm = defaults // vm0;
+          sys = toplevel name vm;
+          tap = "vm-${name}";
+          multiQueue = vm.vcpu > 1;
+          socket = "${name}.sock";
+          vols = builtins.genList (i: (builtins.elemAt vm.volumes i) // { letter = builtins.elemAt letters i; })
+            (builtins.length vm.volumes);
+          # fs_type "none": a raw disk microvm.nix does not create (autoCreate
+          # false); microvm_volume makes it before the first start.
+          autoVols = builtins.filter (v: (v.fs_type or "ext4") != "none") vols;
+          mounted = builtins.filter (v: (v.label or null) != null && (v.mount or null) != null) autoVols;
+
+          createVolume = v: ''
+            if [ ! -e ${quote v.path} ]; then
+              touch ${quote v.path}
+              chattr +C ${quote v.path} 2>/dev/null || true
+              truncate -s ${str v.size}M ${quote v.path}
+              mkfs.${v.fs_type or "ext4"} ${if (v.label or null) != null then "-L ${quote v.label}" else ""} ${quote v.path}
+            fi
+          '';
+
+          cmdline = join " " ([
+            "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1"
+            "init=${sys}/init"
+            "bo.ip=${vm.ip}/${prefix}" "bo.gw=${gateway}" "bo.hostname=${name}"
+            "bo.generation=${str vm.generation}"
+          ] ++ (if mounted == [ ] then [ ] else [
+            ("bo.mounts=" + join "," (map (v: "${v.label}:${v.mount}") mounted))
+          ]));
+
+          qemuArgs = [
+            qemu "-name" name
+            "-M" "microvm,acpi=on"
+            "-m" (str vm.mem) "-smp" (str vm.vcpu)
+            "-nodefaults" "-no-user-config" "-display" "none"
+            "-no-reboot"
+            "-chardev" "stdio,id=con0,signal=off" "-serial" "chardev:con0"
+            "-device" "i8042"
+            "-device" "virtio-rng-device"
+            "-kernel" "${guestDir}/vmlinuz" "-initrd" "${guestDir}/initrd"
+            "-append" cmdline
+            "-qmp" "unix:${socket},server,nowait"
+            "-fsdev" "local,id=fs0,path=/nix/store,security_model=none,readonly=on"
+            "-device" "virtio-9p-device,fsdev=fs0,mount_tag=ro-store"
+          ] ++ builtins.concatMap (v: [
+            "-drive" "id=vd${v.letter},format=raw,file=${v.path},if=none,aio=threads,discard=unmap"
+            "-device" "virtio-blk-device,drive=vd${v.letter}"
+          ]) vols ++ [
+            "-netdev" ("tap,id=${tap},ifname=${tap},script=no,downscript=no"
+              + (if multiQueue then ",queues=${str vm.vcpu}" else ""))
+            "-device" ("virtio-net-device,netdev=${tap},mac=${vm.mac}")
+          ];
+
+          microvmRun = ''
+            #!/bin/bash
+            set -eou pipefail
+            ${join "" (map createVolume autoVols)}
+            exec -a "microvm@${name}" ${join " " (map quote qemuArgs)}
+          '';
+
+          # As microvm.nix's qemu runner: Ctrl-Alt-Del over QMP (the guest
+          # reboots; -no-reboot makes qemu exit). Unlike the upstream snapshot
+          # (stdin is /dev/null under systemd, so it never waited), this waits
+          # until qemu has gone, polling the QMP socket (the fix of PR #578).
+          microvmShutdown = ''
+            #!/bin/bash
+            set -eou pipefail
+            key() { printf '{"type":"key","data":{"down":true,"key":{"type":"qcode","data":"%s"}}}' "$1"; }
+            printf '%s\n' '{"execute":"qmp_capabilities"}' \
+              "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[$(key ctrl),$(key alt),$(key delete)]}}" |
+              socat -t 2 STDIO UNIX:${quote socket},shut-none >/dev/null 2>&1 || exit 0
+            for _ in $(seq 1 600); do
+              socat -u OPEN:/dev/null UNIX-CONNECT:${quote socket} 2>/dev/null || exit 0
+              sleep 0.2
+            done
+            echo "microvm-shutdown: ${name} did not power off within 120 s" >&2
+            exit 1
+          '';
+
+          tapUp = ''
+            #!/bin/bash
+            set -eou pipefail
+            if [ -e /sys/class/net/${tap} ]; then
+              ip link delete ${quote tap}
+            fi
+            ip tuntap add name ${quote tap} mode tap user microvm vnet_hdr${if multiQueue then " multi_queue" else ""}
+            ip link set ${quote tap} up
+          '';
+
+          tapDown = ''
+            #!/bin/bash
+            ip link delete ${quote tap}
+          '';
+        in
+        mkDerivation "microvm-qemu-${name}" {
+          inherit microvmRun microvmShutdown tapUp tapDown;
+          toplevel = sys;
+          broken = vm.broken;
+          vmName = name;
+          tapInterfaces = tap + "\n";
+          tapFlags = "vnet_hdr\n" + (if multiQueue then "multi_queue\n" else "");
+        } ''
+          set -e
+          if [ -n "$broken" ]; then
+            echo "error: lab fixture: VM $vmName is marked broken (broken = true in /srv/site/vms.json); this build fails on purpose" >&2
+            exit 1
+          fi
+          mkdir -p "$out/bin" "$out/share/microvm"
+          printf '%s' "$microvmRun" >"$out/bin/microvm-run"
+          printf '%s' "$microvmShutdown" >"$out/bin/microvm-shutdown"
+          printf '%s' "$tapUp" >"$out/bin/tap-up"
+          printf '%s' "$tapDown" >"$out/bin/tap-down"
+          chmod 0755 "$out"/bin/*
+          printf '%s' "$tapInterfaces" >"$out/share/microvm/tap-interfaces"
+          printf '%s' "$tapFlags" >"$out/share/microvm/tap-flags"
+          printf 'qemu\n' >"$out/share/microvm/hypervisor"
+          ln -s "$toplevel" "$out/share/microvm/system"
+        '';
+    in
+    {
+      nixosConfigurations = builtins.mapAttrs
+        (name: vm0:
+          let vm = defaults // vm0; in {
+            config = {
+              networking.hostName = name;
+              system.build.toplevel = toplevel name vm;
+              microvm = {
+                hypervisor = "qemu";
+                inherit (vm) vcpu mem;
+                interfaces = [{ type = "tap"; id = "vm-${name}"; inherit (vm) mac; }];
+                declaredRunner = runner name vm;
+              };
+            };
+          })
+        vms;
+    };
+}
