@@ -8,9 +8,14 @@
 #     resolved: false conditions dropped, the highest priority kept, lists
 #     concatenated, `lines` joined in order, conflicting values thrown.
 # Use it as `import ./eval.nix { module = ../../nixos/modules/x.nix; settings = { ... }; }`.
+# `modules` are further modules (a site's profile and host files) whose
+# definitions of the declared options are merged with `settings`, priorities
+# (mkDefault, mkForce) included; what they define outside those options is
+# ignored.
 {
   module,
   settings ? { },
+  modules ? [ ],
   lib ? import ./lib.nix,
   pkgs ? import ./pkgs.nix,
 }:
@@ -126,12 +131,30 @@ let
       else
         throw "The option `${showPath path}' has conflicting definitions.";
 
+  call =
+    m:
+    let
+      f = if builtins.isFunction m then m else import m;
+      r =
+        if builtins.isFunction f then
+          f {
+            inherit lib pkgs;
+            config = cfg;
+            options = { };
+          }
+        else
+          f;
+    in
+    if r ? options || r ? config then r.config or { } else builtins.removeAttrs r [ "imports" ];
+
   evaluated = import module {
     inherit lib pkgs;
     config = cfg;
     options = { };
   };
-  cfg = apply [ ] evaluated.options settings;
+  settingDefs = flatten 100 1000 settings ++ lib.concatMap (m: flatten 100 1000 (call m)) modules;
+  merged = if settingDefs == [ ] then { } else merge [ ] settingDefs;
+  cfg = apply [ ] evaluated.options (builtins.intersectAttrs evaluated.options merged);
   outDefs = flatten 100 1000 (evaluated.config or { });
 in
 {

@@ -1,0 +1,71 @@
+# The bo.microvm Ansible collection, built from this repository:
+#   $out/ansible_collections/bo/microvm/   the installed collection (put $out on
+#                                          ANSIBLE_COLLECTIONS_PATH), with the module
+#                                          binaries plugins/modules/<name>_linux_{amd64,arm64}
+#   $out/dist/bo-microvm-<version>.tar.gz  the galaxy tarball (ansible-galaxy collection build)
+{
+  lib,
+  buildGoModule,
+  ansible,
+  src,
+  version,
+}:
+
+buildGoModule {
+  pname = "bo-microvm-collection";
+  inherit version;
+
+  src = lib.cleanSourceWith {
+    inherit src;
+    name = "bo-microvm-source";
+    # Leave out build output. Test packages stay: `go mod vendor` vendors their
+    # imports too, and the vendor hash must match a checkout's.
+    filter =
+      path: type:
+      let
+        rel = lib.removePrefix (toString src + "/") (toString path);
+      in
+      rel != "build"
+      && !(lib.hasSuffix ".tar.gz" rel)
+      && !(builtins.match "plugins/modules/.*_linux_.*" rel != null);
+  };
+
+  # Hash of `go mod vendor` for go.mod/go.sum and the packages the modules import.
+  # tests/nix checks it; `make nix-vendor-hash` rewrites the file.
+  vendorHash = lib.fileContents ./collection.vendorhash;
+
+  nativeBuildInputs = [ ansible ];
+
+  # Static binaries for both target architectures; the action plugin picks one
+  # per managed host.
+  buildPhase = ''
+    runHook preBuild
+    for dir in modules/*/; do
+      name=$(basename "$dir")
+      for arch in amd64 arm64; do
+        CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
+          go build -trimpath -ldflags "-s -w" -o "plugins/modules/''${name}_linux_$arch" "./modules/$name"
+      done
+    done
+    runHook postBuild
+  '';
+
+  # The unit tests run in the repository's CI; the lab tests need root and hosts.
+  doCheck = false;
+
+  installPhase = ''
+    runHook preInstall
+    dest=$out/ansible_collections/bo/microvm
+    mkdir -p "$dest"
+    for item in galaxy.yml meta plugins playbooks roles docs README.md LICENSE CHANGELOG.md; do
+      if [ -e "$item" ]; then cp -r "$item" "$dest/"; fi
+    done
+    HOME=$TMPDIR ansible-galaxy collection build --output-path "$out/dist" "$dest"
+    runHook postInstall
+  '';
+
+  meta = {
+    description = "Ansible collection bo.microvm: microvm.nix VM lifecycle and k0s bootstrap as Go modules";
+    platforms = lib.platforms.linux;
+  };
+}
