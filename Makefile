@@ -1,4 +1,70 @@
 # bo.microvm — build, test and demo. `make help` lists the targets.
 SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
+REPO := $(abspath .)
+ARCHES := amd64 arm64
+MODULES := $(notdir $(patsubst %/main.go,%,$(wildcard modules/*/main.go)))
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w'
+COLLECTIONS := $(REPO)/build/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+
+.PHONY: all help build binaries docs docs-check collection test unit lint demo deps bench clean
+
+all: build
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+deps: ## install what builds and tests need on a Debian 12 machine (root)
+	bash .ci/deps
+
+build: binaries docs $(COLLECTIONS)/ansible_collections/bo/microvm ## module binaries for every arch, docs, the collections path
+
+binaries: $(foreach m,$(MODULES),$(foreach a,$(ARCHES),plugins/modules/$(m)_linux_$(a)))
+
+plugins/modules/%: FORCE
+	@m=$$(echo $* | sed -E 's/_linux_[a-z0-9]+$$//'); a=$$(echo $* | sed -E 's/.*_linux_//'); \
+	GOARCH=$$a $(GOBUILD) -o $@ ./modules/$$m
+
+FORCE:
+
+# The sidecar docs, the same-name action plugin and the placeholder that makes the module name
+# resolve are all generated from modules/<name>; `make docs-check` fails when they are stale.
+docs: binaries ## regenerate plugins/modules/<name>.yml, plugins/action/<name>.py, plugins/modules/<name>
+	@for m in $(MODULES); do \
+	  ./plugins/modules/$${m}_linux_$$($(GO) env GOARCH) --ansible-doc > plugins/modules/$$m.yml.tmp && mv plugins/modules/$$m.yml.tmp plugins/modules/$$m.yml; \
+	  sed "s/@NAME@/$$m/g" mk/templates/action.py > plugins/action/$$m.py; \
+	  sed "s/@NAME@/$$m/g" mk/templates/placeholder.sh > plugins/modules/$$m; chmod 0755 plugins/modules/$$m; \
+	done
+
+docs-check: docs ## fail when committed generated files differ from what the specs render
+	@git diff --exit-code --stat -- plugins/ || { echo "generated files are stale: run make docs and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- plugins/ | grep -v '_linux_')" || { git status --short -- plugins/; echo "generated files are not committed: run make docs and commit" >&2; exit 1; }
+
+$(COLLECTIONS)/ansible_collections/bo/microvm:
+	mkdir -p $(dir $@) && ln -sfn $(REPO) $@
+
+collection: build ## the galaxy tarball build/bo-microvm-VERSION.tar.gz
+	mkdir -p build && ansible-galaxy collection build --force --output-path build .
+
+# Each mk/*.mk adds its suites to TEST_TARGETS (e.g. TEST_TARGETS += nix-test).
+TEST_TARGETS :=
+
+test: ## all set-up, then everything CI runs: lint, generated files, unit tests, every suite in mk/*.mk
+	bash .ci/deps
+	$(MAKE) lint docs-check unit
+	@for t in $(TEST_TARGETS); do echo "== make $$t"; $(MAKE) $$t || exit 1; done
+
+unit: ## Go unit tests
+	$(GO) test ./...
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+clean:
+	rm -rf build plugins/modules/*_linux_*
+
 -include mk/*.mk

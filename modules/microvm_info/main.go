@@ -16,12 +16,12 @@ func main() {
 		Name:             "microvm_info",
 		ShortDescription: "Facts about the microVMs on a microvm.nix hypervisor",
 		Description: []string{
-			"Reads every VM directory under O(state_dir): the runner C(current) and C(booted) store paths, whether the VM is outdated (C(booted) differs from C(current)), its C(flake) file and whether it is declarative (a C(toplevel) link, managed by the host's NixOS configuration).",
+			"Reads every VM directory under C(state_dir): the runner C(current) and C(booted) store paths, whether the VM is outdated (C(booted) differs from C(current)), its C(flake) file and whether it is declarative (a C(toplevel) link, managed by the host's NixOS configuration).",
 			"Reads each C(microvm@NAME.service) unit's state from systemd over D-Bus, and the host facts preflight checks need: the microvm.nix unit templates, C(/dev/kvm), the bridge.",
 			"Changes nothing. Never parses C(microvm -l).",
 		},
 		Spec: ansible.Spec{Options: []ansible.Option{
-			{Name: "name", Type: ansible.List, Elements: ansible.Str, Description: []string{"Only these VMs. A name without a directory is reported with C(exists=false).", "All VMs in O(state_dir) when omitted."}},
+			{Name: "name", Type: ansible.List, Elements: ansible.Str, Description: []string{"Only these VMs. A name without a directory is reported with C(exists=false).", "All VMs in C(state_dir) when omitted."}},
 			{Name: "state_dir", Type: ansible.Path, Default: statedir.DefaultStateDir, Description: []string{"microvm.nix's C(microvm.stateDir) on the hypervisor."}},
 			{Name: "bridge", Default: "br0", Description: []string{"The bridge the VMs' taps join (C(microvm-bridge) module)."}},
 		}},
