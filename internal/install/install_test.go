@@ -1,0 +1,620 @@
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/nix"
+	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/systemd"
+)
+
+const flake = "path:/srv/site"
+
+// fakeUnits answers unit states from a map of VM name to ActiveState ("" = unknown unit).
+type fakeUnits map[string]string
+
+func (f fakeUnits) States(_ context.Context, units []string) (map[string]systemd.UnitState, error) {
+	out := map[string]systemd.UnitState{}
+	for _, u := range units {
+		name := strings.TrimSuffix(strings.TrimPrefix(u, "microvm@"), ".service")
+		st := f[name]
+		if st == "" {
+			out[u] = systemd.UnitState{Name: u, LoadState: "not-found", ActiveState: "inactive", SubState: "dead"}
+			continue
+		}
+		out[u] = systemd.UnitState{Name: u, LoadState: "loaded", ActiveState: st}
+	}
+	return out, nil
+}
+
+// env is one hypervisor under a temp root, with a nix fake that builds like nix does:
+// it makes the out-link and an automatic GC root, or fails with a build log.
+type env struct {
+	t       *testing.T
+	root    string
+	host    statedir.Host
+	fake    *command.Fake
+	units   fakeUnits
+	in      *Installer
+	outputs map[string]string // VM -> runner store path, or "FAIL" to make its build fail
+	builds  atomic.Int32
+}
+
+var installableName = regexp.MustCompile(`#nixosConfigurations\.("?)([^".]+(?:\.[^".]+)*)("?)\.config\.microvm\.declaredRunner`)
+
+func vmOf(installable string) string {
+	m := installableName.FindStringSubmatch(installable)
+	if m == nil {
+		return ""
+	}
+	return m[2]
+}
+
+const buildLog = "microvm-qemu-b> building\nmicrovm-qemu-b> error: something is wrong in b's config\nerror: builder for '/nix/store/xxx-microvm-qemu-b.drv' failed with exit code 1\n"
+
+func newEnv(t *testing.T) *env {
+	root := t.TempDir()
+	e := &env{t: t, root: root, host: statedir.Host{Root: root}, fake: &command.Fake{}, units: fakeUnits{}, outputs: map[string]string{}}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "tmp"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, DefaultAutoRoots), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "run/lock"), 0o755))
+	e.in = &Installer{Host: e.host, Nix: nix.Nix{Runner: e.fake, Bin: "nix"}, Units: e.units,
+		Owner: Owner{UID: os.Getuid(), GID: os.Getgid()}, TmpDir: filepath.Join(root, "tmp")}
+	e.fake.Expect(command.Expect{Match: "nix --version", Stdout: "nix (Nix) 2.8.0\n"})
+	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes build", Prefix: true,
+		Do: func(c command.Cmd) (command.Output, error) {
+			e.builds.Add(1)
+			installable := c.Args[len(c.Args)-1]
+			var link string
+			for i, a := range c.Args {
+				if a == "--out-link" {
+					link = c.Args[i+1]
+				}
+			}
+			out, ok := e.outputs[vmOf(installable)]
+			if !ok || out == "FAIL" {
+				return command.Output{Stderr: []byte(buildLog)}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: buildLog}
+			}
+			if err := os.Symlink(out, link); err != nil {
+				return command.Output{}, err
+			}
+			sum := sha256.Sum256([]byte(link))
+			return command.Output{}, os.Symlink(link, filepath.Join(root, DefaultAutoRoots, fmt.Sprintf("%x", sum[:8])))
+		}})
+	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes eval --raw --no-write-lock-file", Prefix: true,
+		Do: func(c command.Cmd) (command.Output, error) {
+			installable := strings.TrimSuffix(c.Args[len(c.Args)-1], ".outPath")
+			out, ok := e.outputs[vmOf(installable)]
+			if !ok {
+				log := "error: flake 'path:/srv/site' does not provide attribute 'nixosConfigurations." + vmOf(installable) + "'\n"
+				return command.Output{}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: log}
+			}
+			// A broken build still evaluates: check mode predicts a new runner.
+			if out == "FAIL" {
+				out = "/nix/store/fff-microvm-qemu-broken"
+			}
+			return command.Output{Stdout: []byte(out)}, nil
+		}})
+	return e
+}
+
+// installed lays out a VM as an earlier install left it.
+func (e *env) installed(name, current, booted string) {
+	dir := e.host.VMDir(name)
+	require.NoError(e.t, os.MkdirAll(dir, 0o775))
+	require.NoError(e.t, os.Chmod(dir, 0o775))
+	require.NoError(e.t, os.Symlink(current, filepath.Join(dir, "current")))
+	if booted != "" {
+		require.NoError(e.t, os.Symlink(booted, filepath.Join(dir, "booted")))
+	}
+	require.NoError(e.t, os.WriteFile(filepath.Join(dir, "flake"), []byte(flake), 0o644))
+	require.NoError(e.t, os.MkdirAll(e.host.GCRootsPath(), 0o755))
+	require.NoError(e.t, os.Symlink("/var/lib/microvms/"+name+"/current", e.host.GCRoot(name, "")))
+	require.NoError(e.t, os.Symlink("/var/lib/microvms/"+name+"/booted", e.host.GCRoot(name, "booted")))
+}
+
+func (e *env) run(req Request) *Report {
+	e.t.Helper()
+	rep, err := e.in.Run(context.Background(), req)
+	require.NoError(e.t, err)
+	return rep
+}
+
+func (e *env) link(p string) string {
+	t, err := os.Readlink(e.host.Path(p))
+	if err != nil {
+		return ""
+	}
+	return t
+}
+
+// snapshot records every path under the root with its type, mode, owner, link target and
+// content, so that a check-mode run can be shown to change nothing. The per-VM lock files
+// under /run/lock are left out: a refused real run takes the lock, which is no host state.
+func (e *env) snapshot() map[string]string {
+	snap := map[string]string{}
+	require.NoError(e.t, filepath.WalkDir(e.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == e.host.Path("/run/lock") {
+			return filepath.SkipDir
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		desc := info.Mode().String()
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			t, _ := os.Readlink(p)
+			desc += " -> " + t
+		case info.Mode().IsRegular():
+			b, _ := os.ReadFile(p)
+			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		snap[p] = desc
+		return nil
+	}))
+	return snap
+}
+
+func TestAFreshInstallBuildsSwapsAndRoots(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+
+	vm := rep.VMs["vm1"]
+	require.False(t, vm.Failed, vm.Msg)
+	assert.True(t, vm.Changed)
+	assert.True(t, rep.Changed)
+	assert.Equal(t, "2.8.0", rep.NixVersion)
+	assert.Equal(t, "/nix/store/aaa-microvm-qemu-vm1", vm.Current)
+	assert.Empty(t, vm.Previous)
+	assert.False(t, vm.Running)
+	assert.False(t, vm.RestartRequired, "a stopped VM needs a start, not a restart")
+	assert.Equal(t, "/var/lib/microvms/vm1", vm.Dir)
+	assert.Equal(t, "path:/srv/site#nixosConfigurations.vm1.config.microvm.declaredRunner", vm.Installable)
+
+	assert.Equal(t, "/nix/store/aaa-microvm-qemu-vm1", e.link("/var/lib/microvms/vm1/current"))
+	b, err := os.ReadFile(e.host.Path("/var/lib/microvms/vm1/flake"))
+	require.NoError(t, err)
+	assert.Equal(t, flake, string(b), "the flake file holds the flakeref without a newline, as microvm -c writes it")
+	st, err := os.Stat(e.host.VMDir("vm1"))
+	require.NoError(t, err)
+	assert.Equal(t, DirMode, st.Mode().Perm())
+	assert.Equal(t, "/var/lib/microvms/vm1/current", e.link("/nix/var/nix/gcroots/microvm/vm1"))
+	assert.Equal(t, "/var/lib/microvms/vm1/booted", e.link("/nix/var/nix/gcroots/microvm/booted-vm1"))
+
+	autos, _ := os.ReadDir(e.host.Path(DefaultAutoRoots))
+	assert.Empty(t, autos, "the automatic GC root of the temporary out-link is removed")
+	tmps, _ := os.ReadDir(e.in.TmpDir)
+	assert.Empty(t, tmps, "the temporary out-link is removed")
+	assert.Equal(t, []string{"vm1"}, rep.ChangedVMs)
+}
+
+func TestAReinstallOfTheSameRunnerChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	before := e.snapshot()
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	assert.False(t, rep.Changed)
+	assert.False(t, rep.VMs["vm1"].Changed)
+	assert.Empty(t, rep.VMs["vm1"].Changes)
+	assert.Empty(t, rep.Diffs)
+	assert.Equal(t, "/nix/store/aaa-microvm-qemu-vm1", rep.VMs["vm1"].Previous)
+	assert.Equal(t, before, e.snapshot())
+}
+
+func TestAConfigChangeSwapsCurrentAndTellsWhetherARestartIsNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		activeState string
+		restart     bool
+	}{
+		{"a running VM keeps running its booted runner and needs a restart", "active", true},
+		{"a stopped VM needs no restart: its next start boots the new runner", "", false},
+		{"a VM systemd is about to relaunch needs no restart", "activating", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			old := "/nix/store/old-microvm-qemu-vm1"
+			booted := ""
+			if tc.activeState == "active" {
+				booted = old
+			}
+			e.installed("vm1", old, booted)
+			e.units["vm1"] = tc.activeState
+			e.outputs["vm1"] = "/nix/store/new-microvm-qemu-vm1"
+
+			rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+			vm := rep.VMs["vm1"]
+			require.False(t, vm.Failed, vm.Msg)
+			assert.True(t, vm.Changed)
+			assert.Equal(t, old, vm.Previous)
+			assert.Equal(t, "/nix/store/new-microvm-qemu-vm1", vm.Current)
+			assert.Equal(t, booted, vm.Booted)
+			assert.Equal(t, tc.restart, vm.RestartRequired)
+			assert.Equal(t, tc.restart, len(rep.RestartRequired) == 1)
+			assert.Equal(t, "/nix/store/new-microvm-qemu-vm1", e.link("/var/lib/microvms/vm1/current"))
+			assert.Equal(t, booted, e.link("/var/lib/microvms/vm1/booted"), "install never touches booted")
+			assert.Contains(t, vm.Changes, "current: "+old+" -> /nix/store/new-microvm-qemu-vm1")
+		})
+	}
+}
+
+func TestABuildFailureKeepsTheOldRunnerAndTheOthersStillInstall(t *testing.T) {
+	e := newEnv(t)
+	e.installed("b", "/nix/store/old-microvm-qemu-b", "/nix/store/old-microvm-qemu-b")
+	e.units["b"] = "active"
+	e.outputs["a"] = "/nix/store/aaa-microvm-qemu-a"
+	e.outputs["b"] = "FAIL"
+	e.outputs["c"] = "/nix/store/ccc-microvm-qemu-c"
+
+	rep := e.run(Request{Names: []string{"a", "b", "c"}, Flake: flake})
+	assert.Equal(t, []string{"b"}, rep.FailedVMs)
+	assert.Equal(t, []string{"a", "c"}, rep.ChangedVMs)
+	b := rep.VMs["b"]
+	assert.True(t, b.Failed)
+	assert.False(t, b.Changed)
+	assert.Contains(t, b.Msg, "current is left as it was")
+	assert.Contains(t, b.Msg, "error: builder for '/nix/store/xxx-microvm-qemu-b.drv' failed")
+	assert.Contains(t, b.LogTail, "something is wrong in b's config")
+	assert.Equal(t, "/nix/store/old-microvm-qemu-b", b.Current)
+	assert.False(t, b.RestartRequired, "b still runs the runner current points at")
+	assert.Equal(t, "/nix/store/old-microvm-qemu-b", e.link("/var/lib/microvms/b/current"))
+	assert.Equal(t, "/nix/store/aaa-microvm-qemu-a", e.link("/var/lib/microvms/a/current"))
+	assert.Equal(t, "/nix/store/ccc-microvm-qemu-c", e.link("/var/lib/microvms/c/current"))
+	require.Error(t, rep.Err())
+	assert.Contains(t, rep.Err().Error(), "1 of 3 VMs failed")
+	tmps, _ := os.ReadDir(e.in.TmpDir)
+	assert.Empty(t, tmps, "a failed build leaves no out-link behind")
+}
+
+func TestADeclarativeVMIsRefusedAndNothingIsBuilt(t *testing.T) {
+	for _, state := range []string{"present", "absent"} {
+		t.Run("state "+state, func(t *testing.T) {
+			e := newEnv(t)
+			e.installed("d", "/nix/store/ddd-microvm-qemu-d", "")
+			require.NoError(t, os.Symlink("/nix/store/sys-nixos-system-d", filepath.Join(e.host.VMDir("d"), "toplevel")))
+			e.outputs["d"] = "/nix/store/new-microvm-qemu-d"
+			before := e.snapshot()
+			req := Request{Names: []string{"d"}, State: state}
+			if state == "present" {
+				req.Flake = flake
+			}
+			rep := e.run(req)
+			assert.True(t, rep.VMs["d"].Failed)
+			assert.Contains(t, rep.VMs["d"].Msg, "declared in the hypervisor's NixOS configuration")
+			assert.Contains(t, rep.VMs["d"].Msg, "toplevel exists")
+			assert.Zero(t, e.builds.Load())
+			assert.Equal(t, before, e.snapshot())
+		})
+	}
+}
+
+func TestAbsentRefusesARunningVM(t *testing.T) {
+	for _, st := range []string{"active", "activating", "deactivating", "reloading"} {
+		t.Run("unit "+st, func(t *testing.T) {
+			e := newEnv(t)
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "/nix/store/aaa-microvm-qemu-vm1")
+			e.units["vm1"] = st
+			before := e.snapshot()
+			rep := e.run(Request{Names: []string{"vm1"}, State: "absent"})
+			assert.True(t, rep.VMs["vm1"].Failed)
+			assert.Contains(t, rep.VMs["vm1"].Msg, "stop it first")
+			assert.Contains(t, rep.VMs["vm1"].Msg, "microvm@vm1.service")
+			assert.Equal(t, before, e.snapshot())
+		})
+	}
+}
+
+func withVolumes(t *testing.T, e *env, name string) {
+	dir := e.host.VMDir(name)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "var.img"), []byte("ext4 data"), 0o660))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ceph.img"), []byte("osd"), 0o660))
+	// A hypervisor's control socket (the path is too long for bind(2) in a temp dir).
+	require.NoError(t, unix.Mknod(filepath.Join(dir, "vm1.sock"), unix.S_IFSOCK|0o600, 0))
+}
+
+func TestAbsentKeepsVolumeImagesUnlessPurged(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	withVolumes(t, e, "vm1")
+	require.NoError(t, os.Symlink("/var/lib/microvms/vm1/old", e.host.GCRoot("vm1", "old")))
+
+	rep := e.run(Request{Names: []string{"vm1"}, State: "absent"})
+	vm := rep.VMs["vm1"]
+	require.False(t, vm.Failed, vm.Msg)
+	assert.True(t, vm.Changed)
+	assert.Equal(t, []string{"ceph.img", "var.img"}, vm.Kept)
+	assert.Contains(t, vm.Msg, "purge: true deletes them")
+	assert.ElementsMatch(t, []string{"current", "flake", "vm1.sock",
+		"/nix/var/nix/gcroots/microvm/vm1", "/nix/var/nix/gcroots/microvm/booted-vm1", "/nix/var/nix/gcroots/microvm/old-vm1"}, vm.Removed)
+	left, err := os.ReadDir(e.host.VMDir("vm1"))
+	require.NoError(t, err)
+	var names []string
+	for _, l := range left {
+		names = append(names, l.Name())
+	}
+	assert.Equal(t, []string{"ceph.img", "var.img"}, names)
+	roots, _ := os.ReadDir(e.host.GCRootsPath())
+	assert.Empty(t, roots)
+	data, _ := os.ReadFile(filepath.Join(e.host.VMDir("vm1"), "var.img"))
+	assert.Equal(t, "ext4 data", string(data))
+
+	again := e.run(Request{Names: []string{"vm1"}, State: "absent"})
+	assert.False(t, again.Changed, "a second removal without purge has nothing left to do")
+
+	purged := e.run(Request{Names: []string{"vm1"}, State: "absent", Purge: true})
+	assert.True(t, purged.Changed)
+	assert.ElementsMatch(t, []string{"ceph.img", "var.img"}, purged.VMs["vm1"].Removed)
+	_, err = os.Lstat(e.host.VMDir("vm1"))
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+func TestAbsentRemovesTheDirectoryWhenNoDataIsInIt(t *testing.T) {
+	for _, purge := range []bool{false, true} {
+		t.Run(fmt.Sprintf("purge %v", purge), func(t *testing.T) {
+			e := newEnv(t)
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+			rep := e.run(Request{Names: []string{"vm1"}, State: "absent", Purge: purge})
+			require.False(t, rep.VMs["vm1"].Failed, rep.VMs["vm1"].Msg)
+			assert.True(t, rep.Changed)
+			_, err := os.Lstat(e.host.VMDir("vm1"))
+			assert.ErrorIs(t, err, fs.ErrNotExist)
+			assert.Empty(t, rep.VMs["vm1"].Kept)
+			assert.False(t, e.run(Request{Names: []string{"vm1"}, State: "absent", Purge: purge}).Changed)
+		})
+	}
+}
+
+// Check mode must predict the real run's changed and current, report the same diff, and
+// leave every file under the root as it was.
+func TestCheckModePredictsTheRealRunAndChangesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(e *env)
+		req   Request
+	}{
+		{"a fresh install", func(e *env) { e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1" },
+			Request{Names: []string{"vm1"}, Flake: flake}},
+		{"a reinstall of the same runner", func(e *env) {
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+			e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+		}, Request{Names: []string{"vm1"}, Flake: flake}},
+		{"a config change of a running VM", func(e *env) {
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "/nix/store/aaa-microvm-qemu-vm1")
+			e.units["vm1"] = "active"
+			e.outputs["vm1"] = "/nix/store/bbb-microvm-qemu-vm1"
+		}, Request{Names: []string{"vm1"}, Flake: flake}},
+		{"a changed flakeref only", func(e *env) {
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+			e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+		}, Request{Names: []string{"vm1"}, Flake: "path:/srv/other"}},
+		{"a removal keeping volumes", func(e *env) {
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+			withVolumes(e.t, e, "vm1")
+		}, Request{Names: []string{"vm1"}, State: "absent"}},
+		{"a purge", func(e *env) {
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+			withVolumes(e.t, e, "vm1")
+		}, Request{Names: []string{"vm1"}, State: "absent", Purge: true}},
+		{"a removal of a VM that is not there", func(e *env) {}, Request{Names: []string{"vm1"}, State: "absent"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			tc.setup(e)
+			before := e.snapshot()
+			check := tc.req
+			check.Check = true
+			predicted := e.run(check)
+			assert.Equal(t, before, e.snapshot(), "check mode changed the host")
+			assert.Zero(t, e.builds.Load(), "check mode never builds")
+
+			real := e.run(tc.req)
+			p, r := predicted.VMs["vm1"], real.VMs["vm1"]
+			require.False(t, r.Failed, r.Msg)
+			assert.Equal(t, r.Changed, p.Changed)
+			assert.Equal(t, r.Current, p.Current)
+			assert.Equal(t, r.Changes, p.Changes)
+			assert.Equal(t, r.RestartRequired, p.RestartRequired)
+			assert.Equal(t, real.Diffs, predicted.Diffs)
+		})
+	}
+}
+
+func TestCheckModeReportsAnEvaluationFailureAsTheRealRunWouldFail(t *testing.T) {
+	e := newEnv(t)
+	rep := e.run(Request{Names: []string{"ghost"}, Flake: flake, Check: true})
+	vm := rep.VMs["ghost"]
+	assert.True(t, vm.Failed)
+	assert.Contains(t, vm.Msg, "check mode evaluates, it does not build")
+	assert.Contains(t, vm.LogTail, "does not provide attribute 'nixosConfigurations.ghost'")
+}
+
+func TestTheDiffShowsTheCurrentLinkChange(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	e.outputs["vm1"] = "/nix/store/bbb-microvm-qemu-vm1"
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	require.Len(t, rep.Diffs, 1)
+	d := rep.Diffs[0]
+	assert.Equal(t, "/var/lib/microvms/vm1", d.Header)
+	assert.Equal(t, `current -> /nix/store/aaa-microvm-qemu-vm1
+flake = "path:/srv/site"
+gcroot /nix/var/nix/gcroots/microvm/booted-vm1 -> /var/lib/microvms/vm1/booted
+gcroot /nix/var/nix/gcroots/microvm/vm1 -> /var/lib/microvms/vm1/current
+`, d.Before)
+	assert.Equal(t, strings.Replace(d.Before, "aaa", "bbb", 1), d.After)
+}
+
+func TestAFreshInstallDiffGrowsFromNothing(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	require.Len(t, rep.Diffs, 1)
+	assert.Empty(t, rep.Diffs[0].Before)
+	assert.Contains(t, rep.Diffs[0].After, "current -> /nix/store/aaa-microvm-qemu-vm1\n")
+}
+
+func TestAWrongDirectoryModeIsRepairedAndReported(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	require.NoError(t, os.Chmod(e.host.VMDir("vm1"), 0o755))
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	assert.True(t, rep.Changed)
+	require.Len(t, rep.VMs["vm1"].Changes, 1)
+	assert.Contains(t, rep.VMs["vm1"].Changes[0], "0775 (was")
+	st, _ := os.Stat(e.host.VMDir("vm1"))
+	assert.Equal(t, DirMode, st.Mode().Perm())
+	assert.False(t, e.run(Request{Names: []string{"vm1"}, Flake: flake}).Changed)
+}
+
+func TestARunnerStorePathIsInstalledWithoutBuilding(t *testing.T) {
+	const runner = "/nix/store/rrr-microvm-qemu-vm1"
+	for _, tc := range []struct {
+		name    string
+		files   bool
+		run     bool
+		valid   bool
+		wantErr string
+	}{
+		{"a copied runner is installed", true, true, true, ""},
+		{"a runner that is not on the host is refused", false, false, true, "is not on the hypervisor"},
+		{"a store path without microvm-run is refused", true, false, true, "not a microvm.nix runner"},
+		{"a path nix does not know is refused", true, true, false, "not know"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.files {
+				require.NoError(t, os.MkdirAll(e.host.Path(runner+"/bin"), 0o755))
+			}
+			if tc.run {
+				require.NoError(t, os.WriteFile(e.host.Path(runner+"/bin/microvm-run"), []byte("#!/bin/sh\n"), 0o755))
+			}
+			if tc.valid {
+				e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes path-info " + runner})
+			} else {
+				e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes path-info " + runner, Exit: 1, Stderr: "error: path is not valid"})
+			}
+			rep := e.run(Request{Names: []string{"vm1"}, Runners: map[string]string{"vm1": runner}})
+			vm := rep.VMs["vm1"]
+			assert.Zero(t, e.builds.Load())
+			if tc.wantErr != "" {
+				assert.True(t, vm.Failed)
+				assert.Contains(t, vm.Msg, tc.wantErr)
+				assert.Contains(t, vm.Msg, "runner: ")
+				_, err := os.Lstat(e.host.VMDir("vm1"))
+				assert.ErrorIs(t, err, fs.ErrNotExist)
+				return
+			}
+			require.False(t, vm.Failed, vm.Msg)
+			assert.True(t, vm.Changed)
+			assert.Equal(t, runner, e.link("/var/lib/microvms/vm1/current"))
+			_, err := os.Lstat(filepath.Join(e.host.VMDir("vm1"), "flake"))
+			assert.ErrorIs(t, err, fs.ErrNotExist, "a runner install does not invent a flake file")
+		})
+	}
+}
+
+func TestBadRequestsNameTheOption(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  Request
+		want string
+	}{
+		{"no VM at all", Request{Flake: flake}, "name: at least one"},
+		{"a name with a slash", Request{Names: []string{"a/b"}, Flake: flake}, "name: VM name \"a/b\" must not contain '/'"},
+		{"a name longer than a tap id allows", Request{Names: []string{"abcdefghijklm"}, Flake: flake}, "name: VM name \"abcdefghijklm\" is 13 characters"},
+		{"a name listed twice", Request{Names: []string{"a", "a"}, Flake: flake}, "name: VM \"a\" is listed twice"},
+		{"neither flake nor runner", Request{Names: []string{"a"}}, "flake, runner: state=present needs one"},
+		{"both flake and runner", Request{Names: []string{"a"}, Flake: flake, Runners: map[string]string{"a": "/nix/store/x"}}, "not both"},
+		{"a relative flake path", Request{Names: []string{"a"}, Flake: "path:site"}, "flake: \"path:site\" is a relative local path"},
+		{"a flake with a fragment", Request{Names: []string{"a"}, Flake: "path:/s#x"}, "flake: "},
+		{"a runner outside the store", Request{Names: []string{"a"}, Runners: map[string]string{"a": "/tmp/x"}}, "runner: \"/tmp/x\" for a is not a store path"},
+		{"a runner for a VM not in name", Request{Names: []string{"a"}, Runners: map[string]string{"a": "/nix/store/x", "b": "/nix/store/y"}}, "runner: \"b\" is not one of the VMs"},
+		{"a VM without a runner", Request{Names: []string{"a", "b"}, Runners: map[string]string{"a": "/nix/store/x"}}, "runner: no runner store path for VM b"},
+		{"purge with present", Request{Names: []string{"a"}, Flake: flake, Purge: true}, "purge: only applies to state=absent"},
+		{"a flake with absent", Request{Names: []string{"a"}, State: "absent", Flake: flake}, "not used with state=absent"},
+		{"an unknown state", Request{Names: []string{"a"}, State: "started"}, "state: must be present or absent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			_, err := e.in.Run(context.Background(), tc.req)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Empty(t, e.fake.Calls(), "nothing runs before the request is valid")
+		})
+	}
+}
+
+func TestALockedVMWaitsAndThenFailsWithoutChanges(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	unlock, err := e.host.Lock(context.Background(), "vm1")
+	require.NoError(t, err)
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	rep, err := e.in.Run(ctx, Request{Names: []string{"vm1"}, Flake: flake})
+	require.NoError(t, err)
+	assert.True(t, rep.VMs["vm1"].Failed)
+	assert.Contains(t, rep.VMs["vm1"].Msg, "locked by another run")
+	assert.Zero(t, e.builds.Load())
+}
+
+func TestBuildsRunInParallelWithinTheLimit(t *testing.T) {
+	e := newEnv(t)
+	var inFlight, peak atomic.Int32
+	names := []string{"a", "b", "c", "d", "e"}
+	slow := &command.Fake{}
+	slow.Expect(command.Expect{Match: "nix --version", Stdout: "nix (Nix) 2.8.0\n"})
+	slow.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes build", Prefix: true,
+		Do: func(c command.Cmd) (command.Output, error) {
+			n := inFlight.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+			inFlight.Add(-1)
+			var link string
+			for i, a := range c.Args {
+				if a == "--out-link" {
+					link = c.Args[i+1]
+				}
+			}
+			return command.Output{}, os.Symlink("/nix/store/x-"+vmOf(c.Args[len(c.Args)-1]), link)
+		}})
+	e.in.Nix.Runner = slow
+	rep := e.run(Request{Names: names, Flake: flake, Parallel: 2})
+	assert.Len(t, rep.ChangedVMs, 5)
+	assert.Equal(t, int32(2), peak.Load())
+}
+
+func TestAQuotedAttributeNameReachesNix(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["db.1"] = "/nix/store/aaa-microvm-qemu-db.1"
+	rep := e.run(Request{Names: []string{"db.1"}, Flake: flake})
+	require.False(t, rep.VMs["db.1"].Failed, rep.VMs["db.1"].Msg)
+	assert.Equal(t, `path:/srv/site#nixosConfigurations."db.1".config.microvm.declaredRunner`, rep.VMs["db.1"].Installable)
+}
