@@ -1,7 +1,6 @@
 package ansible
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -215,11 +214,8 @@ func toJSONArg(v any) (any, error) {
 	case string:
 		return strings.TrimFunc(t, unicode.IsSpace), nil
 	case []any, map[string]any:
-		b, err := json.Marshal(t)
-		if err != nil {
-			return nil, err
-		}
-		return string(b), nil
+		// jsonify: json.dumps with its default separators and ensure_ascii
+		return pyJSON(t)
 	}
 	return nil, fmt.Errorf("%s cannot be converted to a json string", pyClass(v))
 }

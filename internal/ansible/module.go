@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"regexp"
 	"runtime/debug"
@@ -320,40 +319,9 @@ func finish(inv *Invocation, secrets []string, diff []Diff, res map[string]any) 
 	return masked
 }
 
-// toGeneric turns any JSON-encodable value into maps, slices and scalars.
+// toGeneric turns the result into maps, slices and scalars, floats kept as floats.
 func toGeneric(v map[string]any) (map[string]any, error) {
-	b, err := json.Marshal(sanitizeFloats(v))
-	if err != nil {
-		return nil, err
-	}
-	g, err := decodeJSON(b)
-	if err != nil {
-		return nil, err
-	}
-	return g.(map[string]any), nil
-}
-
-// sanitizeFloats replaces non-finite floats (which JSON cannot carry) by Python's spelling.
-func sanitizeFloats(v any) any {
-	switch t := v.(type) {
-	case float64:
-		if math.IsInf(t, 0) || math.IsNaN(t) {
-			return pyFloat(t)
-		}
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = sanitizeFloats(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = sanitizeFloats(e)
-		}
-		return out
-	}
-	return v
+	return genericMap(v)
 }
 
 func failure(msg string) map[string]any {
@@ -392,15 +360,9 @@ func boolish(v any) bool {
 	return b.(bool)
 }
 
-// marshal encodes v as one line of JSON without HTML escaping (a module prints "<" as "<").
-func marshal(v any) ([]byte, error) {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+// marshal encodes the result as one line of JSON, numbers as Python prints them.
+func marshal(v map[string]any) ([]byte, error) {
+	return encodeResult(v)
 }
 
 // WriteJSON is a helper for tests and tools: it writes v as one JSON line.
