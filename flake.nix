@@ -29,7 +29,7 @@
       collectionFor =
         pkgs:
         pkgs.callPackage ./nixos/pkgs/collection.nix {
-          src = self;
+          src = ./.;
           version = galaxyVersion;
           # go.mod asks for Go 1.26; use that toolchain where nixpkgs names it.
           buildGoModule = pkgs.buildGo126Module or pkgs.buildGoModule;

@@ -1,4 +1,4 @@
-# The bo.microvm Ansible collection, built from this repository:
+# The bo.microvm Ansible collection, built from this repository (src = the flake root):
 #   $out/ansible_collections/bo/microvm/   the installed collection (put $out on
 #                                          ANSIBLE_COLLECTIONS_PATH), with the module
 #                                          binaries plugins/modules/<name>_linux_{amd64,arm64}
@@ -34,6 +34,7 @@ buildGoModule {
   # tests/nix checks it; `make nix-vendor-hash` rewrites the file.
   vendorHash = lib.fileContents ./collection.vendorhash;
 
+  # nixpkgs' `ansible` is ansible-core; ansible-galaxy builds the tarball.
   nativeBuildInputs = [ ansible ];
 
   # Static binaries for both target architectures; the action plugin picks one
