@@ -171,7 +171,7 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	if argsFile == "" {
 		return failure("No argument file given: a binary module is run as MODULE ARGS_FILE (ansible-core does this).")
 	}
-	data, err := os.ReadFile(argsFile)
+	data, err := readArgs(argsFile)
 	if err != nil {
 		return failure(fmt.Sprintf("Cannot read the arguments file: %v", err))
 	}
@@ -285,6 +285,16 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 		diff = r.Diff
 	}
 	return finish(inv, secrets, diff, base)
+}
+
+// readArgs reads the args file. "/dev/stdin" is read from fd 0 itself: the action plugin's
+// fast path pipes the arguments there, and after become to another user the pipe cannot be
+// reopened through /proc by name.
+func readArgs(path string) ([]byte, error) {
+	if path == "/dev/stdin" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
 }
 
 // finish adds warnings, deprecations and diff, makes the result generic JSON and masks it.
