@@ -1,0 +1,117 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/nix"
+	"github.com/business-operations/bo.microvm/internal/statedir"
+)
+
+// TestWithTheRealNix runs install against this machine's nix (2.8 on Debian) with the lab's
+// site flake: it builds real runners, predicts them by evaluation, swaps current, roots
+// them, cleans nix's automatic root of the out-link, and keeps the old runner when a build
+// fails. State dir and microvm GC roots live in a temp dir; nix's store and auto roots are
+// the machine's. Run with BO_NIX=1 (it then fails, not skips, when nix is missing).
+func TestWithTheRealNix(t *testing.T) {
+	if os.Getenv("BO_NIX") != "1" {
+		t.Skip("set BO_NIX=1 to build with this machine's nix")
+	}
+	if _, err := exec.LookPath("nix"); err != nil {
+		t.Fatalf("BO_NIX=1 but no nix on PATH: %v", err)
+	}
+	tmp := t.TempDir()
+	site := filepath.Join(tmp, "site")
+	require.NoError(t, os.MkdirAll(site, 0o755))
+	for _, f := range []string{"flake.nix", "flake.lock"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "tests", "lab", "site", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(site, f), b, 0o644))
+	}
+	setVMs := func(gen string, broken bool) {
+		vms := map[string]map[string]any{}
+		for _, n := range []string{"a", "b.1", "c"} {
+			vms[n] = map[string]any{"ip": "198.18.0.200", "mac": "02:00:00:00:09:01", "generation": gen}
+		}
+		vms["b.1"]["broken"] = broken
+		b, err := json.Marshal(vms)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(site, "vms.json"), b, 0o644))
+	}
+	gen := strconv.FormatInt(time.Now().UnixNano(), 36) // this run's runners are new to the store
+	setVMs(gen, false)
+
+	host := statedir.Host{StateDir: filepath.Join(tmp, "microvms"), GCRoots: filepath.Join(tmp, "gcroots"), LockDir: filepath.Join(tmp, "lock")}
+	units := fakeUnits{"a": "active"}
+	in := &Installer{Host: host, Units: units, Owner: Owner{UID: -1, GID: -1}, TmpDir: tmp,
+		Nix: nix.Nix{Runner: command.Exec{}, Options: []string{"--option", "substituters", ""}}}
+	names := []string{"a", "b.1", "c"}
+	flakeRef := "path:" + site
+	ctx := context.Background()
+
+	check, err := in.Run(ctx, Request{Names: names, Flake: flakeRef, Check: true})
+	require.NoError(t, err)
+	assert.Equal(t, names, check.ChangedVMs)
+	_, err = os.Stat(host.StateDirPath())
+	assert.True(t, os.IsNotExist(err), "check mode created nothing")
+
+	rep, err := in.Run(ctx, Request{Names: names, Flake: flakeRef})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	t.Logf("nix %s", rep.NixVersion)
+	for _, n := range names {
+		vm := rep.VMs[n]
+		assert.Equal(t, check.VMs[n].Current, vm.Current, "check mode predicted %s's runner", n)
+		assert.True(t, strings.HasSuffix(vm.Current, "-microvm-qemu-"+n), vm.Current)
+		_, err := os.Stat(filepath.Join(vm.Current, "bin", "microvm-run"))
+		assert.NoError(t, err, "the runner is built")
+		flake, _ := os.ReadFile(filepath.Join(host.VMDir(n), "flake"))
+		assert.Equal(t, flakeRef, string(flake))
+		root, _ := os.Readlink(host.GCRoot(n, ""))
+		assert.Equal(t, filepath.Join(host.StateDirPath(), n, "current"), root)
+	}
+	assert.Equal(t, []string{"a"}, rep.RestartRequired, "a runs (fake unit) with no booted link")
+	autos, err := os.ReadDir(DefaultAutoRoots)
+	require.NoError(t, err)
+	for _, e := range autos {
+		target, _ := os.Readlink(filepath.Join(DefaultAutoRoots, e.Name()))
+		assert.False(t, strings.HasPrefix(target, tmp), "auto root %s -> %s was left behind", e.Name(), target)
+	}
+
+	again, err := in.Run(ctx, Request{Names: names, Flake: flakeRef})
+	require.NoError(t, err)
+	assert.False(t, again.Changed, "a second run changes nothing")
+
+	old := rep.VMs["b.1"].Current
+	setVMs(gen+"-2", true)
+	broken, err := in.Run(ctx, Request{Names: names, Flake: flakeRef})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b.1"}, broken.FailedVMs)
+	assert.Equal(t, []string{"a", "c"}, broken.ChangedVMs)
+	assert.Contains(t, broken.VMs["b.1"].LogTail, "marked broken")
+	assert.Equal(t, old, broken.VMs["b.1"].Current)
+	now, _ := os.Readlink(filepath.Join(host.VMDir("b.1"), "current"))
+	assert.Equal(t, old, now, "a failed build leaves the old runner")
+	t.Logf("failure as reported: %s\nlog tail:\n%s", broken.VMs["b.1"].Msg, broken.VMs["b.1"].LogTail)
+
+	gone, err := in.Run(ctx, Request{Names: []string{"b.1", "c"}, State: "absent"})
+	require.NoError(t, err)
+	require.NoError(t, gone.Err())
+	for _, n := range []string{"b.1", "c"} {
+		_, err := os.Lstat(host.VMDir(n))
+		assert.True(t, os.IsNotExist(err))
+		_, err = os.Lstat(host.GCRoot(n, ""))
+		assert.True(t, os.IsNotExist(err))
+	}
+}
