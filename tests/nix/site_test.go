@@ -155,8 +155,9 @@ var exampleInventories = []struct {
 	file      string
 	groupVars string
 }{
-	{"the inventory in the contract's shape", "inventory-examples/inventory-microvm.yaml", ""},
-	{"the inventory with profiles in group_vars", "inventory-examples/with-profiles/inventory.yaml", "inventory-examples/with-profiles/group_vars"},
+	// Ansible reads group_vars/ beside an inventory file for both.
+	{"the inventory in the contract's shape", "inventory-examples/inventory-microvm.yaml", "inventory-examples/group_vars"},
+	{"the inventory with profiles in group_vars", "inventory-examples/inventory-profiles.yaml", "inventory-examples/group_vars"},
 }
 
 func TestExampleSiteMatchesTheExampleInventories(t *testing.T) {
