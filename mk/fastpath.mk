@@ -1,0 +1,6 @@
+# The action plugin's fast path (module cache on the target) through real ansible-playbook.
+.PHONY: fastpath-test
+TEST_TARGETS += fastpath-test
+
+fastpath-test: build ## fast path: cache hit in one round trip, tamper and refusal rules, become, parity
+	$(GO) test -count=1 -tags fastpath ./tests/fastpath/

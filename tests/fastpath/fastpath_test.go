@@ -1,0 +1,168 @@
+//go:build fastpath
+
+// Package fastpath tests the action plugin's fast path (plugins/plugin_utils/gomodule.py)
+// through real ansible-playbook: the content-addressed module cache on the target, its
+// refusal rules, become, and parity with ansible-core's plain binary-module path.
+package fastpath
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testUser = "bo-fastpath"
+
+type run struct {
+	out     string
+	results map[string]map[string]any // task name -> registered result
+}
+
+// playbook runs tasks on localhost (local connection) and returns the -vvv output and each
+// task's registered result, written by a final debug task as JSON.
+func playbook(t *testing.T, cache string, vars map[string]any, tasks string) run {
+	t.Helper()
+	dir := t.TempDir()
+	varsJSON, _ := json.Marshal(vars)
+	pb := "- hosts: localhost\n  gather_facts: false\n  vars: " + string(varsJSON) + "\n  tasks:\n" + tasks +
+		"    - name: dump\n      ansible.builtin.copy:\n        dest: " + dir + "/results.json\n        content: \"{{ {'ping': r_ping | default({}), 'check': r_check | default({}), 'secret': r_secret | default({}), 'crash': r_crash | default({})} | to_json }}\"\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pb.yml"), []byte(pb), 0o644))
+	cmd := exec.Command("ansible-playbook", "-i", "localhost,", "-c", "local", "-vvv", filepath.Join(dir, "pb.yml"))
+	repo, _ := filepath.Abs("../..")
+	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+filepath.Join(repo, "build/collections"),
+		"XDG_CACHE_HOME="+cache, "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	require.NoError(t, err, buf.String())
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
+	var res map[string]map[string]any
+	require.NoError(t, json.Unmarshal(b, &res))
+	return run{out: buf.String(), results: res}
+}
+
+var execLine = regexp.MustCompile(`(?m)^<localhost> (EXEC|PUT) `)
+
+func ops(out string) int { return len(execLine.FindAllString(out, -1)) }
+
+func cacheFile(t *testing.T, cache string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(cache, "bo-microvm", "ping-*"))
+	require.NoError(t, err)
+	require.Len(t, m, 1, "one cached copy of the ping module")
+	return m[0]
+}
+
+const pingTask = "    - name: ping\n      bo.microvm.ping:\n      register: r_ping\n"
+
+func TestTheSecondTaskTakesOneRoundTrip(t *testing.T) {
+	cache := t.TempDir()
+	first := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", first.results["ping"]["ping"])
+	second := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", second.results["ping"]["ping"])
+	// The dump task (ansible.builtin.copy) adds its own operations; compare the ping task alone.
+	assert.Equal(t, 1, ops(section(second.out, "TASK [ping]", "TASK [dump]")), "a cache hit is a single remote command")
+	assert.Equal(t, 3, ops(section(first.out, "TASK [ping]", "TASK [dump]")), "a miss: try, install, run")
+	st, err := os.Stat(filepath.Join(cache, "bo-microvm"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm(), "the cache is private")
+}
+
+func TestATamperedCachedBinaryIsReplacedAndNeverExecuted(t *testing.T) {
+	cache := t.TempDir()
+	playbook(t, cache, nil, pingTask)
+	f := cacheFile(t, cache)
+	marker := filepath.Join(t.TempDir(), "tampered-binary-ran")
+	require.NoError(t, os.WriteFile(f, []byte("#!/bin/sh\ntouch "+marker+"\necho '{\"ping\": \"evil\"}'\n"), 0o700))
+
+	r := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"])
+	assert.NoFileExists(t, marker, "the tampered copy must never run")
+	b, err := os.ReadFile(f)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(b, []byte("\x7fELF")), "the tampered copy was replaced by the real binary")
+}
+
+func TestACacheDirWritableByOthersIsRefused(t *testing.T) {
+	cache := t.TempDir()
+	playbook(t, cache, nil, pingTask)
+	dir := filepath.Join(cache, "bo-microvm")
+	require.NoError(t, os.Chmod(dir, 0o777))
+	marker := filepath.Join(t.TempDir(), "planted-binary-ran")
+	require.NoError(t, os.WriteFile(cacheFile(t, cache), []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o777))
+
+	r := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"], "the task still runs, by plain transfer")
+	assert.Contains(t, r.out, "not using the module cache")
+	assert.Contains(t, r.out, "PUT ", "plain transfer copies the binary")
+	assert.NoFileExists(t, marker)
+}
+
+func TestBecomeToRootAndToAnUnprivilegedUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test runs as root (CI does): it creates a user and becomes it")
+	}
+	if _, err := user.Lookup(testUser); err != nil {
+		out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/sh", testUser).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	u, err := user.Lookup(testUser)
+	require.NoError(t, err)
+	for _, fast := range []bool{true, false} {
+		tasks := "    - name: ping\n      bo.microvm.ping:\n      become: true\n      become_user: " + testUser + "\n      register: r_ping\n" +
+			"    - name: as root\n      bo.microvm.ping:\n      become: true\n      register: r_check\n"
+		r := playbook(t, t.TempDir(), map[string]any{"bo_microvm_fast_path": fast}, tasks)
+		assert.Equal(t, testUser, r.results["ping"]["user"], "fast=%v", fast)
+		assert.Equal(t, "root", r.results["check"]["user"], "fast=%v", fast)
+	}
+	if _, err := os.Stat(filepath.Join(u.HomeDir, ".cache", "bo-microvm")); err == nil {
+		st, _ := os.Stat(filepath.Join(u.HomeDir, ".cache", "bo-microvm"))
+		assert.Equal(t, os.FileMode(0o700), st.Mode().Perm(), "the unprivileged user's cache is private to it")
+	} else {
+		t.Errorf("the unprivileged user has no module cache in its home: %v", err)
+	}
+}
+
+func TestCheckModeNoLogAndFailuresMatchThePlainPath(t *testing.T) {
+	tasks := pingTask +
+		"    - name: check\n      bo.microvm.ping:\n        data: checked\n      check_mode: true\n      register: r_check\n" +
+		"    - name: secret\n      bo.microvm.ping:\n        data: s3cr3t-value-42\n      no_log: true\n      register: r_secret\n" +
+		"    - name: crash\n      bo.microvm.ping:\n        data: crash\n      register: r_crash\n      ignore_errors: true\n"
+	fast := playbook(t, t.TempDir(), map[string]any{"bo_microvm_fast_path": true}, tasks)
+	plain := playbook(t, t.TempDir(), map[string]any{"bo_microvm_fast_path": false}, tasks)
+	assert.Contains(t, plain.out, "PUT ", "the plain path transfers the binary")
+	for _, task := range []string{"ping", "check", "secret", "crash"} {
+		// The plain path remembers the probed architecture as a fact; that is path metadata.
+		delete(plain.results[task], "ansible_facts")
+		assert.Equal(t, plain.results[task], fast.results[task], "task %s: fast and plain path give the same result", task)
+	}
+	assert.Equal(t, true, fast.results["crash"]["failed"])
+	for name, r := range map[string]run{"fast": fast, "plain": plain} {
+		assert.NotContains(t, strings.ReplaceAll(r.out, "s3cr3t-value-42 }}", ""), "s3cr3t-value-42", "%s path: a no_log value stays out of -vvv output", name)
+		assert.Contains(t, r.out, "the output has been hidden due to the fact that 'no_log: true' was specified", name)
+	}
+}
+
+// section returns the text between two markers of the output.
+func section(out, from, to string) string {
+	i := strings.Index(out, from)
+	if i < 0 {
+		return ""
+	}
+	rest := out[i:]
+	if j := strings.Index(rest, to); j >= 0 {
+		return rest[:j]
+	}
+	return rest
+}
