@@ -1,7 +1,7 @@
 package install
 
 import (
-	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/business-operations/bo.microvm/internal/ansible"
@@ -68,7 +68,12 @@ func (rep *Report) Result() *ansible.Result {
 		parts = append(parts, "failed: "+strings.Join(rep.FailedVMs, ", "))
 	}
 	if len(parts) == 0 {
-		parts = append(parts, fmt.Sprintf("%d VMs unchanged", len(rep.VMs)))
+		names := make([]string, 0, len(rep.VMs))
+		for n := range rep.VMs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts = append(parts, "unchanged: "+strings.Join(names, ", "))
 	}
 	res.Msg = strings.Join(parts, "; ")
 	return res
