@@ -3,6 +3,7 @@
 package nix
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -348,6 +349,33 @@ func TestExampleInventoriesFollowTheInventoryContract(t *testing.T) {
 			} else {
 				assert.Contains(t, problems, tt.want)
 			}
+		})
+	}
+}
+
+// The resolution above is what these tests compare the site with; make sure it
+// is what Ansible itself reads from the example inventories.
+func TestExampleInventoriesResolveAsAnsibleInventoryDoes(t *testing.T) {
+	root := repoRoot(t)
+	for _, example := range exampleInventories {
+		t.Run(example.name+" gives every host the variables ansible-inventory gives it", func(t *testing.T) {
+			home := t.TempDir()
+			out := run(t, home, []string{"ANSIBLE_HOME=" + home, "ANSIBLE_LOCAL_TEMP=" + home},
+				"ansible-inventory", "-i", filepath.Join(root, example.file), "--list")
+			var listed struct {
+				Meta struct {
+					Hostvars map[string]map[string]any `json:"hostvars"`
+				} `json:"_meta"`
+			}
+			require.NoError(t, json.Unmarshal(out, &listed))
+			require.NotEmpty(t, listed.Meta.Hostvars)
+
+			inv := loadInventory(t, filepath.Join(root, example.file), filepath.Join(root, example.groupVars))
+			ours, err := json.Marshal(inv.vars)
+			require.NoError(t, err)
+			var got map[string]map[string]any
+			require.NoError(t, json.Unmarshal(ours, &got))
+			assert.Equal(t, listed.Meta.Hostvars, got)
 		})
 	}
 }
