@@ -167,9 +167,6 @@ func (r *Report) Err() error {
 
 // Validate checks a request before anything is read or changed; each error names its option.
 func (req *Request) Validate() error {
-	if len(req.Names) == 0 {
-		return errors.New("name: at least one VM name is required")
-	}
 	seen := map[string]bool{}
 	for _, n := range req.Names {
 		if err := statedir.ValidateName(n); err != nil {
@@ -234,6 +231,9 @@ func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{VMs: make(map[string]*VM, len(req.Names))}
+	if len(req.Names) == 0 {
+		return rep, nil // a hypervisor without VMs in this batch: nothing to do
+	}
 	if req.State == "present" {
 		v, err := in.Nix.Version(ctx)
 		if err != nil {

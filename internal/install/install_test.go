@@ -541,7 +541,6 @@ func TestBadRequestsNameTheOption(t *testing.T) {
 		req  Request
 		want string
 	}{
-		{"no VM at all", Request{Flake: flake}, "name: at least one"},
 		{"a name with a slash", Request{Names: []string{"a/b"}, Flake: flake}, "name: VM name \"a/b\" must not contain '/'"},
 		{"a name longer than a tap id allows", Request{Names: []string{"abcdefghijklm"}, Flake: flake}, "name: VM name \"abcdefghijklm\" is 13 characters"},
 		{"a name listed twice", Request{Names: []string{"a", "a"}, Flake: flake}, "name: VM \"a\" is listed twice"},
@@ -563,6 +562,14 @@ func TestBadRequestsNameTheOption(t *testing.T) {
 			assert.Empty(t, e.fake.Calls(), "nothing runs before the request is valid")
 		})
 	}
+}
+
+func TestAnEmptyListOfVMsIsANoOp(t *testing.T) {
+	e := newEnv(t)
+	rep := e.run(Request{Names: []string{}, Flake: flake})
+	assert.False(t, rep.Changed)
+	assert.Empty(t, rep.VMs)
+	assert.Empty(t, e.fake.Calls(), "no nix call for no VM")
 }
 
 func TestALockedVMWaitsAndThenFailsWithoutChanges(t *testing.T) {

@@ -33,7 +33,7 @@ func main() {
 		},
 		Spec: ansible.Spec{
 			Options: []ansible.Option{
-				{Name: "name", Type: ansible.List, Elements: ansible.Str, Required: true, Description: []string{"The VMs: state directory names, equal to their C(nixosConfigurations) attribute. One name or a list, handled in one invocation.", "At most 12 characters (the tap id C(vm-<name>) must fit 15), letters, digits, C(-), C(_), C(.)."}},
+				{Name: "name", Type: ansible.List, Elements: ansible.Str, Required: true, Description: []string{"The VMs: state directory names, equal to their C(nixosConfigurations) attribute. One name or a list, handled in one invocation; an empty list does nothing (a hypervisor without VMs in a batch).", "At most 12 characters (the tap id C(vm-<name>) must fit 15), letters, digits, C(-), C(_), C(.)."}},
 				{Name: "state", Default: "present", Choices: []any{"present", "absent"}, Description: []string{"V(present) installs or updates the runner; V(absent) removes a stopped VM."}},
 				{Name: "flake", Description: []string{"Flakeref of the site flake as the hypervisor sees it, e.g. V(path:/srv/site) or V(git+https://git.example/site?ref=main). Local paths must be absolute; no C(#fragment).", "Stored in the VM's C(flake) file."}},
 				{Name: "runner", Type: ansible.Raw, Description: []string{"Instead of O(flake): a runner store path already on the hypervisor (e.g. after C(nix copy) from the controller), for one VM; or a dict of VM name to store path for a list. Must contain C(bin/microvm-run) and be valid in the nix store. The C(flake) file is left as it is."}},
