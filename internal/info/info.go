@@ -30,6 +30,7 @@ type VM struct {
 	LoadState   string `json:"load_state"`
 	ActiveState string `json:"active_state"`
 	SubState    string `json:"sub_state"`
+	Switch
 }
 
 // Bridge is what the host's bridge looks like.
@@ -99,7 +100,8 @@ func Gather(ctx context.Context, h statedir.Host, units Units, opt Options) (*Fa
 	for i, vm := range vms {
 		st := states[unitNames[i]]
 		f.VMs[vm.Name] = VM{VM: vm, Outdated: vm.Outdated(), Running: st.Active(), Unit: unitNames[i],
-			LoadState: st.LoadState, ActiveState: st.ActiveState, SubState: st.SubState}
+			LoadState: st.LoadState, ActiveState: st.ActiveState, SubState: st.SubState,
+			Switch: CompareRunners(h, vm.Booted, vm.Current)}
 	}
 
 	f.Host.StateDir = filepath.Join(h.StateDir, "")

@@ -53,6 +53,10 @@ func main() {
 				{Name: "unit", Type: "str", Returned: "always", Description: "The VM's systemd unit.", Sample: "microvm@k0s-cp1.service"},
 				{Name: "active_state", Type: "str", Returned: "always", Description: "The unit's ActiveState.", Sample: "active"},
 				{Name: "sub_state", Type: "str", Returned: "always", Description: "The unit's SubState.", Sample: "running"},
+				{Name: "current_system", Type: "str", Returned: "always", Description: "Guest system (NixOS toplevel) of the C(current) runner (its C(share/microvm/system) link)."},
+				{Name: "booted_system", Type: "str", Returned: "always", Description: "Guest system of the C(booted) runner."},
+				{Name: "switchable", Type: "bool", Returned: "always", Description: "The VM runs an outdated runner and the new one differs only in the guest system, so the guest can activate it in place (switch-to-configuration) without a restart. A new kernel, command line, volume, interface or hypervisor setting needs a restart."},
+				{Name: "switch_reason", Type: "str", Returned: "always", Description: "Why the VM is or is not switchable."},
 				{Name: "load_state", Type: "str", Returned: "always", Description: "The unit's LoadState.", Sample: "loaded"},
 			}},
 			{Name: "host", Type: "dict", Returned: "always", Description: "Facts about the hypervisor's preparation.", Contains: []ansible.Return{
