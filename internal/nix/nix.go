@@ -149,12 +149,12 @@ func (n Nix) run(ctx context.Context, op, target string, args []string) (command
 	if err == nil {
 		return out, nil
 	}
+	if ctx.Err() != nil { // killed by the deadline: say so rather than "exit code -1"
+		return out, &Error{Op: op, Target: target, ExitCode: -1, Err: fmt.Errorf("stopped: %w", ctx.Err()), Tail: command.Tail(string(out.Stderr), TailLines)}
+	}
 	var ce *command.Error
 	if errors.As(err, &ce) {
 		return out, &Error{Op: op, Target: target, ExitCode: ce.ExitCode, Tail: command.Tail(ce.Stderr, TailLines)}
-	}
-	if ctx.Err() != nil {
-		return out, &Error{Op: op, Target: target, ExitCode: -1, Err: ctx.Err(), Tail: command.Tail(string(out.Stderr), TailLines)}
 	}
 	return out, &Error{Op: op, Target: target, ExitCode: -1, Err: err}
 }

@@ -126,3 +126,14 @@ func TestValidTellsAnUnknownPathFromAFailure(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok)
 }
+
+func TestABuildStoppedByTheDeadlineSaysSo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &command.Fake{}
+	f.Expect(command.Expect{Match: "nix", Prefix: true, Do: func(c command.Cmd) (command.Output, error) {
+		cancel() // as if the deadline passed while nix ran
+		return command.Output{Stderr: []byte("building...\n")}, &command.Error{Cmd: c.String(), ExitCode: -1}
+	}})
+	_, err := Nix{Runner: f, Bin: "nix"}.Build(ctx, "path:/s#x", filepath.Join(t.TempDir(), "result"))
+	assert.ErrorContains(t, err, "nix build path:/s#x: stopped: context canceled")
+}
