@@ -110,3 +110,7 @@ func TestCollectionVendorHashMatchesGoModVendor(t *testing.T) {
 	assert.Equal(t, strings.TrimSpace(string(want)), strings.TrimSpace(string(got)),
 		"nixos/pkgs/collection.vendorhash is stale: run `make nix-vendor-hash` and commit it")
 }
+
+func TestExampleSiteFlakeWiring(t *testing.T) {
+	runCases(t, filepath.Join(repoRoot(t), "tests", "nix", "site-flake.nix"))
+}

@@ -15,6 +15,13 @@ let
     removeSuffix = x: s: if lib.hasSuffix x s then substring 0 (stringLength s - stringLength x) s else s;
     cleanSourceWith = args: args // { _fake = "cleanSourceWith"; };
     platforms.linux = [ "x86_64-linux" "aarch64-linux" ];
+    mapAttrs = builtins.mapAttrs;
+    filterAttrs =
+      pred: set:
+      builtins.listToAttrs (
+        builtins.concatMap (n: if pred n set.${n} then [ { name = n; value = set.${n}; } ] else [ ]) (builtins.attrNames set)
+      );
+    nixosSystem = args: args // { _fake = "nixosSystem"; };
   };
 
   pkgsFor =
