@@ -1,0 +1,457 @@
+package k0s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/statedir"
+)
+
+// Step is one step of a procedure: a title, whether it should run (decided from the state
+// read before anything changed) and why, and what it does. Wait steps change nothing.
+type Step struct {
+	Title  string
+	Run    bool
+	Reason string
+	Wait   bool
+	do     func(ctx context.Context) error
+}
+
+// StepResult is how a step ended, as the module reports it.
+type StepResult struct {
+	Title  string `json:"title"`
+	Status string `json:"status"` // changed, waited, skipped, would change, would wait, failed
+	Reason string `json:"reason"`
+}
+
+// Step statuses.
+const (
+	StatusChanged     = "changed"
+	StatusWaited      = "waited"
+	StatusSkipped     = "skipped"
+	StatusWouldChange = "would change"
+	StatusWouldWait   = "would wait"
+	StatusFailed      = "failed"
+)
+
+// Result is what Apply or Reset did (or, in check mode, would do).
+type Result struct {
+	Changed bool         `json:"changed"`
+	Steps   []StepResult `json:"steps"`
+	Facts   Facts        `json:"facts"`
+	// ConfigBefore/After are k0s.yaml before and after, for diff mode ("" = absent or unmanaged).
+	ConfigBefore string `json:"-"`
+	ConfigAfter  string `json:"-"`
+	// RebootRequired is set by a reset: k0s leaves mounts and network state a reboot clears.
+	RebootRequired bool `json:"reboot_required"`
+}
+
+// runSteps runs (or in check mode, lists) steps in order and stops at the first failure.
+func runSteps(ctx context.Context, steps []Step, check bool, res *Result) error {
+	for _, s := range steps {
+		r := StepResult{Title: s.Title, Reason: s.Reason}
+		switch {
+		case !s.Run:
+			r.Status = StatusSkipped
+		case check && s.Wait:
+			r.Status = StatusWouldWait
+		case check:
+			r.Status = StatusWouldChange
+			res.Changed = true
+		default:
+			if err := s.do(ctx); err != nil {
+				r.Status = StatusFailed
+				res.Steps = append(res.Steps, r)
+				return fmt.Errorf("%s: %w", s.Title, err)
+			}
+			r.Status = StatusChanged
+			if s.Wait {
+				r.Status = StatusWaited
+			} else {
+				res.Changed = true
+			}
+		}
+		res.Steps = append(res.Steps, r)
+	}
+	return nil
+}
+
+// Apply brings this node to its place in the cluster: the bootstrap controller initialises
+// the cluster once, other nodes join with a token once, a node already in this cluster is
+// left alone, and a controller's k0s.yaml is kept as asked (k0s restarts only when it
+// changed). In check mode it reads the same state, plans the same steps and runs none.
+func Apply(ctx context.Context, env Env, o Options, check bool) (*Result, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.Wait == nil {
+		o.Wait = []string{WaitNode}
+		if o.Role.IsController() {
+			o.Wait = []string{WaitAPI}
+		}
+	}
+	for _, w := range o.Wait {
+		if w != WaitNode && w != WaitAPI && !o.Role.IsController() {
+			return nil, fmt.Errorf("wait_for %s reads the cluster with the admin kubeconfig, which only controllers have; run it on the bootstrap controller", w)
+		}
+	}
+	st, err := Gather(ctx, env, o)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Binary {
+		hint := "install k0s there (k0sctl's path) or point k0s_binary at it"
+		if o.ServiceMode == ServiceNixOS {
+			hint = "NixOS: enable services.k0s (k0s-nix) and set k0s_binary to its package's bin/k0s, e.g. /run/current-system/sw/bin/k0s"
+		}
+		return nil, fmt.Errorf("no k0s binary at %s: %s", o.Binary, hint)
+	}
+	p, err := plan(env, o, st, check)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{ConfigBefore: string(st.Config), ConfigAfter: string(st.Config)}
+	if p.config != nil {
+		res.ConfigAfter = string(p.config)
+	}
+	for _, w := range p.warnings {
+		res.Steps = append(res.Steps, StepResult{Title: "Warning", Status: StatusSkipped, Reason: w})
+	}
+	runErr := runSteps(ctx, p.steps, check, res)
+	res.Facts = facts(ctx, env, o, st, check, runErr == nil)
+	return res, runErr
+}
+
+// planned is what plan decided.
+type planned struct {
+	steps    []Step
+	config   []byte // the k0s.yaml to write (nil: not managed here)
+	warnings []string
+}
+
+// plan validates the state against the options and lists the steps. Everything it refuses,
+// it refuses before anything changed.
+func plan(env Env, o Options, st State, check bool) (planned, error) {
+	var p planned
+	run := func(c command.Cmd) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := env.Run.Run(ctx, c)
+			return err
+		}
+	}
+	k0s := func(args ...string) command.Cmd { return command.Cmd{Name: o.Binary, Args: args} }
+	systemctl := func(verb string) command.Cmd {
+		return command.Cmd{Name: "systemctl", Args: []string{verb, o.ServiceName + ".service"}}
+	}
+
+	// Which cluster the node must belong to: the token's, or the CA the playbook names.
+	var token JoinToken
+	if o.Token != "" {
+		var err error
+		if token, err = ParseToken(o.Token); err != nil {
+			return p, err
+		}
+		if o.ClusterCA != "" && !strings.EqualFold(o.ClusterCA, token.CA) {
+			return p, fmt.Errorf("the join token is for the cluster with CA %s, but cluster_ca_sha256 says %s: the token comes from another cluster's controller", short(token.CA), short(o.ClusterCA))
+		}
+	}
+	expectCA := strings.ToLower(o.ClusterCA)
+	if expectCA == "" {
+		expectCA = token.CA
+	}
+	foreign := st.CA != "" && expectCA != "" && st.CA != expectCA
+	if foreign && !o.ForceReset {
+		return p, fmt.Errorf("%s holds data of another cluster (its CA is %s, this cluster's is %s): it was part of a different cluster. Set force_reset: true to wipe it with `k0s reset`, or fix the inventory", o.DataDir, short(st.CA), short(expectCA))
+	}
+	if st.Running && !foreign {
+		if rr := st.Status.RunningRole(); rr != o.Role {
+			return p, fmt.Errorf("k0s runs here as %s, the inventory asks for %s: changing a node's role is not supported. Reset the node first (state: reset, force_reset: true), then run again", rr, o.Role)
+		}
+	}
+	if o.ServiceMode == ServiceGeneric && st.Running && !st.Installed && !foreign {
+		return p, fmt.Errorf("k0s is running but was not installed as a service (no unit file in /etc/systemd/system or /etc/init.d): it was started by hand. Stop it, or set service_mode: nixos if NixOS manages its unit")
+	}
+	if o.ServiceMode == ServiceNixOS && !st.Installed {
+		return p, fmt.Errorf("systemd does not know %s.service: enable services.k0s (k0s-nix) with role %s in this machine's NixOS configuration, or use service_mode: generic", o.ServiceName, o.Role)
+	}
+
+	// The state after the reset step, if it runs.
+	running, installed, hasData := st.Running, st.Installed, st.HasData()
+	if foreign {
+		stop := run(k0s("stop"))
+		if o.ServiceMode == ServiceNixOS {
+			stop = run(systemctl("stop"))
+		}
+		p.steps = append(p.steps, Step{
+			Title: "Wipe the data of another cluster (k0s reset)", Run: true,
+			Reason: fmt.Sprintf("force_reset: %s holds the cluster with CA %s", o.DataDir, short(st.CA)),
+			do: func(ctx context.Context) error {
+				if st.Running {
+					if err := stop(ctx); err != nil {
+						return err
+					}
+				}
+				return run(k0s("reset", "--data-dir="+o.DataDir))(ctx)
+			},
+		})
+		running, hasData = false, false
+		if o.ServiceMode == ServiceGeneric {
+			installed = false // k0s reset unregisters the unit
+		}
+	}
+
+	needsJoin := !o.Bootstrap && !hasData
+	if needsJoin && o.Token == "" {
+		msg := fmt.Sprintf("this %s has not joined a cluster (no %s/pki/ca.crt or kubelet.conf) and no join token was given: pass token (created on the bootstrap controller with state: token, token_role: %s)", o.Role, o.DataDir, o.Role.installRole())
+		if !check {
+			return p, errors.New(msg)
+		}
+		p.warnings = append(p.warnings, "check mode: "+msg)
+	}
+
+	// k0s.yaml, controllers only (workers get their config from the API).
+	configChanged := false
+	if o.Role.IsController() {
+		s := Step{Title: "Write " + o.ConfigPath}
+		switch {
+		case !o.ManageConfig:
+			s.Reason = "manage_config: false (NixOS renders it from services.k0s.spec)"
+		case strings.HasPrefix(st.ConfigLink, "/nix/store/"):
+			return p, fmt.Errorf("%s links into the Nix store (%s): NixOS renders it from services.k0s.spec. Set manage_config: false and put the add-ons into services.k0s.spec", o.ConfigPath, st.ConfigLink)
+		default:
+			want, err := o.Cluster.Render()
+			if err != nil {
+				return p, err
+			}
+			p.config = want
+			same := false
+			if st.Config != nil {
+				if same, err = SameConfig(st.Config, want); err != nil {
+					same = false // not YAML: replace it
+				}
+			}
+			if same {
+				s.Reason = "it already says the same"
+				break
+			}
+			if hasData && st.Config != nil {
+				if prov := networkProvider(st.Config); prov != "custom" {
+					return p, fmt.Errorf("the running cluster was initialised with network provider %s; switching to custom (Cilium) needs a full redeploy (k0s cannot change providers): reset every node with force_reset", prov)
+				}
+			}
+			s.Run, configChanged = true, true
+			s.Reason = "absent"
+			if st.Config != nil {
+				s.Reason = "it differs from what the options say"
+			}
+			s.do = func(ctx context.Context) error { return writeConfig(ctx, env, o, st.Config, want) }
+		}
+		p.steps = append(p.steps, s)
+	}
+
+	// The join token file.
+	tokenStep := Step{Title: "Write the join token to " + o.TokenFile + " (0600)"}
+	switch {
+	case o.Bootstrap:
+		tokenStep.Reason = "the bootstrap controller initialises the cluster without a token"
+	case !needsJoin:
+		tokenStep.Reason = "already joined this cluster"
+	case o.Token == "":
+		tokenStep.Reason = "no token given (check mode)"
+	default:
+		tokenStep.Run, tokenStep.Reason = true, "not joined yet"
+		tok := []byte(strings.TrimSpace(o.Token) + "\n")
+		tokenStep.do = func(context.Context) error {
+			return writeFile(env.path(o.TokenFile), tok, tokenFileMode)
+		}
+	}
+	p.steps = append(p.steps, tokenStep)
+
+	// The service.
+	reinstall := false
+	if o.ServiceMode == ServiceGeneric {
+		args := installArgs(o, needsJoin || env.exists(o.TokenFile))
+		s := Step{Title: "Install the k0s " + o.Role.installRole() + " service (k0s install)"}
+		switch {
+		case !installed:
+			s.Run, s.Reason = true, "no k0s unit yet"
+			s.do = run(k0s(args...))
+		case running && flagsDiffer(st.Status.Args, o):
+			reinstall = true
+			s.Title = "Reinstall the k0s service with changed flags (k0s install --force)"
+			s.Run, s.Reason = true, "the running k0s has other flags: "+strings.Join(st.Status.Args, " ")
+			s.do = run(k0s(append(args, "--force")...))
+		default:
+			s.Reason = "installed (" + st.UnitPath + ")"
+		}
+		p.steps = append(p.steps, s)
+	}
+	start := Step{Title: "Start k0s"}
+	if o.Bootstrap && !hasData {
+		start.Title = "Start k0s and initialise the cluster"
+	} else if needsJoin {
+		start.Title = "Start k0s and join the cluster"
+	}
+	if running {
+		start.Reason = "running"
+	} else {
+		start.Run, start.Reason = true, "not running"
+		if o.ServiceMode == ServiceNixOS {
+			start.do = run(systemctl("start"))
+		} else {
+			start.do = run(k0s("start"))
+		}
+	}
+	p.steps = append(p.steps, start)
+	restart := Step{Title: "Restart k0s to load the changed configuration"}
+	switch {
+	case !running:
+		restart.Reason = "not running before: the start loads it"
+	case !configChanged && !reinstall:
+		restart.Reason = "nothing changed"
+	default:
+		restart.Run, restart.Reason = true, "k0s.yaml or the service flags changed while k0s was running"
+		if o.ServiceMode == ServiceNixOS {
+			restart.do = run(systemctl("restart"))
+		} else {
+			restart.do = func(ctx context.Context) error {
+				if err := run(k0s("stop"))(ctx); err != nil {
+					return err
+				}
+				return run(k0s("start"))(ctx)
+			}
+		}
+	}
+	p.steps = append(p.steps, restart)
+
+	w := waiter{env: env, o: o}
+	p.steps = append(p.steps, Step{
+		Title: "Wait for k0s to report running", Wait: true, Run: start.Run || restart.Run,
+		Reason: "after a start or restart", do: w.status,
+	})
+	for _, name := range WaitOrder {
+		if !contains(o.Wait, name) {
+			continue
+		}
+		s := w.step(name)
+		if s.Title == "" {
+			continue
+		}
+		p.steps = append(p.steps, s)
+	}
+	return p, nil
+}
+
+// installArgs are the `k0s install` arguments for o (k0sctl's role mapping).
+func installArgs(o Options, withToken bool) []string {
+	args := []string{"install", o.Role.installRole(), "--data-dir=" + o.DataDir}
+	if o.Role.IsController() {
+		args = append(args, "--config="+o.ConfigPath)
+	}
+	if o.Role == ControllerWorker {
+		args = append(args, "--enable-worker=true")
+		if o.NoTaints {
+			args = append(args, "--no-taints=true")
+		}
+	}
+	if withToken && !o.Bootstrap {
+		args = append(args, "--token-file="+o.TokenFile)
+	}
+	return args
+}
+
+// flagsDiffer compares the flags the module sets with the running k0s' Args (k0sctl#302:
+// changed install flags must not be ignored). Flags the module does not set are not compared.
+func flagsDiffer(running []string, o Options) bool {
+	if len(running) == 0 {
+		return false
+	}
+	got := map[string]string{}
+	for i := 0; i < len(running); i++ {
+		a := running[i]
+		if !strings.HasPrefix(a, "--") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !ok {
+			v = "true"
+			if i+1 < len(running) && !strings.HasPrefix(running[i+1], "-") && k != "enable-worker" && k != "no-taints" {
+				v = running[i+1]
+				i++
+			}
+		}
+		got[k] = v
+	}
+	want := map[string]string{"data-dir": o.DataDir, "enable-worker": "false", "no-taints": "false"}
+	if o.Role.IsController() {
+		want["config"] = o.ConfigPath
+		if o.Role == ControllerWorker {
+			want["enable-worker"] = "true"
+			if o.NoTaints {
+				want["no-taints"] = "true"
+			}
+		}
+	} else {
+		delete(want, "enable-worker")
+		delete(want, "no-taints")
+	}
+	for k, v := range want {
+		g, ok := got[k]
+		if !ok {
+			g = map[string]string{"data-dir": DefaultDataDir, "config": DefaultConfigPath, "enable-worker": "false", "no-taints": "false"}[k]
+		}
+		if filepath.Clean(g) != filepath.Clean(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeConfig validates want with `k0s config validate` in a temp file beside k0s.yaml, keeps
+// a copy of a hand-written k0s.yaml as k0s.yaml.old, and renames the temp file into place.
+func writeConfig(ctx context.Context, env Env, o Options, old, want []byte) error {
+	target := env.path(o.ConfigPath)
+	if err := os.MkdirAll(filepath.Dir(target), defaultConfigDirMode); err != nil {
+		return err
+	}
+	tmp := target + ".bo-validate"
+	if err := writeFile(tmp, want, configFileMode); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	// k0s sees the real path (the root prefix is for tests only).
+	validatePath := o.ConfigPath + ".bo-validate"
+	if env.Root != "" {
+		validatePath = tmp
+	}
+	if _, err := env.Run.Run(ctx, command.Cmd{Name: o.Binary, Args: []string{"config", "validate", "--config=" + validatePath}}); err != nil {
+		return fmt.Errorf("k0s rejected the new configuration, the old one stays: %w", err)
+	}
+	if old != nil && !strings.HasPrefix(string(old), ConfigHeader) {
+		if err := writeFile(target+".old", old, configFileMode); err != nil {
+			return err
+		}
+	}
+	return writeFile(target, want, configFileMode)
+}
+
+// writeFile writes data atomically, creating the directory (0750) first.
+func writeFile(p string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(p), defaultConfigDirMode); err != nil {
+		return err
+	}
+	return statedir.WriteFile(p, data, perm)
+}
+
+func short(fp string) string {
+	if len(fp) > 16 {
+		return fp[:16] + "…"
+	}
+	return fp
+}

@@ -1,0 +1,381 @@
+package k0s
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ConfigHeader is the first line of a k0s.yaml this module wrote.
+const ConfigHeader = "# Written by bo.microvm.k0s_bootstrap; edits are replaced on the next run."
+
+// ClusterConfig is what the module puts into k0s.yaml (reference/k0s-flux.md §2.4, §3).
+type ClusterConfig struct {
+	APIAddress  string   // the API endpoint every node reaches (first controller or a VIP)
+	APIPort     int      // 6443
+	SANs        []string // extra API certificate names
+	PeerAddress string   // this controller's etcd peer address ("" = k0s picks)
+	Addons      Addons
+}
+
+// Addon is one Helm add-on: on/off, the chart version, and values merged over the module's.
+type Addon struct {
+	Enabled bool
+	Version string
+	Values  map[string]any
+}
+
+// Addons are the Helm extensions k0s installs: Cilium (CNI, kube-proxy replacement), OpenEBS
+// (local hostpath volumes) and Rook-Ceph (operator, then the cluster on the raw disk).
+type Addons struct {
+	Cilium       Addon
+	OpenEBS      Addon
+	Rook         Addon
+	RookCluster  Addon  // version defaults to Rook's
+	DeviceFilter string // the raw Ceph disk(s) only, e.g. "^vdb$"
+	MonCount     int    // Ceph monitors; 0 = 1
+}
+
+// Chart is one entry of spec.extensions.helm.charts. k0s turns it into the Chart object
+// kube-system/k0s-addon-chart-<Name>.
+type Chart struct {
+	Name      string
+	ChartName string
+	Version   string
+	Namespace string
+	Values    map[string]any
+	Order     int
+	Timeout   string
+	RepoName  string
+	RepoURL   string
+}
+
+// ObjectName is the name of the Chart object k0s creates for c.
+func (c Chart) ObjectName() string { return "k0s-addon-chart-" + c.Name }
+
+// Charts are the enabled add-ons as k0s charts, in install order.
+func (cc ClusterConfig) Charts() []Chart {
+	port := cc.APIPort
+	if port == 0 {
+		port = DefaultAPIPort
+	}
+	a := cc.Addons
+	var charts []Chart
+	if a.Cilium.Enabled {
+		charts = append(charts, Chart{
+			Name: "cilium", ChartName: "cilium/cilium", Version: a.Cilium.Version, Namespace: "kube-system",
+			RepoName: "cilium", RepoURL: "https://helm.cilium.io/", Order: 1, Timeout: "20m",
+			Values: merge(map[string]any{
+				"kubeProxyReplacement": true,
+				"k8sServiceHost":       cc.APIAddress,
+				"k8sServicePort":       port,
+				"ipam":                 map[string]any{"mode": "kubernetes"},
+				"operator":             map[string]any{"replicas": 1},
+			}, a.Cilium.Values),
+		})
+	}
+	if a.OpenEBS.Enabled {
+		charts = append(charts, Chart{
+			Name: "openebs", ChartName: "openebs/openebs", Version: a.OpenEBS.Version, Namespace: "openebs",
+			RepoName: "openebs", RepoURL: "https://openebs.github.io/openebs", Order: 2, Timeout: "20m",
+			Values: merge(map[string]any{
+				"engines": map[string]any{
+					"replicated": map[string]any{"mayastor": map[string]any{"enabled": false}},
+					"local":      map[string]any{"lvm": map[string]any{"enabled": false}, "zfs": map[string]any{"enabled": false}},
+				},
+				"lvm-localpv":         map[string]any{"lvmNode": map[string]any{"kubeletDir": KubeletRootDir}},
+				"zfs-localpv":         map[string]any{"zfsNode": map[string]any{"kubeletDir": KubeletRootDir}},
+				"mayastor":            map[string]any{"csi": map[string]any{"node": map[string]any{"kubeletDir": KubeletRootDir}}},
+				"localpv-provisioner": map[string]any{"hostpathClass": map[string]any{"isDefaultClass": true}},
+				"alloy":               map[string]any{"enabled": false},
+				"loki":                map[string]any{"enabled": false},
+				"minio":               map[string]any{"enabled": false},
+			}, a.OpenEBS.Values),
+		})
+	}
+	if a.Rook.Enabled {
+		charts = append(charts, Chart{
+			Name: "rook-ceph", ChartName: "rook-release/rook-ceph", Version: a.Rook.Version, Namespace: "rook-ceph",
+			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 3, Timeout: "20m",
+			Values: merge(map[string]any{
+				"csi": map[string]any{"kubeletDirPath": KubeletRootDir},
+			}, a.Rook.Values),
+		})
+		mons := a.MonCount
+		if mons == 0 {
+			mons = 1
+		}
+		version := a.RookCluster.Version
+		if version == "" {
+			version = a.Rook.Version
+		}
+		charts = append(charts, Chart{
+			Name: "rook-ceph-cluster", ChartName: "rook-release/rook-ceph-cluster", Version: version, Namespace: "rook-ceph",
+			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 4, Timeout: "30m",
+			Values: merge(map[string]any{
+				"operatorNamespace": "rook-ceph",
+				"cephClusterSpec": map[string]any{
+					"dataDirHostPath": "/var/lib/rook",
+					"mon":             map[string]any{"count": mons, "allowMultiplePerNode": mons > 1},
+					"mgr":             map[string]any{"count": 1, "allowMultiplePerNode": true},
+					"storage": map[string]any{
+						"useAllNodes":   true,
+						"useAllDevices": false,
+						"deviceFilter":  a.DeviceFilter,
+					},
+				},
+				"cephFileSystems":  []any{},
+				"cephObjectStores": []any{},
+			}, a.RookCluster.Values),
+		})
+	}
+	return charts
+}
+
+// merge returns base with over merged in, recursively for maps; over wins.
+func merge(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = merge(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+type yamlDoc struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Metadata   yamlMeta `yaml:"metadata"`
+	Spec       yamlSpec `yaml:"spec"`
+}
+type yamlMeta struct {
+	Name string `yaml:"name"`
+}
+type yamlSpec struct {
+	API        yamlAPI         `yaml:"api"`
+	Storage    *yamlStorage    `yaml:"storage,omitempty"`
+	Network    yamlNetwork     `yaml:"network"`
+	Extensions *yamlExtensions `yaml:"extensions,omitempty"`
+}
+type yamlAPI struct {
+	Port int      `yaml:"port"`
+	SANs []string `yaml:"sans,omitempty"`
+}
+type yamlStorage struct {
+	Type string   `yaml:"type"`
+	Etcd yamlEtcd `yaml:"etcd"`
+}
+type yamlEtcd struct {
+	PeerAddress string `yaml:"peerAddress"`
+}
+type yamlNetwork struct {
+	Provider  string        `yaml:"provider"`
+	KubeProxy yamlKubeProxy `yaml:"kubeProxy"`
+}
+type yamlKubeProxy struct {
+	Disabled bool `yaml:"disabled"`
+}
+type yamlExtensions struct {
+	Helm yamlHelm `yaml:"helm"`
+}
+type yamlHelm struct {
+	Repositories []yamlRepo  `yaml:"repositories"`
+	Charts       []yamlChart `yaml:"charts"`
+}
+type yamlRepo struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+}
+type yamlChart struct {
+	Name      string `yaml:"name"`
+	ChartName string `yaml:"chartname"`
+	Version   string `yaml:"version"`
+	Namespace string `yaml:"namespace"`
+	Order     int    `yaml:"order"`
+	Timeout   string `yaml:"timeout"`
+	Values    string `yaml:"values"`
+}
+
+// Render returns the k0s.yaml the module wants: network.provider custom and kube-proxy
+// disabled (Cilium replaces both), the API SANs, and the add-ons as Helm extensions. The
+// output is deterministic, so a re-run renders the same bytes.
+func (cc ClusterConfig) Render() ([]byte, error) {
+	port := cc.APIPort
+	if port == 0 {
+		port = DefaultAPIPort
+	}
+	doc := yamlDoc{
+		APIVersion: "k0s.k0sproject.io/v1beta1",
+		Kind:       "ClusterConfig",
+		Metadata:   yamlMeta{Name: "k0s"},
+		Spec: yamlSpec{
+			API:     yamlAPI{Port: port, SANs: sans(cc)},
+			Network: yamlNetwork{Provider: "custom", KubeProxy: yamlKubeProxy{Disabled: true}},
+		},
+	}
+	if cc.PeerAddress != "" {
+		doc.Spec.Storage = &yamlStorage{Type: "etcd", Etcd: yamlEtcd{PeerAddress: cc.PeerAddress}}
+	}
+	if charts := cc.Charts(); len(charts) > 0 {
+		h := yamlHelm{}
+		seen := map[string]bool{}
+		for _, c := range charts {
+			if !seen[c.RepoName] {
+				seen[c.RepoName] = true
+				h.Repositories = append(h.Repositories, yamlRepo{Name: c.RepoName, URL: c.RepoURL})
+			}
+			values, err := renderValues(c)
+			if err != nil {
+				return nil, fmt.Errorf("render the values of chart %s: %w", c.Name, err)
+			}
+			h.Charts = append(h.Charts, yamlChart{Name: c.Name, ChartName: c.ChartName, Version: c.Version,
+				Namespace: c.Namespace, Order: c.Order, Timeout: c.Timeout, Values: values})
+		}
+		doc.Spec.Extensions = &yamlExtensions{Helm: h}
+	}
+	var b bytes.Buffer
+	b.WriteString(ConfigHeader + "\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("render k0s.yaml: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func sans(cc ClusterConfig) []string {
+	set := map[string]bool{}
+	var out []string
+	for _, s := range append([]string{cc.APIAddress}, cc.SANs...) {
+		if s != "" && !set[s] {
+			set[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SameConfig reports whether two k0s.yaml documents mean the same: comments, key order,
+// quoting and the layout of each chart's values string do not count.
+func SameConfig(a, b []byte) (bool, error) {
+	na, err := normalise(a)
+	if err != nil {
+		return false, err
+	}
+	nb, err := normalise(b)
+	if err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(na, nb), nil
+}
+
+func normalise(data []byte) (any, error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("k0s.yaml is not YAML: %w", err)
+	}
+	v = canonical(v)
+	// The values of each chart are a YAML string: compare what they say.
+	if charts, ok := dig(v, "spec", "extensions", "helm", "charts").([]any); ok {
+		for _, c := range charts {
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			if s, ok := cm["values"].(string); ok {
+				var vals any
+				if err := yaml.Unmarshal([]byte(s), &vals); err == nil {
+					cm["values"] = canonical(vals)
+				}
+			}
+		}
+	}
+	return v, nil
+}
+
+// canonical turns every number into a string of its value so 6443 and 6443.0 compare equal,
+// and an empty map and a missing key do not differ from null.
+func canonical(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			if e == nil {
+				continue
+			}
+			out[k] = canonical(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = canonical(e)
+		}
+		return out
+	case int:
+		return strconv.Itoa(t)
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case uint64:
+		return strconv.FormatUint(t, 10)
+	case float64:
+		return strconv.FormatFloat(t, 'g', -1, 64)
+	}
+	return v
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// networkProvider is spec.network.provider of a k0s.yaml ("" when unset: k0s' default
+// kuberouter).
+func networkProvider(data []byte) string {
+	var v any
+	if yaml.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	s, _ := dig(v, "spec", "network", "provider").(string)
+	if s == "" {
+		return "kuberouter"
+	}
+	return s
+}
+
+// renderValues is the values string k0s.yaml carries for c.
+func renderValues(c Chart) (string, error) {
+	b, err := yaml.Marshal(c.Values)
+	return string(b), err
+}
+
+// sameValues reports whether two chart values strings say the same.
+func sameValues(a, b string) (bool, error) {
+	var va, vb any
+	if err := yaml.Unmarshal([]byte(a), &va); err != nil {
+		return false, err
+	}
+	if err := yaml.Unmarshal([]byte(b), &vb); err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(canonical(va), canonical(vb)), nil
+}

@@ -1,0 +1,242 @@
+package k0s
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/internal/command"
+)
+
+// testCA is a cluster CA: its PEM and the fingerprint the module computes.
+type testCA struct {
+	PEM []byte
+	FP  string
+}
+
+func newCA(t *testing.T) testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubernetes-ca"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	sum := sha256.Sum256(der)
+	return testCA{PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), FP: hex.EncodeToString(sum[:])}
+}
+
+// joinToken makes a k0s join token as `k0s token create` prints it.
+func joinToken(t *testing.T, ca testCA, id string) string {
+	t.Helper()
+	kc := fmt.Sprintf(`apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: %s
+    server: https://198.18.0.101:6443
+  name: k0s
+contexts:
+- context:
+    cluster: k0s
+    user: kubelet-bootstrap
+  name: k0s
+current-context: k0s
+kind: Config
+users:
+- name: kubelet-bootstrap
+  user:
+    token: %s.s3cr3tpartofthetok
+`, base64.StdEncoding.EncodeToString(ca.PEM), id)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, err := zw.Write([]byte(kc))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// node is a stateful stand-in for one machine's k0s, answering through command.Fake: the
+// calls it knows change its state as k0s would; anything else fails the run loudly.
+type node struct {
+	t       *testing.T
+	root    string
+	fake    *command.Fake
+	running bool
+	role    string // running role: controller or worker
+	workers bool   // controller with --enable-worker
+	args    []string
+	ca      testCA
+	kubectl map[string]string // "get --raw=/readyz" -> stdout; missing key -> NotFound
+	// rejectConfig makes `k0s config validate` fail.
+	rejectConfig bool
+	clock        time.Time
+}
+
+const bin = "/usr/local/bin/k0s"
+
+func newNode(t *testing.T, ca testCA) *node {
+	t.Helper()
+	n := &node{t: t, root: t.TempDir(), fake: &command.Fake{}, ca: ca, kubectl: map[string]string{"get --raw=/readyz": "ok"}}
+	n.file(bin, "#!fake k0s\n", 0o755)
+	n.fake.Expect(command.Expect{Match: bin + " version", Stdout: "v1.33.4+k0s.0\n"})
+	n.fake.Expect(command.Expect{Match: bin + " status -o json", Do: n.status})
+	n.fake.Expect(command.Expect{Match: bin + " install ", Prefix: true, Do: n.install})
+	n.fake.Expect(command.Expect{Match: bin + " start", Do: n.start})
+	n.fake.Expect(command.Expect{Match: bin + " stop", Do: n.stop})
+	n.fake.Expect(command.Expect{Match: bin + " config validate --config=", Prefix: true, Do: n.validate})
+	n.fake.Expect(command.Expect{Match: bin + " kubectl ", Prefix: true, Do: n.kubectlDo})
+	n.fake.Expect(command.Expect{Match: bin + " reset --data-dir=/var/lib/k0s", Do: n.reset})
+	return n
+}
+
+func (n *node) env() Env {
+	if n.clock.IsZero() {
+		n.clock = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
+	}
+	return Env{Run: n.fake, Root: n.root, Now: func() time.Time { return n.clock },
+		Sleep: func(_ context.Context, d time.Duration) error { n.clock = n.clock.Add(d); return nil }}
+}
+
+func (n *node) file(p, content string, mode os.FileMode) {
+	n.t.Helper()
+	full := filepath.Join(n.root, p)
+	require.NoError(n.t, os.MkdirAll(filepath.Dir(full), 0o755))
+	require.NoError(n.t, os.WriteFile(full, []byte(content), mode))
+}
+
+func (n *node) exists(p string) bool {
+	_, err := os.Stat(filepath.Join(n.root, p))
+	return err == nil
+}
+
+func (n *node) read(p string) string {
+	n.t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.root, p))
+	require.NoError(n.t, err)
+	return string(b)
+}
+
+// joined makes the node look like one that joined (or initialised) the cluster of ca and runs.
+func (n *node) joined(role string, workers bool, ca testCA) *node {
+	n.file("/var/lib/k0s/pki/ca.crt", string(ca.PEM), 0o644)
+	if role == "controller" {
+		n.file("/var/lib/k0s/pki/admin.conf", "admin", 0o600)
+		n.file("/etc/systemd/system/k0scontroller.service", "unit", 0o644)
+	} else {
+		n.file("/var/lib/k0s/kubelet.conf", "kubelet", 0o600)
+		n.file("/etc/systemd/system/k0sworker.service", "unit", 0o644)
+	}
+	n.running, n.role, n.workers = true, role, workers
+	n.args = []string{bin, role, "--data-dir=/var/lib/k0s"}
+	if role == "controller" {
+		n.args = append(n.args, "--config=/etc/k0s/k0s.yaml")
+		if workers {
+			n.args = append(n.args, "--enable-worker=true")
+		}
+	}
+	return n
+}
+
+func (n *node) status(command.Cmd) (command.Output, error) {
+	if !n.running {
+		return command.Output{Stderr: []byte("Error: k0s not running\n")}, &command.Error{Cmd: "k0s status", ExitCode: 1, Stderr: "Error: k0s not running\n"}
+	}
+	b, _ := json.Marshal(map[string]any{"Version": "v1.33.4+k0s.0", "Pid": 42, "Role": n.role, "SysInit": "linux-systemd",
+		"StubFile": "/etc/systemd/system/k0s" + n.role + ".service", "Workloads": n.workers || n.role == "worker", "Args": n.args})
+	return command.Output{Stdout: b}, nil
+}
+
+func (n *node) install(c command.Cmd) (command.Output, error) {
+	role := c.Args[1]
+	n.role = role
+	n.args = append([]string{bin}, c.Args[1:]...)
+	n.workers = strings.Contains(strings.Join(c.Args, " "), "--enable-worker=true")
+	n.file("/etc/systemd/system/k0s"+role+".service", "unit", 0o644)
+	return command.Output{}, nil
+}
+
+func (n *node) start(command.Cmd) (command.Output, error) {
+	if n.running {
+		return command.Output{}, &command.Error{Cmd: "k0s start", ExitCode: 1, Stderr: "already running"}
+	}
+	n.running = true
+	n.file("/var/lib/k0s/pki/ca.crt", string(n.ca.PEM), 0o644)
+	if n.role == "controller" {
+		n.file("/var/lib/k0s/pki/admin.conf", "admin", 0o600)
+	} else {
+		n.file("/var/lib/k0s/kubelet.conf", "kubelet", 0o600)
+	}
+	return command.Output{}, nil
+}
+
+func (n *node) validate(c command.Cmd) (command.Output, error) {
+	if n.rejectConfig {
+		msg := "Error: spec.extensions.helm.charts[0].chartname: Required value\n"
+		return command.Output{Stderr: []byte(msg)}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: msg}
+	}
+	return command.Output{}, nil
+}
+
+func (n *node) stop(command.Cmd) (command.Output, error) {
+	n.running = false
+	return command.Output{}, nil
+}
+
+func (n *node) reset(command.Cmd) (command.Output, error) {
+	require.False(n.t, n.running, "k0s reset while running")
+	require.NoError(n.t, os.RemoveAll(filepath.Join(n.root, "/var/lib/k0s")))
+	_ = os.Remove(filepath.Join(n.root, "/etc/systemd/system/k0scontroller.service"))
+	_ = os.Remove(filepath.Join(n.root, "/etc/systemd/system/k0sworker.service"))
+	return command.Output{}, nil
+}
+
+func (n *node) kubectlDo(c command.Cmd) (command.Output, error) {
+	// Drop "kubectl" and the kubeconfig selector.
+	args := c.Args[2:]
+	key := strings.Join(args, " ")
+	if out, ok := n.kubectl[key]; ok {
+		return command.Output{Stdout: []byte(out)}, nil
+	}
+	msg := "Error from server (NotFound): " + key + " not found\n"
+	return command.Output{Stderr: []byte(msg)}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: msg}
+}
+
+// acted are the calls that change something.
+func (n *node) acted() []string {
+	var out []string
+	for _, c := range n.fake.Calls() {
+		rest := strings.TrimPrefix(c, bin+" ")
+		if strings.HasPrefix(rest, "version") || strings.HasPrefix(rest, "status") || strings.HasPrefix(rest, "kubectl") {
+			continue
+		}
+		out = append(out, rest)
+	}
+	return out
+}
+
+func statuses(r *Result) map[string]string {
+	out := map[string]string{}
+	for _, s := range r.Steps {
+		out[s.Title] = s.Status
+	}
+	return out
+}
