@@ -28,8 +28,8 @@
     ];
     # The key Ansible (or AWX's machine credential) logs in with.
     authorizedKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIReplaceWithYourOwnKeyReplaceWithYourOwnKey ansible@example" ];
-    # A k0s package gives the VM a `k0s` unit; without one, provide the unit
-    # another way (e.g. k0s-nix's services.k0s).
+    # A k0s package gives the VM a `k0s` unit (nixpkgs has k0s, built without
+    # embedded binaries); with null, provide the unit another way (e.g. k0s-nix).
     k0s.package = pkgs.k0s or null;
   };
 
