@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -222,86 +221,115 @@ func toJSONArg(v any) (any, error) {
 
 var humanSize = regexp.MustCompile(`^\s*(\d*\.?\d*)\s*([A-Za-z]+)?`)
 
-// humanToBytes is ansible's human_to_bytes with default unit bytes.
+// sizeRanges are human_to_bytes's unit letters and their multipliers (powers of 1024).
+const sizeRanges = "BKMGTPEZY"
+
+// humanToBytes is ansible's human_to_bytes(str(v), isbits=isBits): it parses the Python
+// str() of any value, so a bool or a negative number is an error; a number with no unit
+// is bytes (or bits); the result is rounded half to even, as Python's round().
 func humanToBytes(v any, isBits bool) (int64, error) {
-	switch t := v.(type) {
-	case int64:
-		return t, nil
-	case int:
-		return int64(t), nil
-	case float64:
-		return int64(math.Round(t)), nil
-	case bool:
-		if t {
-			return 1, nil
-		}
-		return 0, nil
-	}
 	s := pyStr(v)
 	m := humanSize.FindStringSubmatch(s)
-	if m == nil || m[1] == "" {
-		return 0, errors.New("can't interpret")
-	}
 	num, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, err
+	if m[1] == "" || err != nil {
+		return 0, fmt.Errorf("human_to_bytes() can't interpret following number: %s (original input string: %s)", m[1], s)
 	}
 	unit := m[2]
 	if unit == "" {
-		return int64(math.Round(num)), nil
+		return roundInt(num)
 	}
-	powers := "BKMGTPEZY"
-	p := strings.IndexByte(powers, strings.ToUpper(unit[:1])[0])
+	p := strings.IndexByte(sizeRanges, strings.ToUpper(unit[:1])[0])
 	if p < 0 {
-		return 0, errors.New("unknown unit")
+		return 0, fmt.Errorf("human_to_bytes() failed to convert %s (unit = %s)", s, unit)
 	}
-	switch {
-	case len(unit) == 1:
-		if unit == "b" && !isBits || unit == "B" && isBits {
-			// "b" alone means bytes for bytes and bits for bits; accept either single letter
-		}
-	case len(unit) == 2:
-		want := byte('B')
+	if len(unit) > 1 {
+		class, className := "B", "byte"
 		if isBits {
-			want = 'b'
+			class, className = "b", "bit"
 		}
-		if unit[1] != want {
-			return 0, errors.New("bad unit")
+		if !strings.Contains(strings.ToLower(unit), className) && unit[1:2] != class {
+			return 0, fmt.Errorf("human_to_bytes() failed to convert %s. Value is not a valid string", s)
 		}
-	default:
-		return 0, errors.New("bad unit")
 	}
-	return int64(math.Round(num * math.Pow(1024, float64(p)))), nil
+	return roundInt(num * math.Pow(1024, float64(p)))
 }
 
-// expandPath is os.path.expanduser(os.path.expandvars(s)) as the executing user sees it.
+// roundInt is Python's int(round(f)) within the range of int64.
+func roundInt(f float64) (int64, error) {
+	r := math.RoundToEven(f)
+	if math.IsInf(r, 0) || math.IsNaN(r) || r >= 1<<63 || r < -(1<<63) {
+		return 0, fmt.Errorf("%v is out of range", f)
+	}
+	return int64(r), nil
+}
+
+// expandPath is check_type_path's os.path.expanduser(os.path.expandvars(s)), as the
+// executing user sees it.
 func expandPath(s string) string {
-	s = os.Expand(s, func(name string) string {
-		if v, ok := os.LookupEnv(name); ok {
-			return v
+	return expandUser(expandVars(s))
+}
+
+// varRef is posixpath's _varprog: $name or ${anything}, name in ASCII word characters.
+var varRef = regexp.MustCompile(`\$([A-Za-z0-9_]+|\{[^}]*\})`)
+
+// expandVars is posixpath.expandvars: known variables are replaced, unknown ones kept as
+// written.
+func expandVars(s string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	for i := 0; i <= len(s); {
+		loc := varRef.FindStringSubmatchIndex(s[i:])
+		if loc == nil {
+			break
 		}
-		return "${" + name + "}"
-	})
+		start, end := i+loc[0], i+loc[1]
+		name := s[i+loc[2] : i+loc[3]]
+		if strings.HasPrefix(name, "{") && strings.HasSuffix(name, "}") {
+			name = name[1 : len(name)-1]
+		}
+		value, ok := os.LookupEnv(name)
+		if !ok {
+			i = end
+			continue
+		}
+		s = s[:start] + value + s[end:]
+		i = start + len(value)
+	}
+	return s
+}
+
+// expandUser is posixpath.expanduser: ~ is $HOME (or the password database's entry of the
+// current user when HOME is unset), ~name is name's home; an unknown user keeps the path.
+func expandUser(s string) string {
 	if !strings.HasPrefix(s, "~") {
 		return s
 	}
-	name, rest, _ := strings.Cut(s[1:], "/")
+	i := strings.IndexByte(s[1:], '/') + 1
+	if i == 0 {
+		i = len(s)
+	}
 	var home string
-	if name == "" {
-		home = os.Getenv("HOME")
-		if home == "" {
-			if u, err := user.Current(); err == nil {
-				home = u.HomeDir
+	if i == 1 {
+		h, ok := os.LookupEnv("HOME")
+		if !ok {
+			u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+			if err != nil {
+				return s
 			}
+			h = u.HomeDir
 		}
-	} else if u, err := user.Lookup(name); err == nil {
+		home = h
+	} else {
+		u, err := user.Lookup(s[1:i])
+		if err != nil {
+			return s
+		}
 		home = u.HomeDir
 	}
-	if home == "" {
-		return s
+	out := strings.TrimRight(home, "/") + s[i:]
+	if out == "" {
+		return "/"
 	}
-	if rest == "" && !strings.Contains(s, "/") {
-		return home
-	}
-	return filepath.Join(home, rest)
+	return out
 }
