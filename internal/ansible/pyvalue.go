@@ -76,6 +76,12 @@ func pyClass(v any) string {
 	return fmt.Sprintf("<class '%T'>", v)
 }
 
+// pyTypeName is Python's type(v).__name__.
+func pyTypeName(v any) string {
+	c := pyClass(v)
+	return strings.TrimSuffix(strings.TrimPrefix(c, "<class '"), "'>")
+}
+
 // pyStr is Python's str(v).
 func pyStr(v any) string {
 	switch t := v.(type) {

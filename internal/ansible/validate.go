@@ -41,8 +41,12 @@ func Validate(spec Spec, params map[string]any) *Validation {
 	supported := map[string][2][]string{}
 
 	v.addNoLog(setFallbacks(spec.Options, p)...)
+	// ansible-core warns about sub-option aliases as it meets them, and about top-level
+	// ones once validation is over: the top-level warnings come last.
 	aliases := v.handleAliases(spec.Options, p, "")
-	v.addNoLog(listNoLogValues(spec.Options, p)...)
+	top := v.Warnings
+	v.Warnings = nil
+	v.noLogValues(spec.Options, p)
 	unsupported = append(unsupported, unsupportedParams(spec.Options, p, aliases, nil, supported)...)
 	v.check(checkMutuallyExclusive(spec.MutuallyExclusive, p, nil))
 	v.addNoLog(setDefaults(spec.Options, p, false)...)
@@ -53,6 +57,7 @@ func Validate(spec Spec, params map[string]any) *Validation {
 	v.addNoLog(setDefaults(spec.Options, p, true)...)
 	unsupported = append(unsupported, v.validateSubSpecs(spec.Options, p, "", nil, supported)...)
 
+	v.Warnings = append(v.Warnings, top...)
 	if len(unsupported) > 0 {
 		sort.Strings(unsupported)
 		last := unsupported[len(unsupported)-1]
@@ -143,22 +148,24 @@ func unsupportedParams(opts []Option, p map[string]any, aliases map[string]strin
 	return out
 }
 
-func listNoLogValues(opts []Option, p map[string]any) []string {
+// listNoLogValues is _list_no_log_values: the no_log values of opts and of their
+// sub-options. Its error is the one ansible-core reports when a sub-options value is a
+// string that is no dict or is not a dict at all; unlike ansible-core, the values found are
+// still returned, so that they are masked.
+func listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
 	var out []string
+	var first error
 	for _, o := range opts {
 		if o.NoLog {
-			if val, ok := p[o.Name]; ok && truthy(val) {
+			if val := p[o.Name]; truthy(val) {
 				out = append(out, datastructureStrings(val)...)
 			}
 		}
 		if len(o.Options) == 0 {
 			continue
 		}
-		sub, ok := p[o.Name]
-		if !ok || sub == nil {
-			continue
-		}
-		if !(o.typ() == Dict || (o.typ() == List && o.Elements == Dict)) {
+		sub := p[o.Name]
+		if sub == nil || !(o.typ() == Dict || (o.typ() == List && o.Elements == Dict)) {
 			continue
 		}
 		items, isList := sub.([]any)
@@ -169,16 +176,35 @@ func listNoLogValues(opts []Option, p map[string]any) []string {
 			if s, ok := it.(string); ok {
 				d, err := toDict(s)
 				if err != nil {
+					if first == nil {
+						first = err
+					}
 					continue
 				}
 				it = d
 			}
-			if m, ok := it.(map[string]any); ok {
-				out = append(out, listNoLogValues(o.Options, m)...)
+			m, ok := it.(map[string]any)
+			if !ok {
+				if first == nil {
+					first = fmt.Errorf("Value '%s' in the sub parameter field '%s' must by a %s, not '%s'", pyStr(it), o.Name, o.typ(), pyTypeName(it))
+				}
+				continue
+			}
+			vals, err := listNoLogValues(o.Options, m)
+			out = append(out, vals...)
+			if err != nil && first == nil {
+				first = err
 			}
 		}
 	}
-	return out
+	return out, first
+}
+
+// noLogValues records the no_log values of opts and reports listNoLogValues's error.
+func (v *Validation) noLogValues(opts []Option, p map[string]any) {
+	vals, err := listNoLogValues(opts, p)
+	v.addNoLog(vals...)
+	v.check(err)
 }
 
 // truthy is Python's bool(v).
@@ -474,7 +500,7 @@ func (v *Validation) validateSubSpecs(opts []Option, p map[string]any, prefix st
 			}
 			newPrefix += "."
 			aliases := v.handleAliases(o.Options, sub, newPrefix)
-			v.addNoLog(listNoLogValues(o.Options, sub)...)
+			v.noLogValues(o.Options, sub)
 			unsupported = append(unsupported, unsupportedParams(o.Options, sub, aliases, ctx, supported)...)
 			v.check(checkMutuallyExclusive(o.MutuallyExclusive, sub, ctx))
 			v.addNoLog(setDefaults(o.Options, sub, false)...)
