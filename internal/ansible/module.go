@@ -221,6 +221,10 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 		return finish(inv, secrets, nil, base)
 	}
 
+	if !inv.NoLog {
+		inv.warnings = append(inv.warnings, passwordWarnings(m.Spec.Options, v.Params)...)
+	}
+
 	timeout := m.Timeout
 	if timeout == 0 {
 		timeout = time.Hour
@@ -295,6 +299,28 @@ func readArgs(path string) ([]byte, error) {
 		return io.ReadAll(os.Stdin)
 	}
 	return os.ReadFile(path)
+}
+
+// passwordMatch is basic.py's PASSWORD_MATCH: names that look like passwords.
+var passwordMatch = regexp.MustCompile(`(?i)^(?:.+[-_\s])?pass(?:[-_\s]?(?:word|phrase|wrd|wd)?)(?:[-_\s].+)?$`)
+
+// passwordWarnings are the warnings AnsibleModule._log_invocation gives for parameters
+// whose name looks like a password but whose option does not set no_log.
+func passwordWarnings(opts []Option, params map[string]any) []string {
+	noLog := map[string]bool{}
+	for _, o := range opts {
+		noLog[o.Name] = o.NoLog
+		for _, a := range o.Aliases {
+			noLog[a] = o.NoLog
+		}
+	}
+	var out []string
+	for _, k := range sortedKeys(params) {
+		if !noLog[k] && passwordMatch.MatchString(k) {
+			out = append(out, "Module did not set no_log for "+k)
+		}
+	}
+	return out
 }
 
 // finish adds warnings, deprecations and diff, makes the result generic JSON and masks it.
