@@ -93,8 +93,8 @@ in
     ];
   }
   {
-    name = "a bridge module that is not enabled configures nothing";
-    got = br { physicalNic = "eno1"; };
+    name = "a bridge module that is not enabled configures nothing and needs no values";
+    got = br { };
     want = { };
   }
   {
@@ -311,8 +311,8 @@ in
     want = [ ];
   }
   {
-    name = "a guest module that is not enabled configures nothing";
-    got = vm { name = "k0s-cp1"; };
+    name = "a guest module that is not enabled configures nothing and needs no values";
+    got = vm { };
     want = { };
   }
   {
