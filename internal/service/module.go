@@ -64,12 +64,12 @@ func Run(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, error) 
 	defer conn.Close()
 	s := &Service{Host: statedir.Host{StateDir: inv.Params.Str("state_dir")}, Systemd: conn, Runner: command.Exec{}}
 	rep, err := s.Apply(ctx, req)
-	return Result(rep, inv.CheckMode), err
+	return ModuleResult(rep, inv.CheckMode), err
 }
 
-// Result renders a report as the module's result. A nil report (refused before anything
+// ModuleResult renders a report as the module's result. A nil report (refused before anything
 // was read) gives an empty result.
-func Result(rep *Report, check bool) *ansible.Result {
+func ModuleResult(rep *Report, check bool) *ansible.Result {
 	res := &ansible.Result{}
 	if rep == nil {
 		return res
