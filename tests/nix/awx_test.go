@@ -454,6 +454,9 @@ func controllerProblems(c controllerConfig, fileExists func(string) bool) []stri
 					hasYes = hasYes || choice == "yes"
 				}
 				ok = ok || (q.Variable == "confirm" && q.Required && q.Type == "multiplechoice" && hasYes && q.Default != "yes")
+				if q.Variable == "microvm_destroy_purge_volumes" && q.Default != "no" {
+					bad("job template %q: deleting volumes must default to no", jt.Name)
+				}
 			}
 		}
 		if !ok {
@@ -535,6 +538,13 @@ func TestAWXJobTemplates(t *testing.T) {
 				}
 			}
 		}, "needs a required survey question confirm"},
+		{"deleting volumes by default is refused", func(c *controllerConfig) {
+			for i := range c.Templates {
+				if c.Templates[i].SurveySpec != nil {
+					c.Templates[i].SurveySpec.Spec[1].Default = "yes"
+				}
+			}
+		}, "deleting volumes must default to no"},
 		{"a survey default outside its choices is refused", func(c *controllerConfig) {
 			for i := range c.Templates {
 				if c.Templates[i].SurveySpec != nil {
