@@ -205,6 +205,9 @@ func (o Options) validate() error {
 	default:
 		return fmt.Errorf("service_mode %q is not one of generic, nixos", o.ServiceMode)
 	}
+	if o.Role.IsController() && o.ManageConfig && o.Cluster.Addons.Cilium.Enabled && o.Cluster.APIAddress == "" {
+		return fmt.Errorf("api_address is required on controllers with Cilium: without kube-proxy, Cilium reaches the API at api_address (k8sServiceHost)")
+	}
 	for _, w := range o.Wait {
 		if !contains(WaitOrder, w) {
 			return fmt.Errorf("wait_for %q is not one of %v", w, WaitOrder)
