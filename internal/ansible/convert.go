@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
 )
 
 // convert applies ansible-core 2.14's type checker for t to v (module_utils/common/validation.py).
@@ -63,7 +62,7 @@ func toBool(v any) (any, error) {
 	case bool:
 		return t, nil
 	case string:
-		n := strings.ToLower(strings.TrimFunc(t, unicode.IsSpace))
+		n := strings.ToLower(pyStrip(t))
 		if pyContains(booleansTrue, n) {
 			return true, nil
 		}
@@ -91,7 +90,7 @@ func toInt(v any) (any, error) {
 	case int64, int, bool: // Python: bool is an int and passes as is
 		return t, nil
 	case string:
-		s := strings.TrimFunc(t, unicode.IsSpace)
+		s := asciiDigits(pyStrip(t))
 		if pyIntLiteral.MatchString(s) {
 			if i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64); err == nil {
 				return i, nil
@@ -117,7 +116,7 @@ func toFloat(v any) (any, error) {
 	case int:
 		return float64(t), nil
 	case string:
-		s := strings.TrimFunc(t, unicode.IsSpace)
+		s := asciiDigits(pyStrip(t))
 		if pyFloatLiteral.MatchString(s) {
 			if f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil || errors.Is(err, strconv.ErrRange) {
 				return f, nil
@@ -153,6 +152,11 @@ func toDict(v any) (any, error) {
 			if d, err := decodeJSON([]byte(t)); err == nil {
 				return d, nil
 			}
+			for _, re := range safeEvalPassthrough {
+				if re.MatchString(t) {
+					return t, nil // safe_eval declines and returns the string itself
+				}
+			}
 			d, err := pyLiteral(t)
 			if err != nil {
 				return nil, errors.New("unable to evaluate string as dictionary")
@@ -174,7 +178,7 @@ func keyValueDict(s string) (any, error) {
 	var buf []rune
 	var inQuote rune
 	inEscape := false
-	for _, c := range strings.TrimFunc(s, unicode.IsSpace) {
+	for _, c := range pyStrip(s) {
 		switch {
 		case inEscape:
 			buf = append(buf, c)
@@ -211,7 +215,7 @@ func keyValueDict(s string) (any, error) {
 func toJSONArg(v any) (any, error) {
 	switch t := v.(type) {
 	case string:
-		return strings.TrimFunc(t, unicode.IsSpace), nil
+		return pyStrip(t), nil
 	case []any, map[string]any:
 		// jsonify: json.dumps with its default separators and ensure_ascii
 		return pyJSON(t)

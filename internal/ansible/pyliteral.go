@@ -2,72 +2,171 @@ package ansible
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
+	"unicode/utf8"
 )
 
-// pyLiteral parses the subset of Python literal syntax that ansible's safe_eval accepts for a
-// dict argument given as a string: dicts, lists, tuples, strings, numbers, True, False, None.
+// safeEvalPassthrough are the patterns for which ansible-core 2.14's safe_eval returns the
+// string unchanged instead of evaluating it: a dict option then keeps the string.
+var safeEvalPassthrough = []*regexp.Regexp{
+	regexp.MustCompile(`\w\.\w+\(`),
+	regexp.MustCompile(`import \w+`),
+}
+
+// pyLiteral is what check_type_dict does with a string that starts with "{" and is no JSON:
+// ast.literal_eval for the literals it knows (dicts, lists, tuples, sets, strings with
+// their prefixes and escapes, ints in any base, floats, a sign, True, False, None). Tuples
+// and sets become lists (as they do in the module's JSON result); dict keys become the
+// strings json.dumps makes of them. Like check_type_dict, it does not insist on a dict:
+// "{1, 2}" is a set, returned as a list.
 func pyLiteral(s string) (any, error) {
 	p := &litParser{s: s}
-	v, err := p.value()
+	v, err := p.expr()
 	if err != nil {
 		return nil, err
 	}
 	p.space()
-	if p.i != len(p.s) {
+	if strings.TrimRight(p.s[p.i:], " \t\n\r\f") != "" {
 		return nil, errors.New("trailing data")
-	}
-	if _, ok := v.(map[string]any); !ok {
-		return nil, errors.New("not a dict")
 	}
 	return v, nil
 }
 
 type litParser struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int
 }
 
+// space skips blanks, and inside brackets newlines, continuations and comments too.
 func (p *litParser) space() {
-	for p.i < len(p.s) && unicode.IsSpace(rune(p.s[p.i])) {
-		p.i++
+	for p.i < len(p.s) {
+		switch c := p.s[p.i]; {
+		case c == ' ' || c == '\t' || c == '\f':
+			p.i++
+		case c == '\\' && p.i+1 < len(p.s) && p.s[p.i+1] == '\n':
+			p.i += 2
+		case p.depth > 0 && (c == '\n' || c == '\r'):
+			p.i++
+		case p.depth > 0 && c == '#':
+			for p.i < len(p.s) && p.s[p.i] != '\n' {
+				p.i++
+			}
+		default:
+			return
+		}
 	}
+}
+
+func (p *litParser) peek() byte {
+	p.space()
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+// expr is the whole expression: a value, or a tuple without brackets.
+func (p *litParser) expr() (any, error) {
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	if p.peek() != ',' {
+		return v, nil
+	}
+	out := []any{v}
+	for p.peek() == ',' {
+		p.i++
+		if c := p.peek(); c == ')' || c == 0 {
+			break
+		}
+		e, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func (p *litParser) value() (any, error) {
-	p.space()
-	if p.i >= len(p.s) {
-		return nil, errors.New("unexpected end")
+	if p.depth > 100 {
+		return nil, errors.New("too deeply nested")
 	}
-	switch c := p.s[p.i]; {
+	switch c := p.peek(); {
+	case c == 0:
+		return nil, errors.New("unexpected end")
 	case c == '{':
 		return p.dict()
-	case c == '[' || c == '(':
-		return p.list()
+	case c == '[':
+		return p.seq('[', ']')
+	case c == '(':
+		return p.paren()
 	case c == '\'' || c == '"':
-		return p.str()
+		return p.strings()
+	case c == '+' || c == '-':
+		p.i++
+		v, err := p.number()
+		if err != nil {
+			return nil, err
+		}
+		if c == '-' {
+			switch t := v.(type) {
+			case int64:
+				return -t, nil
+			case float64:
+				return -t, nil
+			}
+		}
+		return v, nil
+	case c >= '0' && c <= '9' || c == '.':
+		return p.number()
 	default:
-		return p.atom()
+		return p.name()
 	}
 }
 
 func (p *litParser) dict() (any, error) {
 	p.i++
-	out := map[string]any{}
-	for {
-		p.space()
-		if p.i < len(p.s) && p.s[p.i] == '}' {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.peek() == '}' {
+		p.i++
+		return map[string]any{}, nil
+	}
+	first, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	if p.peek() != ':' { // a set: {a, b}
+		items := []any{first}
+		for p.peek() == ',' {
 			p.i++
-			return out, nil
+			if p.peek() == '}' {
+				break
+			}
+			e, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, e)
 		}
-		k, err := p.value()
-		if err != nil {
-			return nil, err
+		if p.peek() != '}' {
+			return nil, errors.New("expected '}'")
 		}
-		p.space()
-		if p.i >= len(p.s) || p.s[p.i] != ':' {
+		p.i++
+		return items, nil
+	}
+	out := map[string]any{}
+	k := first
+	for {
+		if p.peek() != ':' {
 			return nil, errors.New("expected ':'")
 		}
 		p.i++
@@ -75,30 +174,52 @@ func (p *litParser) dict() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[pyStr(k)] = v
-		p.space()
-		if p.i < len(p.s) && p.s[p.i] == ',' {
-			p.i++
-			continue
+		key, err := jsonKey(k)
+		if err != nil {
+			return nil, err
 		}
-		if p.i < len(p.s) && p.s[p.i] == '}' {
+		out[key] = v
+		if p.peek() == ',' {
+			p.i++
+		} else if p.peek() != '}' {
+			return nil, errors.New("expected ',' or '}'")
+		}
+		if p.peek() == '}' {
 			p.i++
 			return out, nil
 		}
-		return nil, errors.New("expected ',' or '}'")
+		if k, err = p.value(); err != nil {
+			return nil, err
+		}
 	}
 }
 
-func (p *litParser) list() (any, error) {
-	closing := byte(']')
-	if p.s[p.i] == '(' {
-		closing = ')'
+// jsonKey is the key json.dumps writes for a Python dict key.
+func jsonKey(k any) (string, error) {
+	switch t := k.(type) {
+	case string:
+		return t, nil
+	case nil:
+		return "null", nil
+	case bool:
+		if t {
+			return "true", nil
+		}
+		return "false", nil
+	case int64, float64:
+		s, err := pyJSON(t)
+		return s, err
 	}
+	return "", fmt.Errorf("unhashable or unsupported key %s", pyStr(k))
+}
+
+func (p *litParser) seq(open, closing byte) (any, error) {
 	p.i++
+	p.depth++
+	defer func() { p.depth-- }()
 	out := []any{}
 	for {
-		p.space()
-		if p.i < len(p.s) && p.s[p.i] == closing {
+		if p.peek() == closing {
 			p.i++
 			return out, nil
 		}
@@ -107,57 +228,122 @@ func (p *litParser) list() (any, error) {
 			return nil, err
 		}
 		out = append(out, v)
-		p.space()
-		if p.i < len(p.s) && p.s[p.i] == ',' {
+		switch p.peek() {
+		case ',':
 			p.i++
-			continue
-		}
-		if p.i < len(p.s) && p.s[p.i] == closing {
-			p.i++
-			return out, nil
-		}
-		return nil, errors.New("expected ',' or closing bracket")
-	}
-}
-
-func (p *litParser) str() (any, error) {
-	q := p.s[p.i]
-	p.i++
-	var b strings.Builder
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
-		case c == q:
-			p.i++
-			return b.String(), nil
-		case c == '\\' && p.i+1 < len(p.s):
-			p.i++
-			switch e := p.s[p.i]; e {
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case 'r':
-				b.WriteByte('\r')
-			default:
-				b.WriteByte(e)
-			}
-			p.i++
+		case closing:
 		default:
-			b.WriteByte(c)
-			p.i++
+			return nil, fmt.Errorf("expected ',' or %q", closing)
 		}
 	}
-	return nil, errors.New("unterminated string")
 }
 
-func (p *litParser) atom() (any, error) {
+// paren is a parenthesized value, or a tuple: (), (1,), (1, 2).
+func (p *litParser) paren() (any, error) {
+	p.i++
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.peek() == ')' {
+		p.i++
+		return []any{}, nil
+	}
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	if p.peek() == ')' {
+		p.i++
+		return v, nil
+	}
+	out := []any{v}
+	for p.peek() == ',' {
+		p.i++
+		if p.peek() == ')' {
+			break
+		}
+		e, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if p.peek() != ')' {
+		return nil, errors.New("expected ')'")
+	}
+	p.i++
+	return out, nil
+}
+
+var (
+	pyDecimal = regexp.MustCompile(`^(?:0(?:_?0)*|[1-9](?:_?[0-9])*)`)
+	pyHex     = regexp.MustCompile(`^0[xX](?:_?[0-9a-fA-F])+`)
+	pyOct     = regexp.MustCompile(`^0[oO](?:_?[0-7])+`)
+	pyBin     = regexp.MustCompile(`^0[bB](?:_?[01])+`)
+	pyFloatRe = regexp.MustCompile(`^(?:(?:[0-9](?:_?[0-9])*)?\.[0-9](?:_?[0-9])*|[0-9](?:_?[0-9])*\.?)(?:[eE][+-]?[0-9](?:_?[0-9])*)?`)
+)
+
+// number reads a Python int or float literal.
+func (p *litParser) number() (any, error) {
+	p.space()
+	rest := p.s[p.i:]
+	for _, b := range []struct {
+		re   *regexp.Regexp
+		base int
+	}{{pyHex, 16}, {pyOct, 8}, {pyBin, 2}} {
+		if m := b.re.FindString(rest); m != "" {
+			p.i += len(m)
+			return p.intValue(strings.ReplaceAll(m[2:], "_", ""), b.base)
+		}
+	}
+	f := pyFloatRe.FindString(rest)
+	d := pyDecimal.FindString(rest)
+	if f == "" {
+		return nil, errors.New("malformed number")
+	}
+	if len(d) == len(f) {
+		p.i += len(d)
+		return p.intValue(strings.ReplaceAll(d, "_", ""), 10)
+	}
+	if !strings.ContainsAny(f, ".eE") { // digits with leading zeros, e.g. 007
+		return nil, errors.New("leading zeros in a decimal integer literal")
+	}
+	p.i += len(f)
+	if p.i < len(p.s) && (p.s[p.i] == 'j' || p.s[p.i] == 'J') {
+		return nil, errors.New("complex numbers are not supported")
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(f, "_", ""), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (p *litParser) intValue(digits string, base int) (any, error) {
+	if p.i < len(p.s) && (p.s[p.i] == 'j' || p.s[p.i] == 'J') {
+		return nil, errors.New("complex numbers are not supported")
+	}
+	n, ok := new(big.Int).SetString(digits, base)
+	if !ok {
+		return nil, errors.New("malformed number")
+	}
+	if !n.IsInt64() {
+		f, _ := new(big.Float).SetInt(n).Float64()
+		if math.IsInf(f, 0) {
+			return nil, errors.New("integer out of range")
+		}
+		return f, nil
+	}
+	return n.Int64(), nil
+}
+
+// name reads True, False or None, or a string with a prefix (r, u, b, ...).
+func (p *litParser) name() (any, error) {
 	start := p.i
-	for p.i < len(p.s) && !strings.ContainsRune(",:}]) \t\n", rune(p.s[p.i])) {
+	for p.i < len(p.s) && (isWordByte(p.s[p.i]) || p.s[p.i] >= 0x80) {
 		p.i++
 	}
-	tok := p.s[start:p.i]
-	switch tok {
+	word := p.s[start:p.i]
+	switch word {
 	case "True":
 		return true, nil
 	case "False":
@@ -165,15 +351,125 @@ func (p *litParser) atom() (any, error) {
 	case "None":
 		return nil, nil
 	}
-	if pyIntLiteral.MatchString(tok) {
-		if i, err := strconv.ParseInt(strings.ReplaceAll(tok, "_", ""), 10, 64); err == nil {
-			return i, nil
+	if p.i < len(p.s) && (p.s[p.i] == '\'' || p.s[p.i] == '"') {
+		switch strings.ToLower(word) {
+		case "r", "u":
+			p.i = start
+			return p.strings()
 		}
 	}
-	if pyFloatLiteral.MatchString(tok) {
-		if f, err := strconv.ParseFloat(strings.ReplaceAll(tok, "_", ""), 64); err == nil {
-			return f, nil
+	return nil, fmt.Errorf("malformed node or string: %q", word)
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// strings reads one or more adjacent string literals, which Python concatenates.
+func (p *litParser) strings() (any, error) {
+	var b strings.Builder
+	n := 0
+	for {
+		p.space()
+		start := p.i
+		raw := false
+		for p.i < len(p.s) && strings.IndexByte("rRuU", p.s[p.i]) >= 0 && p.i-start < 2 {
+			if p.s[p.i] == 'r' || p.s[p.i] == 'R' {
+				raw = true
+			}
+			p.i++
+		}
+		if p.i >= len(p.s) || (p.s[p.i] != '\'' && p.s[p.i] != '"') {
+			p.i = start
+			break
+		}
+		s, err := p.str(raw)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(s)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("expected a string")
+	}
+	return b.String(), nil
+}
+
+// str reads one quoted literal, single or triple quoted, with Python's escapes.
+func (p *litParser) str(raw bool) (string, error) {
+	q := p.s[p.i : p.i+1]
+	if strings.HasPrefix(p.s[p.i:], q+q+q) {
+		q = q + q + q
+	}
+	p.i += len(q)
+	var b strings.Builder
+	for p.i < len(p.s) {
+		if strings.HasPrefix(p.s[p.i:], q) {
+			p.i += len(q)
+			return b.String(), nil
+		}
+		c := p.s[p.i]
+		if c == '\n' && len(q) == 1 {
+			return "", errors.New("unterminated string")
+		}
+		if c != '\\' || p.i+1 >= len(p.s) {
+			r, size := utf8.DecodeRuneInString(p.s[p.i:])
+			b.WriteRune(r)
+			p.i += size
+			continue
+		}
+		if raw {
+			b.WriteByte('\\')
+			b.WriteByte(p.s[p.i+1])
+			p.i += 2
+			continue
+		}
+		p.i++
+		e := p.s[p.i]
+		p.i++
+		switch e {
+		case '\n':
+		case '\\', '\'', '"':
+			b.WriteByte(e)
+		case 'a':
+			b.WriteByte('\a')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'v':
+			b.WriteByte('\v')
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			j := p.i - 1
+			for p.i < len(p.s) && p.i-j < 3 && p.s[p.i] >= '0' && p.s[p.i] <= '7' {
+				p.i++
+			}
+			n, _ := strconv.ParseUint(p.s[j:p.i], 8, 32)
+			b.WriteRune(rune(n))
+		case 'x', 'u', 'U':
+			width := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
+			if p.i+width > len(p.s) {
+				return "", fmt.Errorf("truncated \\%c escape", e)
+			}
+			n, err := strconv.ParseUint(p.s[p.i:p.i+width], 16, 32)
+			if err != nil || n > utf8.MaxRune {
+				return "", fmt.Errorf("bad \\%c escape", e)
+			}
+			b.WriteRune(rune(n))
+			p.i += width
+		case 'N':
+			return "", errors.New("\\N{...} escapes are not supported")
+		default: // unknown escapes keep their backslash
+			b.WriteByte('\\')
+			b.WriteByte(e)
 		}
 	}
-	return nil, errors.New("malformed literal " + strconv.Quote(tok))
+	return "", errors.New("unterminated string")
 }

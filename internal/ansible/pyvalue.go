@@ -278,3 +278,56 @@ func deepCopy(v any) any {
 	}
 	return v
 }
+
+// pyIsSpace is Python's str.isspace for one character, which str.strip() strips.
+func pyIsSpace(r rune) bool {
+	switch {
+	case r == ' ' || r >= '\t' && r <= '\r' || r >= 0x1c && r <= 0x1f:
+		return true
+	case r < 0x80:
+		return false
+	}
+	return r == 0x85 || unicode.IsSpace(r)
+}
+
+// pyStrip is Python's str.strip().
+func pyStrip(s string) string { return strings.TrimFunc(s, pyIsSpace) }
+
+// asciiDigits replaces every Unicode decimal digit by its ASCII digit, as Python's int()
+// and float() read them ("١٢" is 12).
+func asciiDigits(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 0x80 && unicode.Is(unicode.Nd, r) {
+			b.WriteByte(byte('0' + digitValue(r)))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// digitValue is the value of a decimal digit: Unicode lists them in runs that start at 0.
+func digitValue(r rune) int {
+	for _, rg := range unicode.Nd.R16 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	return 0
+}
