@@ -37,14 +37,14 @@ func RemoveValues(v any, secrets []string) any {
 			out[k] = RemoveValues(e, secrets)
 		}
 		return out
-	case bool, int, int64, float64:
+	case nil, bool, int, int64, float64: // Python masks None too: str(None) is "None"
 		s := pyStr(t)
 		for _, secret := range secrets {
 			if strings.Contains(s, secret) {
 				return Masked
 			}
 		}
-		return t
+		return v
 	}
 	return v
 }
