@@ -334,7 +334,11 @@ func (v *Validation) validateTypes(opts []Option, p map[string]any, context []st
 		}
 		list, isList := converted.([]any)
 		if o.typ() != List || !isList {
-			v.Errors = append(v.Errors, fmt.Sprintf("Invalid type %s for option '%s', elements value check is supported only with 'list' type", o.typ(), pyStr(converted)))
+			msg := fmt.Sprintf("Invalid type %s for option '%s'", o.typ(), pyStr(converted))
+			if len(context) > 0 {
+				msg += fmt.Sprintf(" found in '%s'.", strings.Join(context, " -> "))
+			}
+			v.Errors = append(v.Errors, msg+", elements value check is supported only with 'list' type")
 			continue
 		}
 		out := make([]any, 0, len(list))
@@ -390,9 +394,9 @@ func (v *Validation) validateValues(opts []Option, p map[string]any, context []s
 			if val != fix.s {
 				continue
 			}
-			var overlap []any
+			var overlap []any // a set: 0 and False are one element
 			for _, c := range o.Choices {
-				if pyContains(fix.set, c) {
+				if pyContains(fix.set, c) && !pyContains(overlap, c) {
 					overlap = append(overlap, c)
 				}
 			}
