@@ -67,6 +67,7 @@ type Invocation struct {
 	RemoteTmp       string
 	KeepRemoteFiles bool
 
+	debug        bool // _ansible_debug
 	mu           sync.Mutex
 	warnings     []string
 	deprecations []map[string]any
@@ -160,11 +161,9 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	inv := &Invocation{ModuleName: "bo.microvm." + m.Name}
 	defer func() {
 		if r := recover(); r != nil {
-			result = finish(inv, secrets, nil, map[string]any{
-				"failed": true, "changed": false,
-				"msg":       fmt.Sprintf("module %s crashed: %v", inv.ModuleName, r),
-				"exception": string(debug.Stack()),
-			})
+			res := map[string]any{"failed": true, "changed": false, "msg": fmt.Sprintf("module %s crashed: %v", inv.ModuleName, r)}
+			inv.addException(res, debug.Stack())
+			result = finish(inv, secrets, nil, res)
 		}
 	}()
 
@@ -250,7 +249,7 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	var o outcome
 	select {
 	case o = <-done:
-	case <-time.After(timeout + 5*time.Second):
+	case <-time.After(timeout + timeoutGrace):
 		base["failed"], base["changed"] = true, false
 		base["msg"] = fmt.Sprintf("module %s did not finish within %s; what it had done so far is not known", inv.ModuleName, timeout)
 		return finish(inv, secrets, nil, base)
@@ -258,7 +257,7 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	if o.panic != nil {
 		base["failed"], base["changed"] = true, false
 		base["msg"] = fmt.Sprintf("module %s crashed: %v", inv.ModuleName, o.panic)
-		base["exception"] = string(o.stack)
+		inv.addException(base, o.stack)
 		return finish(inv, secrets, nil, base)
 	}
 	r := o.res
@@ -278,6 +277,9 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	if o.err != nil {
 		base["failed"] = true
 		base["msg"] = o.err.Error()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			base["msg"] = fmt.Sprintf("module %s did not finish within %s: %v", inv.ModuleName, timeout, o.err)
+		}
 		var cf CommandFailure
 		if errors.As(o.err, &cf) {
 			rc, stdout, stderr := cf.CommandResult()
@@ -299,6 +301,18 @@ func readArgs(path string) ([]byte, error) {
 		return io.ReadAll(os.Stdin)
 	}
 	return os.ReadFile(path)
+}
+
+// timeoutGrace is how long Run may take to return after its context expired before the
+// module gives up on it and reports the timeout itself.
+var timeoutGrace = 5 * time.Second
+
+// addException attaches a stack trace as "exception" when the task asked for tracebacks:
+// AnsibleModule does so only with _ansible_debug or verbosity 3 (-vvv) and more.
+func (inv *Invocation) addException(res map[string]any, stack []byte) {
+	if inv.debug || inv.Verbosity >= 3 {
+		res["exception"] = string(stack)
+	}
 }
 
 // passwordMatch is basic.py's PASSWORD_MATCH: names that look like passwords.
@@ -371,6 +385,7 @@ func applyInternal(inv *Invocation, in map[string]any) {
 	inv.Diff = boolish(in["diff"])
 	inv.NoLog = boolish(in["no_log"])
 	inv.KeepRemoteFiles = boolish(in["keep_remote_files"])
+	inv.debug = boolish(in["debug"])
 	if n, ok := pyNumber(in["verbosity"]); ok {
 		inv.Verbosity = int(n)
 	}
