@@ -33,6 +33,7 @@ var cases = []Case{
 	{Name: "an int option rejects a float", Module: "conf_types", Args: `{i: 1.5}`},
 	{Name: "an int option passes a bool through", Module: "conf_types", Args: `{i: true}`},
 	{Name: "an int option rejects a word", Module: "conf_types", Args: `{i: seven}`},
+	{Name: "an int option reads Unicode digits", Module: "conf_types", Args: `{i: "١٢"}`},
 	// float
 	{Name: "a float option parses strings and ints", Module: "conf_types", Args: `{f: " 1e3 "}`},
 	{Name: "a float option turns an int into a float", Module: "conf_types", Args: `{f: 2}`},
@@ -44,6 +45,7 @@ var cases = []Case{
 	{Name: "a bool option reads ' no ' with blanks", Module: "conf_types", Args: `{b: " no "}`},
 	{Name: "a bool option reads the number 0", Module: "conf_types", Args: `{b: 0}`},
 	{Name: "a bool option reads the float 1.0", Module: "conf_types", Args: `{b: 1.0}`},
+	{Name: "a bool option strips what Python counts as whitespace", Module: "conf_types", Args: `{b: "\x1cyes\x1f"}`},
 	{Name: "a bool option rejects the string 2 and lists the valid booleans", Module: "conf_types", Args: `{b: "2"}`},
 	{Name: "a bool option rejects the number 2", Module: "conf_types", Args: `{b: 2}`},
 	{Name: "a bool option rejects a list", Module: "conf_types", Args: `{b: [1]}`},
@@ -62,6 +64,12 @@ var cases = []Case{
 	{Name: "a dict option rejects a key=value field without =", Module: "conf_types", Args: `{d: "a=1 b"}`},
 	{Name: "a dict option rejects a broken literal", Module: "conf_types", Args: `{d: "{bad"}`},
 	{Name: "a dict option rejects a number", Module: "conf_types", Args: `{d: 5}`},
+	{Name: "a dict option keeps a string that safe_eval declines to evaluate", Module: "conf_types", Args: `{d: "{'a': os.path.join('x')}"}`},
+	{Name: "a dict option reads Python literals: bases, signs, tuples, escapes, adjacent strings", Module: "conf_types", Args: `{d: "{'a': 0x1F, 'b': -1.5e3, 'c': 'x' \"y\", 'd': '\\x41\\u00e9\\101\\d', 'e': (1,), 'f': 0o17, 'g': r'\\n'}"}`},
+	{Name: "a dict option writes True, None and number keys as JSON does", Module: "conf_types", Args: `{d: "{True: 1, None: 2, 1.5: 3, 2: 4}"}`},
+	{Name: "a dict option rejects names in a literal", Module: "conf_types", Args: `{d: "{'a': inf}"}`},
+	{Name: "a dict option given a set literal keeps it, as a list", Module: "conf_types", Args: `{d: "{1, 2}"}`},
+	{Name: "a dict option rejects leading zeros in a literal", Module: "conf_types", Args: `{d: "{'a': 007}"}`},
 	// path, raw, jsonarg, bytes, bits
 	{Name: "a path option expands ~ and $HOME", Module: "conf_types", Args: `{p: "~/x/../y"}`},
 	{Name: "a path option expands variables and keeps unknown ones", Module: "conf_types", Args: `{p: "$HOME/a/${HOME}b/$NO_SUCH_VAR/${NO_SUCH}/$$"}`},
@@ -89,6 +97,7 @@ var cases = []Case{
 	{Name: "absent options get their defaults or null", Module: "conf_types", Args: `{}`},
 	{Name: "a no_log value is masked everywhere, exactly and inside strings", Module: "conf_types", Args: `{token: s3cr3t, s: "xs3cr3tx", ls: [s3cr3t, a]}`},
 	{Name: "a numeric no_log value masks numbers", Module: "conf_types", Args: `{token: 12345, i: 12345, f: 123456.5}`},
+	{Name: "a no_log value masks the None of absent options when 'None' contains it", Module: "conf_types", Args: `{token: one, s: "someone"}`},
 	{Name: "a password-like option without no_log gets ansible-core's warning", Module: "conf_types", Args: `{api_password: x}`},
 	{Name: "env fallbacks fill absent options and no_log ones are masked", Module: "conf_types", Args: `{s: "hidden-value"}`, Env: map[string]string{"CONF_FROM_ENV": "from-env", "CONF_SECRET_ENV": "hidden-value"}},
 	// unsupported parameters
