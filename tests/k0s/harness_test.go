@@ -1,0 +1,195 @@
+// Package k0s_test runs the k0s_bootstrap module binary, exactly as Ansible runs it, against
+// the k0s contract fake (tests/k0sfake) and, when available, a real kube-apiserver
+// (tests/k8s). Each fake node gets its own state, data dir and /etc/systemd/system (a bind
+// mount in a private mount namespace), so the module's code path is the production one.
+package k0s_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bins are the module and the fake, built once per test binary.
+var bins struct {
+	module, fake string
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "k0s-test-bins-")
+	if err != nil {
+		panic(err)
+	}
+	bins.module, bins.fake = filepath.Join(dir, "k0s_bootstrap"), filepath.Join(dir, "k0s")
+	for out, pkg := range map[string]string{bins.module: "./modules/k0s_bootstrap", bins.fake: "./tests/k0sfake"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir, cmd.Env = repoRoot(), append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needRoot skips without root (the fake nodes need a private mount namespace), or fails when
+// BO_ROOT_TESTS=1 asked for these tests.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if _, err := exec.LookPath("unshare"); err == nil {
+			return
+		}
+	}
+	if os.Getenv("BO_ROOT_TESTS") == "1" {
+		t.Fatal("BO_ROOT_TESTS=1 but these tests need root and unshare(1)")
+	}
+	t.Skip("needs root and unshare(1) for a private /etc/systemd/system per fake node")
+}
+
+// fakeNode is one machine running the k0s contract fake.
+type fakeNode struct {
+	name, dir  string
+	kubeconfig string // the real API's admin kubeconfig ("" = no API)
+}
+
+func newFakeNode(t *testing.T, name, kubeconfig string) *fakeNode {
+	t.Helper()
+	n := &fakeNode{name: name, dir: t.TempDir(), kubeconfig: kubeconfig}
+	for _, d := range []string{"units", "state", "etc"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(n.dir, d), 0o755))
+	}
+	return n
+}
+
+func (n *fakeNode) path(p string) string { return filepath.Join(n.dir, p) }
+
+// args are the node-specific module options; extra wins.
+func (n *fakeNode) args(extra map[string]any) map[string]any {
+	a := map[string]any{
+		"k0s_binary":  bins.fake,
+		"config_path": n.path("etc/k0s.yaml"),
+		"token_file":  n.path("etc/k0stoken"),
+		"data_dir":    n.path("data"),
+		"node_name":   n.name,
+	}
+	for k, v := range extra {
+		a[k] = v
+	}
+	return a
+}
+
+// run runs the module binary on this node as Ansible would (args file, -vvv verbosity) and
+// returns its JSON result and raw stdout.
+func (n *fakeNode) run(t *testing.T, check bool, extra map[string]any) (map[string]any, string) {
+	t.Helper()
+	args := n.args(extra)
+	args["_ansible_check_mode"] = check
+	args["_ansible_diff"] = true
+	args["_ansible_verbosity"] = 3
+	args["_ansible_module_name"] = "k0s_bootstrap"
+	args["_ansible_version"] = "2.14.18"
+	args["_ansible_no_log"] = false
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	argsFile := filepath.Join(t.TempDir(), "args")
+	require.NoError(t, os.WriteFile(argsFile, data, 0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$0" /etc/systemd/system && exec "$@"`, n.path("units"), bins.module, argsFile)
+	cmd.Env = append(os.Environ(), "K0S_FAKE_STATE="+n.path("state"), "K0S_FAKE_NODE_NAME="+n.name,
+		"K0S_FAKE_KUBECONFIG="+orNone(n.kubeconfig))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run()
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res), "module output %q, stderr %q", stdout.String(), stderr.String())
+	return res, stdout.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "/nonexistent/k0s-fake-no-api"
+	}
+	return s
+}
+
+// argv is every argv the fake recorded on this node.
+func (n *fakeNode) argv(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(n.path("state/argv.log"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var a []string
+		require.NoError(t, json.Unmarshal([]byte(line), &a))
+		out = append(out, strings.Join(a[1:], " "))
+	}
+	return out
+}
+
+// tokenSecret is the secret half of the bootstrap token inside a k0s join token.
+func tokenSecret(t *testing.T, token string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(token)
+	require.NoError(t, err)
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	kc, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(kc), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "token: "); ok {
+			_, secret, _ := strings.Cut(v, ".")
+			require.NotEmpty(t, secret)
+			return secret
+		}
+	}
+	t.Fatal("no bootstrap token in the join token")
+	return ""
+}
+
+func steps(res map[string]any) map[string]string {
+	out := map[string]string{}
+	l, _ := res["steps"].([]any)
+	for _, s := range l {
+		m := s.(map[string]any)
+		out[m["title"].(string)] = m["status"].(string)
+	}
+	return out
+}
+
+func changedSteps(res map[string]any) []string {
+	var out []string
+	l, _ := res["steps"].([]any)
+	for _, s := range l {
+		m := s.(map[string]any)
+		if st := m["status"].(string); st == "changed" || st == "would change" {
+			out = append(out, m["title"].(string))
+		}
+	}
+	return out
+}
