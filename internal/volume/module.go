@@ -16,7 +16,7 @@ import (
 func VolumeOptions() []ansible.Option {
 	return []ansible.Option{
 		{Name: "path", Type: ansible.Str, Required: true, Description: []string{"The image file, relative to the VM directory (C(state_dir/NAME)) or absolute, as the VM's C(microvm.volumes.*.image)."}},
-		{Name: "size", Type: ansible.Raw, Description: []string{"Size in MiB (an integer), or a string with a binary unit: C(512M), C(20G), C(1T). Required with O(state=present). Growing is allowed; shrinking is always an error."}},
+		{Name: "size", Type: ansible.Raw, Description: []string{"Size in MiB (an integer), or a string with a binary unit: C(512M), C(20G), C(1T). Required with C(state=present). Growing is allowed; shrinking is always an error."}},
 		{Name: "fs_type", Default: Ext4, Choices: []any{Ext4, XFS, Btrfs, None}, Description: []string{"The filesystem made on a new image; C(none) leaves it raw (e.g. a Rook-Ceph OSD disk). An existing image is never reformatted: a different filesystem is an error."}},
 		{Name: "label", Description: []string{"The filesystem label (the guest mounts C(/dev/disk/by-label/LABEL)). Only applied when the filesystem is made."}},
 		{Name: "owner", Default: DefaultOwner, Description: []string{"Owner of the image (name or id); the hypervisor runs as C(microvm)."}},
