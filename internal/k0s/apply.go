@@ -19,7 +19,9 @@ type Step struct {
 	Run    bool
 	Reason string
 	Wait   bool
-	do     func(ctx context.Context) error
+	// ReadOnly steps only read (a preflight check): they run in check mode too.
+	ReadOnly bool
+	do       func(ctx context.Context) error
 }
 
 // StepResult is how a step ended, as the module reports it.
@@ -58,6 +60,13 @@ func runSteps(ctx context.Context, steps []Step, check bool, res *Result) error 
 		switch {
 		case !s.Run:
 			r.Status = StatusSkipped
+		case check && s.ReadOnly:
+			if err := s.do(ctx); err != nil {
+				r.Status = StatusFailed
+				res.Steps = append(res.Steps, r)
+				return fmt.Errorf("%s: %w", s.Title, err)
+			}
+			r.Status = StatusWaited
 		case check && s.Wait:
 			r.Status = StatusWouldWait
 		case check:
@@ -253,6 +262,21 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 			s.do = func(ctx context.Context) error { return writeConfig(ctx, env, o, st.Config, want) }
 		}
 		p.steps = append(p.steps, s)
+	}
+
+	// k0sctl's connectivity check, before anything changes (k0s#4557: fail with the reason
+	// instead of looping on the join).
+	if needsJoin && o.Token != "" {
+		p.steps = append(p.steps, Step{
+			Title: "Check that the API at " + token.API + " answers from this node", Run: true, Wait: true, ReadOnly: true,
+			Reason: "the join talks to it",
+			do: func(ctx context.Context) error {
+				if err := env.probe(ctx, token.API); err != nil {
+					return fmt.Errorf("this node cannot reach the cluster API named in the join token: %w. Check the address, routing and the firewall (port 6443/tcp, and 9443/tcp for controllers)", err)
+				}
+				return nil
+			},
+		})
 	}
 
 	// The join token file.

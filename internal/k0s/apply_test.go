@@ -2,6 +2,7 @@ package k0s
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,7 @@ func TestApply(t *testing.T) {
 				"Wait for node k0s-cp1 to register":                StatusWaited,
 			},
 			verify: func(t *testing.T, n *node, r *Result) {
+				assert.Equal(t, []string{"https://198.18.0.101:6443"}, n.probed)
 				assert.Equal(t, tok+"\n", n.read(DefaultTokenFile))
 				fi, err := os.Stat(filepath.Join(n.root, DefaultTokenFile))
 				require.NoError(t, err)
@@ -197,6 +199,20 @@ func TestApply(t *testing.T) {
 				return o
 			},
 			wantErr: "Wait for node k0s-cp1 to register: node k0s-cp1 registering did not happen within 10m0s; last seen: node k0s-cp1 not registered yet",
+		},
+		{
+			name: "a joining node that cannot reach the API fails before anything changes",
+			setup: func(t *testing.T, n *node) Options {
+				n.probeErr = errors.New("dial tcp 198.18.0.101:6443: connect: no route to host")
+				o := opts(Worker, false)
+				o.Token = tok
+				return o
+			},
+			wantErr: "this node cannot reach the cluster API named in the join token: dial tcp 198.18.0.101:6443: connect: no route to host",
+			verify: func(t *testing.T, n *node, r *Result) {
+				assert.Empty(t, n.acted())
+				assert.False(t, n.exists(DefaultTokenFile))
+			},
 		},
 		{
 			name: "a role change is refused",

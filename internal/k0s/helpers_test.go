@@ -89,6 +89,8 @@ type node struct {
 	// rejectConfig makes `k0s config validate` fail.
 	rejectConfig bool
 	clock        time.Time
+	probed       []string // API URLs the join's reachability check tried
+	probeErr     error
 }
 
 const bin = "/usr/local/bin/k0s"
@@ -113,6 +115,7 @@ func (n *node) env() Env {
 		n.clock = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 	}
 	return Env{Run: n.fake, Root: n.root, Now: func() time.Time { return n.clock },
+		Probe: func(_ context.Context, url string) error { n.probed = append(n.probed, url); return n.probeErr },
 		Sleep: func(_ context.Context, d time.Duration) error { n.clock = n.clock.Add(d); return nil }}
 }
 

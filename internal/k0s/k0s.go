@@ -10,9 +10,12 @@ package k0s
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/business-operations/bo.microvm/internal/command"
@@ -120,6 +123,33 @@ type Env struct {
 	Root  string
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
+	// Probe checks that an API URL answers HTTP from this node; nil: an HTTPS GET of
+	// <url>/version where any HTTP answer (200, 401, 403, 404) counts, as k0sctl's check.
+	Probe func(ctx context.Context, url string) error
+}
+
+func (e Env) probe(ctx context.Context, url string) error {
+	if e.Probe != nil {
+		return e.Probe(ctx, url)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/version", nil)
+	if err != nil {
+		return err
+	}
+	// Reachability only: the join itself verifies the server against the token's CA.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return nil
+	}
+	return fmt.Errorf("%s/version answered %s", url, resp.Status)
 }
 
 func (e Env) path(p string) string {

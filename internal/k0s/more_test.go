@@ -35,7 +35,9 @@ func TestTokens(t *testing.T) {
 		{name: "a malformed token ID is refused before k0s runs", running: true, invalidate: []string{"wrk123.secret"},
 			wantErr: "is not a join token ID"},
 		{name: "tokens need a running controller", running: false, role: "worker", wantErr: "join tokens are made on a running controller"},
-		{name: "check mode creates no token", running: true, role: "controller", check: true},
+		{name: "check mode creates no token and names a placeholder ID", running: true, role: "controller", check: true, wantID: CheckModeTokenID},
+		{name: "check mode on a controller that is not up yet plans the token", running: false, role: "worker", check: true, wantID: CheckModeTokenID},
+		{name: "check mode plans invalidating a placeholder", running: false, invalidate: []string{CheckModeTokenID}, check: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,12 +55,11 @@ func TestTokens(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantID, r.Token.ID)
-			if tc.wantID != "" {
-				assert.Equal(t, tok, r.Token.Token)
-			}
 			if tc.check {
 				assert.Empty(t, r.Token.Token)
 				assert.True(t, r.Changed)
+			} else if tc.wantID != "" {
+				assert.Equal(t, tok, r.Token.Token)
 			}
 			assert.Equal(t, tc.wantActed, n.acted())
 			for _, c := range n.fake.Calls() {

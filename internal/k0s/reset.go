@@ -3,6 +3,7 @@ package k0s
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -94,17 +95,23 @@ func Tokens(ctx context.Context, env Env, o Options, role string, expiry string,
 		return nil, err
 	}
 	res := &TokenResult{}
-	if !st.Running || !st.Status.RunningRole().IsController() {
-		if check {
-			res.Changed = role != "" || len(invalidate) > 0
-			res.Steps = append(res.Steps, StepResult{Title: "Create a " + role + " join token", Status: StatusWouldChange, Reason: "check mode: k0s is not running here yet"})
-			return res, nil
-		}
-		return nil, errors.New("join tokens are made on a running controller: run state: present with bootstrap: true here first")
-	}
 	d, err := parseExpiry(expiry)
 	if err != nil {
 		return nil, err
+	}
+	if check {
+		// Check mode creates nothing; the placeholder ID lets a playbook's later
+		// invalidation task plan what the real run will do.
+		if role != "" {
+			res.Token.ID = CheckModeTokenID
+		}
+		for _, id := range invalidate {
+			if id != CheckModeTokenID && !tokenID.MatchString(id) {
+				return nil, fmt.Errorf("%q is not a join token ID (6 lower-case letters or digits, the part before the dot)", id)
+			}
+		}
+	} else if !st.Running || !st.Status.RunningRole().IsController() {
+		return nil, errors.New("join tokens are made on a running controller: run state: present with bootstrap: true here first")
 	}
 	steps := []Step{
 		{Title: "Invalidate join tokens " + strings.Join(invalidate, ", "), Run: len(invalidate) > 0,
@@ -122,6 +129,41 @@ func Tokens(ctx context.Context, env Env, o Options, role string, expiry string,
 	if err == nil && !check && len(invalidate) > 0 {
 		res.Invalidated = invalidate
 	}
-	res.Facts = Facts{Role: string(st.Status.RunningRole()), Version: st.Version, Running: true, Joined: st.HasData(), ClusterCA: st.CA}
+	res.Facts = Facts{Version: st.Version, Running: st.Running, Joined: st.HasData(), ClusterCA: st.CA}
+	if st.Status != nil {
+		res.Facts.Role = string(st.Status.RunningRole())
+	}
+	return res, err
+}
+
+// CheckModeTokenID is the token ID check mode reports for a token it would create.
+const CheckModeTokenID = "(check mode: not created)"
+
+// Ready runs only the waits o.Wait names and changes nothing: the playbook's last step,
+// once every node has joined.
+func Ready(ctx context.Context, env Env, o Options, check bool) (*Result, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	st, err := Gather(ctx, env, o)
+	if err != nil {
+		return nil, err
+	}
+	if !check && !st.Running {
+		return nil, errors.New("k0s is not running here: run state: present first")
+	}
+	w := waiter{env: env, o: o}
+	var steps []Step
+	for _, name := range WaitOrder {
+		if contains(o.Wait, name) {
+			if s := w.step(name); s.Title != "" {
+				steps = append(steps, s)
+			}
+		}
+	}
+	res := &Result{ConfigBefore: string(st.Config), ConfigAfter: string(st.Config)}
+	err = runSteps(ctx, steps, check, res)
+	res.Facts = facts(ctx, env, o, st, check, err == nil)
 	return res, err
 }

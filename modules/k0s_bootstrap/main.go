@@ -37,7 +37,7 @@ func main() {
 			"Chart readiness compares the Chart object's C(status.valuesHash) with the SHA-256 of its C(spec.values), as the k0s helm controller records it.",
 		},
 		Spec: ansible.Spec{Options: []ansible.Option{
-			{Name: "state", Default: "present", Choices: []any{"present", "token", "reset"}, Description: []string{"C(present) installs, initialises or joins this node. C(token) creates a join token (and invalidates used ones) on the running bootstrap controller. C(reset) removes k0s' data from this node."}},
+			{Name: "state", Default: "present", Choices: []any{"present", "token", "ready", "reset"}, Description: []string{"C(present) installs, initialises or joins this node. C(token) creates a join token (and invalidates used ones) on the running bootstrap controller. C(ready) only runs the waits of I(wait_for) and changes nothing. C(reset) removes k0s' data from this node."}},
 			{Name: "role", Choices: []any{"controller", "controller+worker", "worker"}, Description: []string{"This node's k0s role. Required with I(state=present)."}},
 			{Name: "bootstrap", Type: ansible.Bool, Default: false, Description: []string{"This controller initialises the cluster. Exactly one controller per cluster."}},
 			{Name: "token", NoLog: true, Description: []string{"Join token for a node that has not joined yet (the C(token) return of I(state=token)). Ignored by a node already in the cluster."}},
@@ -151,7 +151,7 @@ func main() {
 				{Name: "nodes", Type: "list", Elements: "dict", Returned: "on running controllers", Description: "C(name), C(roles), C(ready), C(kubelet_version) of every node."},
 			}},
 			{Name: "token", Type: "str", Returned: "state=token and a token was created", Description: "The join token. Secret: the result is marked no_log; register it and pass it as I(token)."},
-			{Name: "token_id", Type: "str", Returned: "state=token and a token was created", Description: "The token's ID, for I(invalidate_tokens).", Sample: "abc123"},
+			{Name: "token_id", Type: "str", Returned: "state=token with token_role", Description: "The token's ID, for I(invalidate_tokens). In check mode a placeholder that I(invalidate_tokens) accepts in check mode only.", Sample: "abc123"},
 			{Name: "invalidated", Type: "list", Elements: "str", Returned: "state=token", Description: "Token IDs invalidated."},
 			{Name: "reboot_required", Type: "bool", Returned: "always", Description: "A reset ran: reboot to clear mounts and network state k0s reset leaves."},
 		},
@@ -176,12 +176,17 @@ func run(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, error) 
 		if tr != nil {
 			res = &tr.Result
 			out.Set("_ansible_no_log", true).Set("invalidated", append([]string{}, tr.Invalidated...))
+			if tr.Token.ID != "" {
+				out.Set("token_id", tr.Token.ID)
+			}
 			if tr.Token.Token != "" {
-				out.Set("token", tr.Token.Token).Set("token_id", tr.Token.ID)
+				out.Set("token", tr.Token.Token)
 			}
 		}
 	case "reset":
 		res, err = k0s.Reset(ctx, env, o, p.Bool("force_reset"), inv.CheckMode)
+	case "ready":
+		res, err = k0s.Ready(ctx, env, o, inv.CheckMode)
 	default:
 		res, err = k0s.Apply(ctx, env, o, inv.CheckMode)
 	}

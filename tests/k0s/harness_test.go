@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,10 @@ import (
 var bins struct {
 	module, fake string
 }
+
+// apiStandIn answers /version with 401 as a kube-apiserver does for an anonymous client:
+// the join tokens of the no-API tests name it, so the module's reachability check passes.
+var apiStandIn *httptest.Server
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -47,7 +53,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	apiStandIn = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"kind":"Status","code":401}`, http.StatusUnauthorized)
+	}))
 	code := m.Run()
+	apiStandIn.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -120,6 +130,9 @@ func (n *fakeNode) run(t *testing.T, check bool, extra map[string]any) (map[stri
 		`mount --bind "$0" /etc/systemd/system && exec "$@"`, n.path("units"), bins.module, argsFile)
 	cmd.Env = append(os.Environ(), "K0S_FAKE_STATE="+n.path("state"), "K0S_FAKE_NODE_NAME="+n.name,
 		"K0S_FAKE_KUBECONFIG="+orNone(n.kubeconfig))
+	if n.kubeconfig == "" {
+		cmd.Env = append(cmd.Env, "K0S_FAKE_API_URL="+apiStandIn.URL)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	_ = cmd.Run()

@@ -20,6 +20,8 @@
 //	K0S_FAKE_KUBECTL     the real kubectl                              kubectl (from PATH)
 //	K0S_FAKE_NODE_NAME   this node's name                              the host name
 //	K0S_FAKE_VERSION     what `k0s version` prints                     v1.33.4+k0s.0
+//	K0S_FAKE_API_URL     the API URL join tokens name                  the kubeconfig's server,
+//	                                                                   else https://127.0.0.1:6443
 package main
 
 import (
@@ -209,6 +211,8 @@ func main() {
 		cmdEtcd(args[1:])
 	case "kubectl":
 		cmdKubectl(args[1:])
+	case "kubeconfig":
+		cmdKubeconfig(args[1:])
 	default:
 		unknown("command %q", args[0])
 	}
@@ -757,8 +761,8 @@ func cmdToken(args []string) {
 		dd := dataDir(f)
 		caPEM, err := os.ReadFile(rooted(filepath.Join(dd, "pki/ca.crt")))
 		must(err)
-		server := "https://127.0.0.1:6443"
-		if kc := adminKubeconfig(); kc != nil {
+		server := env("K0S_FAKE_API_URL", "https://127.0.0.1:6443")
+		if kc := adminKubeconfig(); kc != nil && os.Getenv("K0S_FAKE_API_URL") == "" {
 			var k kubeconfig
 			if yaml.Unmarshal(kc, &k) == nil && len(k.Clusters) > 0 {
 				server = k.Clusters[0].Cluster.Server
@@ -823,6 +827,23 @@ func cmdEtcd(args []string) {
 		die("etcd leave needs a running controller")
 	}
 	must(os.RemoveAll(rooted(filepath.Join(dataDir(f), "etcd/member"))))
+}
+
+// cmdKubeconfig prints the admin kubeconfig, as `k0s kubeconfig admin` does.
+func cmdKubeconfig(args []string) {
+	if len(args) == 0 || args[0] != "admin" {
+		unknown("kubeconfig subcommand %v (the fake knows admin)", args)
+	}
+	f, pos := parseFlags(args[1:], with(nil))
+	if len(pos) > 0 {
+		unknown("kubeconfig admin arguments %v", pos)
+	}
+	p := filepath.Join(dataDir(f), "pki/admin.conf")
+	data, err := os.ReadFile(rooted(p))
+	if err != nil {
+		die("admin PKI file %s not found, check if the control plane is initialized on this node", p)
+	}
+	os.Stdout.Write(data)
 }
 
 // cmdKubectl passes through to the real kubectl. Like k0s kubectl it uses
