@@ -1,0 +1,244 @@
+package flux_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/internal/kube"
+)
+
+// The suite needs a real kube-apiserver (tests/k8s), a real Gitea (tests/gitea), etcd and git.
+// Without BO_FLUX_TEST=1 it is skipped (it takes minutes and builds binaries once); with it,
+// anything missing is a failure, so CI cannot silently skip it.
+func requireSuite(t *testing.T) {
+	t.Helper()
+	if os.Getenv("BO_FLUX_TEST") != "1" {
+		t.Skip("set BO_FLUX_TEST=1 (make flux-test) to run against a real kube-apiserver and Gitea")
+	}
+	for _, bin := range []string{"etcd", "git", "openssl", "curl", "runuser"} {
+		_, err := exec.LookPath(bin)
+		require.NoError(t, err, "%s is needed (see .ci/deps)", bin)
+	}
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// freePort returns a port p with p, p+1 and p+2 free on 127.0.0.1 (the apiserver and etcd).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if p > 60000 {
+			continue
+		}
+		ok := true
+		for _, q := range []int{p + 1, p + 2} {
+			l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				ok = false
+				break
+			}
+			l2.Close()
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no free port triple")
+	return 0
+}
+
+// parseEnv reads `export K=V` lines.
+func parseEnv(out string) map[string]string {
+	env := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// cluster is one real kube-apiserver + etcd and one real Gitea for a test.
+type cluster struct {
+	kubeconfig string
+	giteaURL   string
+	giteaDir   string
+	giteaBin   string
+	bootstrap  string // the bootstrap Gitea admin's password (test setup only)
+	kube       *kube.Client
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	requireSuite(t)
+	root := repoRoot()
+	dir, err := os.MkdirTemp("", "bo-flux-")
+	require.NoError(t, err)
+	kport, gport := freePort(t), freePort(t)
+	kenv := append(os.Environ(), "K8S_DIR="+filepath.Join(dir, "k8s"), fmt.Sprintf("K8S_PORT=%d", kport))
+	genv := append(os.Environ(), "GITEA_DIR="+filepath.Join(dir, "gitea"), fmt.Sprintf("GITEA_PORT=%d", gport))
+	t.Cleanup(func() {
+		down := exec.Command(filepath.Join(root, "tests/k8s/apiserver"), "down")
+		down.Env = kenv
+		_ = down.Run()
+		down = exec.Command(filepath.Join(root, "tests/gitea/server"), "down")
+		down.Env = genv
+		_ = down.Run()
+		os.RemoveAll(dir)
+	})
+	up := exec.Command(filepath.Join(root, "tests/k8s/apiserver"), "up")
+	up.Env = kenv
+	out, err := up.CombinedOutput()
+	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
+	ke := parseEnv(string(out))
+	up = exec.Command(filepath.Join(root, "tests/gitea/server"), "up")
+	up.Env = genv
+	out, err = up.CombinedOutput()
+	require.NoError(t, err, "tests/gitea/server up: %s", out)
+	ge := parseEnv(string(out))
+	pw, err := os.ReadFile(filepath.Join(ge["GITEA_DIR"], "bootstrap-password"))
+	require.NoError(t, err)
+	c := &cluster{kubeconfig: ke["KUBECONFIG"], giteaURL: ge["GITEA_URL"], giteaDir: ge["GITEA_DIR"], giteaBin: ge["GITEA_BIN"], bootstrap: string(pw)}
+	c.kube, err = kube.Load(c.kubeconfig, "")
+	require.NoError(t, err)
+	// What k0s provides and this bare API server lacks: the Chart CRD of k0s's helm controller.
+	objs, err := kube.DecodeManifests([]byte(chartCRD))
+	require.NoError(t, err)
+	for _, o := range objs {
+		_, err := c.kube.Apply(context.Background(), o, "bo-test")
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		crd, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition", Name: "charts.helm.k0sproject.io"})
+		st, _, _, _ := crd.Condition("Established")
+		return err == nil && st == "True"
+	}, 30*time.Second, 200*time.Millisecond)
+	c.kube.ResetDiscovery()
+	return c
+}
+
+// chartCRD mirrors k0s's helm.k0sproject.io Chart CRD closely enough for the module's writes
+// (k0s serves the real one; it is not obtainable here as a module).
+const chartCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: charts.helm.k0sproject.io
+spec:
+  group: helm.k0sproject.io
+  names: {kind: Chart, listKind: ChartList, plural: charts, singular: chart}
+  scope: Namespaced
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              chartName: {type: string}
+              releaseName: {type: string}
+              namespace: {type: string}
+              version: {type: string}
+              values: {type: string}
+              timeout: {type: string}
+              forceUpgrade: {type: boolean}
+              order: {type: integer}
+              repository:
+                type: object
+                x-kubernetes-preserve-unknown-fields: true
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+`
+
+// moduleBinary builds modules/flux_kickoff once per test binary.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func moduleBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bo-flux-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "flux_kickoff")
+		cmd := exec.Command("go", "build", "-o", binPath, "./modules/flux_kickoff")
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// gitRecorder puts a `git` wrapper first in PATH that appends its argv (one JSON line per call)
+// to a log and runs the real git: the test can then assert no secret reached a command line.
+func gitRecorder(t *testing.T) (pathDir, logFile string) {
+	t.Helper()
+	realGit, err := exec.LookPath("git")
+	require.NoError(t, err)
+	pathDir = t.TempDir()
+	logFile = filepath.Join(pathDir, "argv.log")
+	script := fmt.Sprintf(`#!/bin/sh
+# argv recorder (tests/flux): log this call's arguments, then run the real git.
+printf '%%s\0' "$0" "$@" >> %q
+printf '\n' >> %q
+exec %q "$@"
+`, logFile, logFile, realGit)
+	require.NoError(t, os.WriteFile(filepath.Join(pathDir, "git"), []byte(script), 0o755))
+	return pathDir, logFile
+}
+
+// runModule runs the module binary with an args file as ansible-core would and returns its
+// result, its raw stdout and stderr.
+func runModule(t *testing.T, pathDir string, args map[string]any) (map[string]any, string) {
+	t.Helper()
+	bin := moduleBinary(t)
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	b, err := json.Marshal(args)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(argsFile, b, 0o600))
+	cmd := exec.Command(bin, argsFile)
+	cmd.Env = append(os.Environ(), "PATH="+pathDir+":"+os.Getenv("PATH"))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run() // a failed module exits 1; its JSON says why
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &res), "module output: %s\nstderr: %s", stdout.String(), stderr.String())
+	return res, stdout.String() + stderr.String()
+}

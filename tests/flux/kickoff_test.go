@@ -1,0 +1,337 @@
+package flux_test
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fluxmanifests "github.com/business-operations/bo.microvm/files/flux"
+	"github.com/business-operations/bo.microvm/internal/kube"
+)
+
+const (
+	testAgeKey        = "AGE-SECRET-KEY-1QQQTESTONLYAGEKEYQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+	testClusterSecret = "cluster-secret-value-7f3a9c"
+	testAdminPassword = "admin-password-test-only-5b2e"
+)
+
+// site writes a site repository with a cluster path, another path that is not pushed, and a
+// stale flux-system directory that the generated one replaces.
+func site(t *testing.T) string {
+	dir := t.TempDir()
+	files := map[string]string{
+		"clusters/lab/apps.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps, namespace: default}\n",
+		"clusters/lab/infra/kustomization.yaml": "resources: []\n",
+		"clusters/lab/flux-system/old.yaml":     "stale: true\n",
+		"clusters/other/x.yaml":                 "not: pushed\n",
+		"README.md":                             "site\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	return dir
+}
+
+func baseArgs(c *cluster, siteDir string) map[string]any {
+	return map[string]any{
+		"kubeconfig":           c.kubeconfig,
+		"gitea_url":            c.giteaURL,
+		"gitea_admin_password": testAdminPassword,
+		"repo":                 "lab",
+		"site_dir":             siteDir,
+		"cluster_path":         "clusters/lab",
+		"cluster_settings":     map[string]any{"cluster_name": "lab", "replicas": 3},
+		"cluster_secrets":      map[string]any{"api_key": testClusterSecret},
+		"age_key":              testAgeKey,
+		"timeout":              30,
+		"poll_interval":        0.2,
+		"_ansible_diff":        true,
+	}
+}
+
+func with(args map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range args {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+// stepStatus maps step titles to their status.
+func stepStatus(t *testing.T, res map[string]any) map[string]string {
+	t.Helper()
+	steps, ok := res["steps"].([]any)
+	require.True(t, ok, "result has steps: %v", res)
+	out := map[string]string{}
+	for _, s := range steps {
+		m := s.(map[string]any)
+		out[m["title"].(string)] = m["status"].(string)
+	}
+	return out
+}
+
+func changedSteps(t *testing.T, res map[string]any) []string {
+	var out []string
+	for title, st := range stepStatus(t, res) {
+		if st == "changed" {
+			out = append(out, title)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+var allSteps = []string{"Gitea admin secret", "Gitea chart", "Wait for Gitea", "Gitea API token", "Gitea organization",
+	"Gitea repository", "Repository content", "Flux namespace", "Flux Git credentials", "Cluster settings",
+	"Cluster secrets", "SOPS age key", "Flux components", "Flux sync objects", "Flux reconciliation"}
+
+func secretValue(t *testing.T, c *cluster, ns, name, key string) string {
+	t.Helper()
+	s, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: name})
+	require.NoError(t, err)
+	b, err := base64.StdEncoding.DecodeString(s.Str("data", key))
+	require.NoError(t, err)
+	return string(b)
+}
+
+func fluxStatus(t *testing.T, c *cluster) (repoRev, ksRev string) {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := c.kube.Get(ctx, kube.Ref{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Namespace: "flux-system", Name: "flux-system"})
+	require.NoError(t, err)
+	ks, err := c.kube.Get(ctx, kube.Ref{APIVersion: "kustomize.toolkit.fluxcd.io/v1", Kind: "Kustomization", Namespace: "flux-system", Name: "flux-system"})
+	require.NoError(t, err)
+	return repo.Str("status", "artifact", "revision"), ks.Str("status", "lastAppliedRevision")
+}
+
+// cloneBack clones the pushed repository with real git and returns its files and contents.
+func cloneBack(t *testing.T, c *cluster, token string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("git", "clone", "-q", c.giteaURL+"/flux/lab.git", dir)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+		"GIT_CONFIG_VALUE_0=Authorization: token "+token)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git clone: %s", out)
+	files := map[string]string{}
+	require.NoError(t, filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() && info.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !info.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			b, _ := os.ReadFile(p)
+			files[filepath.ToSlash(rel)] = string(b)
+		}
+		return nil
+	}))
+	return files
+}
+
+func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
+	c := startCluster(t)
+	stand := startStandIn(t, c)
+	siteDir := site(t)
+	pathDir, argvLog := gitRecorder(t)
+	args := baseArgs(c, siteDir)
+	var captured []string // every module output, for the secret check at the end
+	run := func(a map[string]any) map[string]any {
+		res, raw := runModule(t, pathDir, a)
+		captured = append(captured, raw)
+		return res
+	}
+
+	t.Run("check mode first reports every step as pending and changes nothing", func(t *testing.T) {
+		res := run(with(args, "_ansible_check_mode", true))
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, true, res["changed"])
+		st := stepStatus(t, res)
+		assert.Len(t, st, len(allSteps))
+		for _, s := range []string{"Gitea admin secret", "Gitea chart", "Gitea API token", "Repository content", "Flux components", "Flux sync objects", "Flux reconciliation"} {
+			assert.Equal(t, "would change", st[s], s)
+		}
+		_, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Namespace", Name: "gitea"})
+		assert.True(t, kube.IsNotFound(err), "check mode created namespace gitea")
+	})
+
+	var firstCommit string
+	t.Run("first run does every step and Flux reports the pushed commit", func(t *testing.T) {
+		res := run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, true, res["changed"])
+		st := stepStatus(t, res)
+		for _, s := range allSteps {
+			want := "changed"
+			if s == "Wait for Gitea" {
+				want = "waited"
+			}
+			assert.Equal(t, want, st[s], s)
+		}
+		firstCommit, _ = res["commit"].(string)
+		require.Len(t, firstCommit, 40)
+		assert.Equal(t, "main@sha1:"+firstCommit, res["revision"])
+		repoRev, ksRev := fluxStatus(t, c)
+		assert.Equal(t, "main@sha1:"+firstCommit, repoRev)
+		assert.Equal(t, "main@sha1:"+firstCommit, ksRev)
+		assert.Equal(t, testAdminPassword, secretValue(t, c, "gitea", "gitea-admin", "password"))
+		assert.Equal(t, testAgeKey+"\n", secretValue(t, c, "flux-system", "sops-age", "age.agekey"))
+	})
+
+	t.Run("the pushed repository cloned back holds exactly the expected tree", func(t *testing.T) {
+		files := cloneBack(t, c, secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"))
+		names := make([]string, 0, len(files))
+		for n := range files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		assert.Equal(t, []string{
+			"clusters/lab/apps.yaml",
+			"clusters/lab/flux-system/gotk-components.yaml",
+			"clusters/lab/flux-system/gotk-sync.yaml",
+			"clusters/lab/flux-system/kustomization.yaml",
+			"clusters/lab/infra/kustomization.yaml",
+		}, names)
+		comp, err := fluxmanifests.Components(fluxmanifests.Default)
+		require.NoError(t, err)
+		assert.Equal(t, string(comp), files["clusters/lab/flux-system/gotk-components.yaml"])
+		assert.Equal(t, "resources: []\n", files["clusters/lab/infra/kustomization.yaml"])
+		sync := files["clusters/lab/flux-system/gotk-sync.yaml"]
+		assert.Contains(t, sync, "url: http://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git")
+		assert.Contains(t, sync, "path: ./clusters/lab")
+		assert.Contains(t, files["clusters/lab/flux-system/kustomization.yaml"], "name: sops-age")
+	})
+
+	t.Run("second run changes nothing", func(t *testing.T) {
+		res := run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, false, res["changed"])
+		assert.Empty(t, changedSteps(t, res))
+		for title, s := range stepStatus(t, res) {
+			assert.Equal(t, "ok", s, title)
+		}
+		assert.Equal(t, firstCommit, res["commit"])
+	})
+
+	t.Run("check mode after convergence reports nothing to change", func(t *testing.T) {
+		res := run(with(args, "_ansible_check_mode", true))
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, false, res["changed"])
+	})
+
+	t.Run("a changed cluster setting re-applies only the ConfigMap", func(t *testing.T) {
+		a := with(args, "cluster_settings", map[string]any{"cluster_name": "lab", "replicas": 5})
+		res := run(a)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Cluster settings"}, changedSteps(t, res))
+		cm, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "flux-system", Name: "cluster-settings"})
+		require.NoError(t, err)
+		assert.Equal(t, "5", cm.Str("data", "replicas"))
+		args = a
+	})
+
+	var secondCommit string
+	t.Run("a change in the site repository is pushed and awaited", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/apps.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps2, namespace: default}\n"), 0o644))
+		res := run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Flux reconciliation", "Repository content"}, changedSteps(t, res))
+		secondCommit, _ = res["commit"].(string)
+		assert.NotEqual(t, firstCommit, secondCommit)
+		repoRev, ksRev := fluxStatus(t, c)
+		assert.Equal(t, "main@sha1:"+secondCommit, repoRev)
+		assert.Equal(t, "main@sha1:"+secondCommit, ksRev)
+	})
+
+	t.Run("a token lost from the cluster Secret is replaced without a 400 loop", func(t *testing.T) {
+		old := secretValue(t, c, "gitea", "gitea-bootstrap-token", "token")
+		require.NoError(t, c.kube.Delete(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "gitea", Name: "gitea-bootstrap-token"}))
+		res := run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Gitea API token"}, changedSteps(t, res))
+		now := secretValue(t, c, "gitea", "gitea-bootstrap-token", "token")
+		assert.NotEqual(t, old, now)
+		// The lost token was deleted in Gitea (same name, replaced), so it no longer works.
+		cmd := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "@-", c.giteaURL+"/api/v1/user")
+		cmd.Stdin = strings.NewReader("Authorization: token " + old + "\n")
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		assert.Equal(t, "401", string(out))
+		res = run(args)
+		assert.Equal(t, false, res["changed"], "the run after the replacement changes nothing")
+	})
+
+	t.Run("a token Gitea rejects is replaced", func(t *testing.T) {
+		_, err := c.kube.MergePatch(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "gitea", Name: "gitea-bootstrap-token"}, "",
+			map[string]any{"data": map[string]any{"token": base64.StdEncoding.EncodeToString([]byte("0000000000000000000000000000000000000000"))}})
+		require.NoError(t, err)
+		res := run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Gitea API token"}, changedSteps(t, res))
+	})
+
+	t.Run("a timeout names the last condition Flux reported", func(t *testing.T) {
+		stand.setMapTo("http://127.0.0.1:9") // the source-controller stand-in cannot reach Gitea
+		defer stand.setMapTo(c.giteaURL)
+		require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/apps.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps3, namespace: default}\n"), 0o644))
+		res := run(with(args, "timeout", 3))
+		assert.Equal(t, true, res["failed"])
+		msg, _ := res["msg"].(string)
+		assert.Contains(t, msg, "Flux reconciliation: timed out after 3s waiting for Flux to apply main@sha1:")
+		assert.Contains(t, msg, "Ready=False (GitOperationFailed): failed to checkout and determine revision")
+		stand.setMapTo(c.giteaURL)
+		res = run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Flux reconciliation"}, changedSteps(t, res), "the push happened in the failed run; only the wait is left")
+	})
+
+	t.Run("an existing flux-system Kustomization with another path is refused before anything changes", func(t *testing.T) {
+		before, _ := fluxStatus(t, c)
+		res := run(with(args, "cluster_path", "clusters/other", "cluster_settings", map[string]any{"changed": "yes"}))
+		assert.Equal(t, true, res["failed"])
+		assert.Equal(t, false, res["changed"])
+		assert.Contains(t, res["msg"], `sync path configuration ("./clusters/other") would overwrite path ("./clusters/lab") of existing Kustomization flux-system/flux-system`)
+		cm, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "flux-system", Name: "cluster-settings"})
+		require.NoError(t, err)
+		assert.Equal(t, "lab", cm.Str("data", "cluster_name"))
+		after, _ := fluxStatus(t, c)
+		assert.Equal(t, before, after)
+	})
+
+	t.Run("no secret value appears in any output, result or git command line", func(t *testing.T) {
+		argv, err := os.ReadFile(argvLog)
+		require.NoError(t, err)
+		require.NotEmpty(t, argv, "the git recorder saw the module's git calls")
+		assert.Contains(t, string(argv), "push")
+		secrets := map[string]string{
+			"admin password": testAdminPassword,
+			"age key":        testAgeKey,
+			"cluster secret": testClusterSecret,
+			"API token":      secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"),
+			"sync token":     secretValue(t, c, "flux-system", "flux-system", "password"),
+		}
+		all := strings.Join(captured, "\n")
+		require.NotEmpty(t, all)
+		for what, v := range secrets {
+			require.NotEmpty(t, v)
+			assert.NotContains(t, all, v, "%s in module output", what)
+			assert.NotContains(t, string(argv), v, "%s in git argv", what)
+			assert.NotContains(t, all, base64.StdEncoding.EncodeToString([]byte("gitea_admin:"+v)), "%s as basic auth in module output", what)
+		}
+	})
+}
