@@ -138,6 +138,10 @@ func emitMap(b *bytes.Buffer, depth int, m ymap) {
 			fmt.Fprintf(b, "%s%s:\n", pad, e.k)
 			emitMap(b, depth+1, v)
 		case []string:
+			if len(v) == 0 {
+				fmt.Fprintf(b, "%s%s: []\n", pad, e.k)
+				continue
+			}
 			fmt.Fprintf(b, "%s%s:\n", pad, e.k)
 			for _, s := range v {
 				fmt.Fprintf(b, "%s  - %s\n", pad, scalar(s))
