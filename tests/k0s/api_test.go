@@ -1,0 +1,205 @@
+package k0s_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// apiServer starts a real kube-apiserver with tests/k8s/apiserver (its own state dir and a
+// free port) and returns its admin kubeconfig. Without the built binary it skips, or fails
+// when BO_K8S_TESTS=1 asked for these tests.
+func apiServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("BO_K8S_TESTS") == "1" {
+			t.Fatalf("BO_K8S_TESTS=1 but %s is missing: run tests/k8s/build", bin)
+		}
+		t.Skipf("no kube-apiserver at %s (tests/k8s/build makes it)", bin)
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Skip("no kubectl on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	script := filepath.Join(repoRoot(), "tests", "k8s", "apiserver")
+	env := append(os.Environ(), "K8S_DIR="+dir, fmt.Sprintf("K8S_PORT=%d", port))
+	up := exec.Command(script, "up")
+	up.Env = env
+	out, err := up.CombinedOutput()
+	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
+	t.Cleanup(func() {
+		down := exec.Command(script, "down")
+		down.Env = env
+		_ = down.Run()
+	})
+	return filepath.Join(dir, "kubeconfig")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func kubectl(t *testing.T, kubeconfig string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// controllerStandIn does, through the API, what the controllers that do not run here would:
+// k0s' helm reconciler (Chart status: release, version, values hash) and each kubelet (Node
+// Ready). It is a test stand-in, not part of the module or of the k0s fake.
+func controllerStandIn(t *testing.T, kubeconfig string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			standInOnce(kubeconfig)
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+func standInOnce(kubeconfig string) {
+	run := func(stdin string, args ...string) []byte {
+		cmd := exec.Command("kubectl", append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+		if stdin != "" {
+			cmd.Stdin = strings.NewReader(stdin)
+		}
+		out, _ := cmd.Output()
+		return out
+	}
+	var charts struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Spec     struct{ Version, Values, ReleaseName string }
+			Status   struct{ ValuesHash, Version string }
+		}
+	}
+	if json.Unmarshal(run("", "get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "json"), &charts) == nil {
+		for _, c := range charts.Items {
+			sum := sha256.Sum256([]byte(c.Spec.Values))
+			hash := hex.EncodeToString(sum[:])
+			if c.Status.ValuesHash == hash && c.Status.Version == c.Spec.Version {
+				continue
+			}
+			patch, _ := json.Marshal(map[string]any{"status": map[string]any{"releaseName": c.Spec.ReleaseName,
+				"version": c.Spec.Version, "valuesHash": hash, "error": "", "namespace": "kube-system"}})
+			run("", "patch", "charts.helm.k0sproject.io", "--namespace=kube-system", c.Metadata.Name, "--subresource=status", "--type=merge", "-p", string(patch))
+		}
+	}
+	for _, name := range strings.Fields(string(run("", "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"))) {
+		patch := `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"controller stand-in","lastHeartbeatTime":"` +
+			time.Now().UTC().Format(time.RFC3339) + `","lastTransitionTime":"` + time.Now().UTC().Format(time.RFC3339) + `"}]}}`
+		run("", "patch", "node", name, "--subresource=status", "--type=merge", "-p", patch)
+	}
+}
+
+// TestAgainstARealAPIServer runs the roles with the fake's `k0s kubectl` talking to a real
+// kube-apiserver: Chart objects, Nodes and bootstrap-token Secrets are written and read back.
+func TestAgainstARealAPIServer(t *testing.T) {
+	needRoot(t)
+	kc := apiServer(t)
+	stop := controllerStandIn(t, kc)
+	defer stop()
+	cp1 := newFakeNode(t, "k0s-cp1", kc)
+	w1 := newFakeNode(t, "k0s-w1", kc)
+	w2 := newFakeNode(t, "k0s-w2", kc)
+	fast := map[string]any{"timeout": 60, "poll_interval": 1}
+
+	first, _ := cp1.run(t, false, merged(bootstrapArgs, fast))
+	require.NotEqual(t, true, first["failed"], "bootstrap: %v", first["msg"])
+	facts := first["facts"].(map[string]any)
+	assert.NotEmpty(t, facts["cluster_id"], "the cluster ID is the kube-system namespace's UID")
+	assert.Equal(t, "waited", steps(first)["Wait for the Kubernetes API (/readyz)"])
+
+	out, err := kubectl(t, kc, "", "get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "name")
+	require.NoError(t, err, out)
+	assert.Equal(t, []string{"chart.helm.k0sproject.io/k0s-addon-chart-cilium", "chart.helm.k0sproject.io/k0s-addon-chart-openebs",
+		"chart.helm.k0sproject.io/k0s-addon-chart-rook-ceph", "chart.helm.k0sproject.io/k0s-addon-chart-rook-ceph-cluster"}, strings.Fields(out))
+
+	ready, _ := cp1.run(t, false, merged(bootstrapArgs, fast, map[string]any{"state": "ready", "wait_for": []any{"charts", "nodes"}, "nodes": []any{"k0s-cp1"}}))
+	require.NotEqual(t, true, ready["failed"], "ready: %v", ready["msg"])
+	assert.Equal(t, false, ready["changed"])
+
+	// A changed add-on value: k0s.yaml is rewritten, k0s restarts, the Chart gets the new values,
+	// nothing is installed or initialised again.
+	hubble := merged(bootstrapArgs, fast, map[string]any{"addons": map[string]any{"cilium": map[string]any{"values": map[string]any{"hubble": map[string]any{"enabled": true}}}}})
+	changed, _ := cp1.run(t, false, merged(hubble, map[string]any{"wait_for": []any{"api", "charts"}}))
+	require.NotEqual(t, true, changed["failed"], "changed value: %v", changed["msg"])
+	assert.Equal(t, true, changed["changed"])
+	assert.Equal(t, "changed", steps(changed)["Restart k0s to load the changed configuration"])
+	assert.Equal(t, "waited", steps(changed)["Wait for the Helm charts cilium, openebs, rook-ceph, rook-ceph-cluster"])
+	values, err := kubectl(t, kc, "", "get", "charts.helm.k0sproject.io", "--namespace=kube-system", "k0s-addon-chart-cilium", "-o", "jsonpath={.spec.values}")
+	require.NoError(t, err, values)
+	assert.Contains(t, values, "hubble")
+	installs := 0
+	for _, a := range cp1.argv(t) {
+		if strings.HasPrefix(a, "install ") {
+			installs++
+		}
+	}
+	assert.Equal(t, 1, installs, "the controller is installed once, never again")
+	same, _ := cp1.run(t, false, hubble)
+	assert.Equal(t, false, same["changed"], "the same value again changes nothing: %v", changedSteps(same))
+
+	tok, _ := cp1.run(t, false, map[string]any{"state": "token", "token_role": "worker"})
+	require.NotEqual(t, true, tok["failed"], "%v", tok["msg"])
+	id := tok["token_id"].(string)
+	_, err = kubectl(t, kc, "", "get", "secret", "--namespace=kube-system", "bootstrap-token-"+id)
+	require.NoError(t, err, "the fake keeps the token as a bootstrap-token Secret")
+
+	joined, joinOut := w1.run(t, false, map[string]any{"role": "worker", "token": tok["token"], "cluster_ca_sha256": facts["cluster_ca_sha256"], "timeout": 60, "poll_interval": 1})
+	require.NotEqual(t, true, joined["failed"], "join: %v", joined["msg"])
+	assert.Equal(t, "waited", steps(joined)["Wait for node k0s-w1 to register"])
+	assert.NotContains(t, joinOut, tok["token"])
+	assert.NotContains(t, joinOut, tokenSecret(t, tok["token"].(string)))
+
+	inv, _ := cp1.run(t, false, map[string]any{"state": "token", "invalidate_tokens": []any{id}})
+	require.NotEqual(t, true, inv["failed"], "%v", inv["msg"])
+	_, err = kubectl(t, kc, "", "get", "secret", "--namespace=kube-system", "bootstrap-token-"+id)
+	assert.Error(t, err, "the invalidated token's Secret is gone")
+
+	late, _ := w2.run(t, false, map[string]any{"role": "worker", "token": tok["token"], "timeout": 5, "poll_interval": 1})
+	assert.Equal(t, true, late["failed"], "an invalidated token cannot join")
+	assert.Contains(t, late["msg"], "is not valid (invalidated or expired)")
+
+	all, _ := cp1.run(t, false, merged(bootstrapArgs, fast, map[string]any{"state": "ready", "wait_for": []any{"nodes"}, "nodes": []any{"k0s-cp1", "k0s-w1"}}))
+	require.NotEqual(t, true, all["failed"], "%v", all["msg"])
+	nodes := map[string]any{}
+	for _, n := range all["facts"].(map[string]any)["nodes"].([]any) {
+		m := n.(map[string]any)
+		nodes[m["name"].(string)] = m["roles"]
+	}
+	assert.Equal(t, map[string]any{"k0s-cp1": []any{"control-plane"}, "k0s-w1": nil}, nodes)
+}
