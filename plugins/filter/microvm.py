@@ -1,0 +1,223 @@
+# -*- coding: utf-8 -*-
+# Copyright: bo.microvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters the bo.microvm roles use to plan a run from the inventory.
+
+They run on the controller only (pure functions of inventory data), so the
+playbooks stay thin and the targets need no Python.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+DOCUMENTATION = r"""
+name: microvm_plan
+short_description: Plan a bo.microvm run from the inventory
+description:
+  - Selects the VMs a play touches (VMs in the play, and every VM of a hypervisor in the play, so
+    C(--limit) works with VM or hypervisor names), groups them by hypervisor, names one leader host
+    per hypervisor that runs the batched module call, and lists every inventory problem.
+"""
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_NAME = 12
+MAX_TAP = 15
+CONTROLLER_ROLES = ("controller", "controller+worker")
+
+
+def _get(hostvars, host, key, default=None):
+    try:
+        value = hostvars[host].get(key, default)
+    except KeyError:
+        return default
+    return default if value is None else value
+
+
+def microvm_plan(hostvars, groups, play_hosts, vm_group="microvms", hv_group="microvm_hypervisors"):
+    """Returns {vms, by_host, leaders, problems} for the hosts of a play.
+
+    vms: the selected VM names, sorted. by_host: hypervisor -> its selected VMs.
+    leaders: play host -> the hypervisor whose batched task it runs (the hypervisor itself
+    when it is in the play, else its first selected VM). problems: every inventory problem,
+    across all VMs of the inventory, as sentences.
+    """
+    all_vms = sorted(groups.get(vm_group, []))
+    hypervisors = set(groups.get(hv_group, []))
+    play = set(play_hosts)
+    problems = []
+    seen = {"MAC": {}, "IP": {}, "tap id": {}}
+    for vm in all_vms:
+        host = _get(hostvars, vm, "microvm_host")
+        if not host:
+            problems.append("%s: microvm_host is not set: name the hypervisor (a host of group %s) the VM runs on" % (vm, hv_group))
+        elif host not in hypervisors:
+            problems.append("%s: microvm_host %s is not a host of group %s" % (vm, host, hv_group))
+        if len(vm) > MAX_NAME:
+            problems.append("%s: the VM name has %d characters; at most %d fit, so that its tap id vm-%s stays within Linux's %d-character interface names"
+                            % (vm, len(vm), MAX_NAME, vm, MAX_TAP))
+        elif not NAME_RE.match(vm):
+            problems.append("%s: a VM name may only hold letters, digits, '-', '_' and '.', starting with a letter or digit" % vm)
+        if vm in hypervisors:
+            problems.append("%s: is both a VM and a hypervisor" % vm)
+        tap = _get(hostvars, vm, "microvm_tap", "vm-" + vm)
+        if len(tap) > MAX_TAP:
+            problems.append("%s: tap id %s has %d characters; Linux allows %d" % (vm, tap, len(tap), MAX_TAP))
+        mac = _get(hostvars, vm, "microvm_mac")
+        if not mac:
+            problems.append("%s: microvm_mac is not set" % vm)
+        ip = _get(hostvars, vm, "ansible_host")
+        if not ip:
+            problems.append("%s: ansible_host (the VM's address) is not set" % vm)
+        for kind, value in (("MAC", str(mac).lower() if mac else None), ("IP", ip), ("tap id", tap)):
+            if value:
+                seen[kind].setdefault(value, []).append(vm)
+    for kind, values in seen.items():
+        for value, owners in sorted(values.items()):
+            if len(owners) > 1:
+                problems.append("%s %s is used by more than one VM: %s" % (kind, value, ", ".join(owners)))
+
+    selected = set()
+    for vm in all_vms:
+        host = _get(hostvars, vm, "microvm_host")
+        if vm in play or (host and host in play):
+            selected.add(vm)
+    by_host = {}
+    for vm in sorted(selected):
+        host = _get(hostvars, vm, "microvm_host")
+        if host in hypervisors:
+            by_host.setdefault(host, []).append(vm)
+    leaders, leader_of = {}, {}
+    for host, vms in sorted(by_host.items()):
+        leader = host if host in play else vms[0]
+        leaders[leader] = host
+        leader_of[host] = leader
+    return {"vms": sorted(selected), "by_host": by_host, "leaders": leaders, "leader_of": leader_of,
+            "problems": problems}
+
+
+def microvm_update_plan(info, hostvars, default_strategy="restart"):
+    """Splits a hypervisor's VMs (a microvm_info result) by what a deploy does to them.
+
+    restart: running, outdated, and the strategy is restart (or switch, but the change
+    needs a restart). switch: [{name, system}] running, outdated, strategy switch and
+    switchable. keep: running, outdated, strategy none (reported only).
+    """
+    plan = {"restart": [], "switch": [], "keep": []}
+    for vm, facts in sorted((info or {}).get("vms", {}).items()):
+        if not (facts.get("running") and facts.get("outdated")):
+            continue
+        strategy = _get(hostvars, vm, "microvm_update_strategy", default_strategy)
+        if strategy == "none":
+            plan["keep"].append(vm)
+        elif strategy == "switch" and facts.get("switchable"):
+            plan["switch"].append({"name": vm, "system": facts.get("current_system")})
+        else:
+            plan["restart"].append(vm)
+    return plan
+
+
+VOLUME_KEYS = ("path", "size", "fs_type", "label", "owner", "group", "mode")
+
+
+def microvm_collect(hosts, hostvars, fact, key):
+    """Concatenates hostvars[host][fact][key] over hosts, skipping hosts without the fact."""
+    out = []
+    for host in hosts:
+        value = _get(hostvars, host, fact, {}) or {}
+        out.extend(value.get(key, []) if hasattr(value, "get") else [])
+    return out
+
+
+def microvm_volume_specs(vms, hostvars):
+    """[{name, volumes}] for microvm_volume, from each VM's microvm_volumes.
+
+    Keys that describe the guest side (e.g. mount_point) are the site configuration's
+    business, not the hypervisor's: only microvm_volume's keys are passed on.
+    """
+    out = []
+    for vm in vms:
+        volumes = [dict((k, v) for k, v in vol.items() if k in VOLUME_KEYS)
+                   for vol in _get(hostvars, vm, "microvm_volumes", [])]
+        out.append({"name": vm, "volumes": volumes})
+    return out
+
+
+def microvm_addresses(vms, hostvars):
+    """{vm: ansible_host} for microvm_service's wait_for."""
+    return dict((vm, _get(hostvars, vm, "ansible_host", vm)) for vm in vms)
+
+
+def microvm_restart_batches(plan, hostvars, worker_batch=1):
+    """Rolling restart order: each k0s controller alone, then workers in batches.
+
+    Returns a list of batches; each batch is {hypervisor: [vms]}.
+    """
+    worker_batch = max(1, int(worker_batch))
+    controllers, workers = [], []
+    for vm in plan["vms"]:
+        role = _get(hostvars, vm, "k0s_role", "worker")
+        (controllers if role in CONTROLLER_ROLES else workers).append(vm)
+    batches = [[vm] for vm in controllers]
+    batches += [workers[i:i + worker_batch] for i in range(0, len(workers), worker_batch)]
+    out = []
+    for batch in batches:
+        by_host = {}
+        for vm in batch:
+            by_host.setdefault(_get(hostvars, vm, "microvm_host"), []).append(vm)
+        out.append(by_host)
+    return out
+
+
+def microvm_only(batches, vms):
+    """Keeps only the given VMs in restart batches, and drops batches left empty."""
+    keep = set(vms or [])
+    out = []
+    for batch in batches:
+        kept = dict((host, [vm for vm in names if vm in keep]) for host, names in batch.items())
+        kept = dict((host, names) for host, names in kept.items() if names)
+        if kept:
+            out.append(kept)
+    return out
+
+
+def microvm_host_problems(infos, require_kvm=True, bridge="br0"):
+    """Problems of the hypervisors, from registered microvm_info results keyed by hypervisor."""
+    problems = []
+    for host, res in sorted(infos.items()):
+        if res.get("unreachable"):
+            problems.append("%s: unreachable: %s" % (host, res.get("msg", "")))
+            continue
+        if res.get("failed"):
+            problems.append("%s: microvm_info failed: %s" % (host, res.get("msg", "")))
+            continue
+        facts = res.get("host", {})
+        for unit in facts.get("units_missing", []):
+            problems.append("%s: systemd has no %s: enable microvm.nix's host module (microvm.nixosModules.host)" % (host, unit))
+        if require_kvm and not facts.get("kvm"):
+            problems.append("%s: /dev/kvm is missing: enable KVM (bo.microvm's virtualization module) or set microvm_require_kvm: false" % host)
+        br = facts.get("bridge", {})
+        if not br.get("present") or not br.get("is_bridge"):
+            problems.append("%s: bridge %s is missing: enable microvm-bridge (microvm-bridge.enable, microvm-bridge.physicalNic)" % (host, br.get("name", bridge)))
+        elif not br.get("up"):
+            problems.append("%s: bridge %s is down" % (host, br.get("name", bridge)))
+        for vm, facts_vm in sorted(res.get("vms", {}).items()):
+            if facts_vm.get("declarative"):
+                problems.append("%s: is declared in %s's NixOS configuration (microvm.vms; toplevel present), so bo.microvm leaves it alone: remove it from the inventory or from the host configuration"
+                                % (vm, host))
+    return problems
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "microvm_plan": microvm_plan,
+            "microvm_restart_batches": microvm_restart_batches,
+            "microvm_only": microvm_only,
+            "microvm_host_problems": microvm_host_problems,
+            "microvm_update_plan": microvm_update_plan,
+            "microvm_volume_specs": microvm_volume_specs,
+            "microvm_collect": microvm_collect,
+            "microvm_addresses": microvm_addresses,
+        }

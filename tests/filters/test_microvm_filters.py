@@ -1,0 +1,109 @@
+"""Unit tests of plugins/filter/microvm.py (python3 -m unittest, no pytest needed)."""
+import importlib.util
+import os
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("microvm", os.path.join(HERE, "..", "..", "plugins", "filter", "microvm.py"))
+microvm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(microvm)
+
+HOSTVARS = {
+    "hv1": {}, "hv2": {},
+    "cp1": {"microvm_host": "hv1", "ansible_host": "10.0.0.1", "microvm_mac": "02:00:00:00:00:01", "k0s_role": "controller+worker"},
+    "cp2": {"microvm_host": "hv2", "ansible_host": "10.0.0.2", "microvm_mac": "02:00:00:00:00:02", "k0s_role": "controller"},
+    "w1": {"microvm_host": "hv1", "ansible_host": "10.0.0.3", "microvm_mac": "02:00:00:00:00:03", "k0s_role": "worker",
+           "microvm_volumes": [{"path": "var.img", "size": 512, "fs_type": "ext4", "label": "var", "mount_point": "/var"}]},
+    "w2": {"microvm_host": "hv2", "ansible_host": "10.0.0.4", "microvm_mac": "02:00:00:00:00:04"},
+}
+GROUPS = {"microvms": ["cp1", "cp2", "w1", "w2"], "microvm_hypervisors": ["hv1", "hv2"]}
+
+
+class PlanTest(unittest.TestCase):
+    def test_a_whole_inventory_run_batches_per_hypervisor_with_the_hypervisor_as_leader(self):
+        plan = microvm.microvm_plan(HOSTVARS, GROUPS, ["hv1", "hv2", "cp1", "cp2", "w1", "w2"])
+        self.assertEqual(plan["by_host"], {"hv1": ["cp1", "w1"], "hv2": ["cp2", "w2"]})
+        self.assertEqual(plan["leaders"], {"hv1": "hv1", "hv2": "hv2"})
+        self.assertEqual(plan["problems"], [])
+
+    def test_limit_to_a_vm_makes_it_the_leader_of_its_hypervisor(self):
+        plan = microvm.microvm_plan(HOSTVARS, GROUPS, ["w1"])
+        self.assertEqual(plan["vms"], ["w1"])
+        self.assertEqual(plan["leaders"], {"w1": "hv1"})
+
+    def test_limit_to_a_hypervisor_selects_all_its_vms(self):
+        plan = microvm.microvm_plan(HOSTVARS, GROUPS, ["hv2"])
+        self.assertEqual(plan["vms"], ["cp2", "w2"])
+        self.assertEqual(plan["leader_of"], {"hv2": "hv2"})
+
+    def test_every_inventory_problem_is_listed(self):
+        hv = dict(HOSTVARS)
+        hv["w2"] = dict(hv["w2"], microvm_mac="02:00:00:00:00:01", ansible_host="10.0.0.1")
+        hv["orphan"] = {"ansible_host": "10.0.0.9", "microvm_mac": "02:00:00:00:00:09"}
+        hv["sixteen-chars-vm"] = {"microvm_host": "hv1", "ansible_host": "10.0.0.8", "microvm_mac": "02:00:00:00:00:08"}
+        groups = {"microvms": GROUPS["microvms"] + ["orphan", "sixteen-chars-vm"], "microvm_hypervisors": ["hv1", "hv2"]}
+        problems = microvm.microvm_plan(hv, groups, ["hv1"])["problems"]
+        text = "\n".join(problems)
+        self.assertIn("orphan: microvm_host is not set", text)
+        self.assertIn("sixteen-chars-vm: the VM name has 16 characters", text)
+        self.assertIn("tap id vm-sixteen-chars-vm has 19 characters", text)
+        self.assertIn("MAC 02:00:00:00:00:01 is used by more than one VM: cp1, w2", text)
+        self.assertIn("IP 10.0.0.1 is used by more than one VM: cp1, w2", text)
+
+
+class RestartTest(unittest.TestCase):
+    def test_controllers_restart_alone_and_workers_in_batches(self):
+        plan = microvm.microvm_plan(HOSTVARS, GROUPS, ["hv1", "hv2"])
+        batches = microvm.microvm_restart_batches(plan, HOSTVARS, worker_batch=2)
+        self.assertEqual(batches, [{"hv1": ["cp1"]}, {"hv2": ["cp2"]}, {"hv1": ["w1"], "hv2": ["w2"]}])
+
+    def test_only_keeps_the_asked_vms_and_drops_empty_batches(self):
+        plan = microvm.microvm_plan(HOSTVARS, GROUPS, ["hv1", "hv2"])
+        batches = microvm.microvm_only(microvm.microvm_restart_batches(plan, HOSTVARS), ["w1"])
+        self.assertEqual(batches, [{"hv1": ["w1"]}])
+
+
+class UpdatePlanTest(unittest.TestCase):
+    def test_strategies(self):
+        info = {"vms": {
+            "cp1": {"running": True, "outdated": True, "switchable": True, "current_system": "/nix/store/s1"},
+            "cp2": {"running": True, "outdated": True, "switchable": False},
+            "w1": {"running": True, "outdated": True, "switchable": True, "current_system": "/nix/store/s3"},
+            "w2": {"running": False, "outdated": False},
+        }}
+        hv = dict(HOSTVARS)
+        hv["cp1"] = dict(hv["cp1"], microvm_update_strategy="switch")
+        hv["cp2"] = dict(hv["cp2"], microvm_update_strategy="switch")
+        hv["w1"] = dict(hv["w1"], microvm_update_strategy="none")
+        plan = microvm.microvm_update_plan(info, hv)
+        self.assertEqual(plan["switch"], [{"name": "cp1", "system": "/nix/store/s1"}])
+        self.assertEqual(plan["restart"], ["cp2"], "a change that needs a restart is restarted even with switch")
+        self.assertEqual(plan["keep"], ["w1"])
+
+
+class HostProblemsTest(unittest.TestCase):
+    def test_unprepared_hosts_are_named(self):
+        infos = {
+            "hv1": {"host": {"units_missing": ["microvm@.service"], "kvm": False, "bridge": {"name": "br0", "present": False}}, "vms": {}},
+            "hv2": {"unreachable": True, "msg": "ssh: connect refused"},
+            "hv3": {"host": {"units_missing": [], "kvm": True, "bridge": {"name": "br0", "present": True, "is_bridge": True, "up": True}},
+                    "vms": {"x": {"declarative": True}}},
+        }
+        text = "\n".join(microvm.microvm_host_problems(infos))
+        self.assertIn("hv1: systemd has no microvm@.service", text)
+        self.assertIn("hv1: /dev/kvm is missing", text)
+        self.assertIn("hv1: bridge br0 is missing", text)
+        self.assertIn("hv2: unreachable", text)
+        self.assertIn("x: is declared in hv3's NixOS configuration", text)
+        self.assertNotIn("kvm", "\n".join(microvm.microvm_host_problems({"hv1": infos["hv1"]}, require_kvm=False)))
+
+
+class VolumeSpecsTest(unittest.TestCase):
+    def test_guest_side_keys_are_left_out(self):
+        self.assertEqual(microvm.microvm_volume_specs(["w1", "cp1"], HOSTVARS), [
+            {"name": "w1", "volumes": [{"path": "var.img", "size": 512, "fs_type": "ext4", "label": "var"}]},
+            {"name": "cp1", "volumes": []}])
+
+
+if __name__ == "__main__":
+    unittest.main()
