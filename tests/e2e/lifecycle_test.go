@@ -1,0 +1,138 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLifecyclePlaybooks runs the user's playbooks on the lab with each controller: a fresh
+// deploy of three VMs on two hypervisors in one run, an idempotent second run, a config change
+// applied by restart and by switch (no reboot), start/stop/restart with --limit, and destroy
+// with and without confirmation.
+func TestLifecyclePlaybooks(t *testing.T) {
+	lab := Lab(t)
+	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
+	lab.Claim(t, vms...)
+	pb := func(name string) string { return filepath.Join(lab.Repo, "playbooks", name) }
+	vars := Vars{"microvm_require_kvm": false} // the lab has no KVM
+	with := func(kv ...any) Vars {
+		v := Vars{}
+		for k, x := range vars {
+			v[k] = x
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v[kv[i].(string)] = kv[i+1]
+		}
+		return v
+	}
+	reset := func() {
+		for _, vm := range vms {
+			lab.ResetVM(t, lab.VMs[vm].Host, vm)
+			lab.HV(t, lab.VMs[vm].Host, "systemctl stop microvm@"+vm+"; rm -rf /var/lib/microvms/"+vm+" /nix/var/nix/gcroots/microvm/*"+vm)
+		}
+	}
+	t.Cleanup(reset)
+	bootID := func(vm string) string {
+		return strings.TrimSpace(lab.SSH(t, vm, "cat /proc/sys/kernel/random/boot_id"))
+	}
+	generation := func(vm string) string { return strings.TrimSpace(lab.SSH(t, vm, "cat /run/bo-generation")) }
+	dirExists := func(vm string) bool {
+		return strings.TrimSpace(lab.HV(t, lab.VMs[vm].Host, "test -e /var/lib/microvms/"+vm+" && echo yes || echo no")) == "yes"
+	}
+	active := func(vm string) string {
+		out, _ := lab.Run(lab.VMs[vm].Host, "systemctl is-active microvm@"+vm, 0)
+		return strings.TrimSpace(out)
+	}
+
+	for _, ctrl := range lab.Controllers() {
+		t.Run("controller "+ctrl, func(t *testing.T) {
+			reset()
+
+			check := lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), vars, "--check")
+			check.RequireOK(t)
+			assert.NotZero(t, check.Recap().Changed(), "check mode predicts the deploy's changes")
+			for _, vm := range vms {
+				assert.False(t, dirExists(vm), "check mode created nothing for %s", vm)
+			}
+
+			first := lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), vars)
+			first.RequireOK(t)
+			for _, vm := range vms {
+				assert.Equal(t, vm, strings.TrimSpace(lab.SSH(t, vm, "hostname")), "a fresh VM is deployed and answers in one run")
+			}
+			again := lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), vars)
+			again.RequireOK(t)
+			assert.Zero(t, again.Recap().Changed(), "a second deploy changes nothing")
+
+			// A config change applied by restart (the default strategy).
+			lab.SetVM(t, "hv1", "k0s-w1", "generation=2")
+			before := bootID("k0s-w1")
+			lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), vars).RequireOK(t)
+			assert.Equal(t, "2", generation("k0s-w1"), "the restarted guest runs the new configuration")
+			assert.NotEqual(t, before, bootID("k0s-w1"), "restart rebooted the guest")
+			unchanged := lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), vars)
+			unchanged.RequireOK(t)
+			assert.Zero(t, unchanged.Recap().Changed())
+
+			// A guest-only change applied by switch: no reboot.
+			lab.SetVM(t, "hv1", "k0s-cp1", "generation=3")
+			before = bootID("k0s-cp1")
+			sw := lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), with("microvm_update_strategy", "switch"))
+			sw.RequireOK(t)
+			assert.Equal(t, "3", generation("k0s-cp1"), "the guest switched to the new configuration")
+			assert.Equal(t, before, bootID("k0s-cp1"), "switch did not reboot the guest")
+			unchanged = lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), with("microvm_update_strategy", "switch"))
+			unchanged.RequireOK(t)
+			assert.Zero(t, unchanged.Recap().Changed(), "a switched guest is not switched again")
+
+			// stop / start with --limit, each twice.
+			for i := 0; i < 2; i++ {
+				r := lab.Playbook(t, ctrl, pb("stop-microvms.yaml"), vars, "--limit", "hv2")
+				r.RequireOK(t)
+				assert.Equal(t, i == 0, r.Recap().Changed() > 0, "stop run %d", i+1)
+			}
+			assert.Equal(t, "inactive", active("k0s-cp2"))
+			assert.Equal(t, "active", active("k0s-cp1"), "--limit hv2 leaves hv1's VMs alone")
+			for i := 0; i < 2; i++ {
+				r := lab.Playbook(t, ctrl, pb("start-microvms.yaml"), vars, "--limit", "k0s-cp2")
+				r.RequireOK(t)
+				assert.Equal(t, i == 0, r.Recap().Changed() > 0, "start run %d", i+1)
+			}
+			assert.Equal(t, "k0s-cp2", strings.TrimSpace(lab.SSH(t, "k0s-cp2", "hostname")))
+
+			// restart, limited to one VM, only-outdated twice (nothing outdated: no change).
+			before = bootID("k0s-w1")
+			lab.Playbook(t, ctrl, pb("restart-microvms.yaml"), vars, "--limit", "k0s-w1").RequireOK(t)
+			assert.NotEqual(t, before, bootID("k0s-w1"), "restart rebooted k0s-w1")
+			for i := 0; i < 2; i++ {
+				r := lab.Playbook(t, ctrl, pb("restart-microvms.yaml"), with("microvm_restart_only_outdated", true))
+				r.RequireOK(t)
+				assert.Zero(t, r.Recap().Changed(), "nothing is outdated, nothing restarts")
+			}
+
+			// destroy: without confirmation nothing changes; with it, twice.
+			refused := lab.Playbook(t, ctrl, pb("destroy-microvms.yaml"), vars)
+			require.NotZero(t, refused.RC, "destroy without confirmation fails")
+			assert.Contains(t, refused.Output, "Not confirmed: nothing was changed")
+			for _, vm := range vms {
+				assert.Equal(t, "active", active(vm), "an unconfirmed destroy leaves %s running", vm)
+			}
+			for i := 0; i < 2; i++ {
+				r := lab.Playbook(t, ctrl, pb("destroy-microvms.yaml"), with("confirm", "yes"))
+				r.RequireOK(t)
+				assert.Equal(t, i == 0, r.Recap().Changed() > 0, "destroy run %d", i+1)
+			}
+			for _, vm := range vms {
+				assert.Equal(t, "inactive", active(vm))
+				left := strings.Fields(lab.HV(t, lab.VMs[vm].Host, "ls /var/lib/microvms/"+vm+" 2>/dev/null || true"))
+				assert.ElementsMatch(t, []string{"ceph.img", "var.img"}, left, "destroy keeps %s's volumes and nothing else", vm)
+			}
+		})
+	}
+}
