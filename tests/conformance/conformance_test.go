@@ -76,7 +76,7 @@ func TestConformance(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ansible.cfg"), nil, 0o644))
 	stdout, err := cmd.CombinedOutput()
 	require.NoError(t, err, "ansible-playbook failed:\n%s", tail(stdout, 60))
-	version := ansibleVersion(stdout)
+	version := ansibleVersion(playbookCmd)
 
 	results := readResults(t, logPath)
 	identical, accepted := 0, 0
@@ -279,17 +279,13 @@ func tail(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var versionLine = regexp.MustCompile(`ansible-core (\S+)`)
+var versionLine = regexp.MustCompile(`core ([0-9][0-9a-z.]*)`)
 
-func ansibleVersion(out []byte) string {
-	if m := versionLine.FindSubmatch(out); m != nil {
+// ansibleVersion asks the ansible-playbook command under test for its version.
+func ansibleVersion(playbookCmd []string) string {
+	out, err := exec.Command(playbookCmd[0], append(playbookCmd[1:], "--version")...).Output()
+	if m := versionLine.FindSubmatch(out); err == nil && m != nil {
 		return string(m[1])
-	}
-	v, err := exec.Command("ansible-playbook", "--version").Output()
-	if err == nil {
-		if m := regexp.MustCompile(`core ([0-9.]+)`).FindSubmatch(v); m != nil {
-			return string(m[1])
-		}
 	}
 	return "unknown"
 }
