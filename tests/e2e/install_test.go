@@ -3,10 +3,13 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,18 +26,20 @@ type installLab struct {
 	byHV map[string][]string
 }
 
-// snapshot is what a hypervisor shows of its VMs: every path under the state dir and the
-// microvm GC roots with type, owner, mode and link target, the flake files, and the units.
+// snapshot is what a hypervisor shows of this test's VMs (other tests share the lab):
+// their directories and GC roots with type, owner, mode and link target, their flake
+// files, and their units.
 func (l *installLab) snapshot(t *testing.T) map[string]string {
 	t.Helper()
 	snap := map[string]string{}
 	for hv, vms := range l.byHV {
-		units := make([]string, len(vms))
-		for i, vm := range vms {
-			units[i] = "microvm@" + vm
+		var paths, units []string
+		for _, vm := range vms {
+			paths = append(paths, "/var/lib/microvms/"+vm, "/nix/var/nix/gcroots/microvm/"+vm, "/nix/var/nix/gcroots/microvm/booted-"+vm)
+			units = append(units, "microvm@"+vm)
 		}
-		snap[hv] = l.HV(t, hv, `find /var/lib/microvms /nix/var/nix/gcroots/microvm -printf '%p %y %u:%g %m %l\n' | sort
-for f in /var/lib/microvms/*/flake; do [ -e "$f" ] && { printf '%s: ' "$f"; cat "$f"; echo; }; done
+		snap[hv] = l.HV(t, hv, `find `+strings.Join(paths, " ")+` -printf '%p %y %u:%g %m %l\n' 2>/dev/null | sort
+for f in `+strings.Join(paths, "/flake ")+`; do [ -e "$f" ] && { printf '%s: ' "$f"; cat "$f"; echo; }; done
 systemctl show -p Id,ActiveState,MainPID `+strings.Join(units, " ")+`; true`)
 	}
 	return snap
@@ -85,36 +90,30 @@ func vmResult(t *testing.T, tr TaskResult, vm string) map[string]any {
 // while running, removal keeping the volume images, and a purge. Check mode runs before
 // every step, changes nothing and predicts the real run.
 func TestInstall(t *testing.T) {
-	env := Lab(t)
-	l := &installLab{Env: env, byHV: map[string][]string{}}
-	for vm, d := range env.VMs {
-		l.byHV[d.Host] = append(l.byHV[d.Host], vm)
-	}
-	for _, vms := range l.byHV {
-		sort.Strings(vms)
-	}
-	require.Len(t, env.VMs, 3, "the lab has three VMs")
-	require.Len(t, l.byHV, 2, "on two hypervisors")
-	const hv, vm = "hv1", "k0s-w1" // the VM that changes, runs and breaks
-	require.Equal(t, hv, env.VMs[vm].Host)
+	lab := Lab(t)
+	l := newInstallLab(t, lab)
+	const hv, vm = "hv1", "inst-b" // the VM that changes, runs and breaks
 	unit := "microvm@" + vm
 
 	reset := func() {
-		env.SetVM(t, hv, vm, "generation=1", "broken=false")
 		for h, vms := range l.byHV {
 			var cmd strings.Builder
 			for _, v := range vms {
-				cmd.WriteString("systemctl stop microvm@" + v + "; rm -rf /var/lib/microvms/" + v +
+				cmd.WriteString(stopCmd(v) + "; rm -rf /var/lib/microvms/" + v +
 					" /nix/var/nix/gcroots/microvm/" + v + " /nix/var/nix/gcroots/microvm/booted-" + v + "; ")
 			}
-			env.HV(t, h, cmd.String()+"true")
+			l.HV(t, h, cmd.String()+"true")
 		}
 	}
-	t.Cleanup(reset)
+	t.Cleanup(func() {
+		reset()
+		l.removeVMs(t)
+	})
 
-	for _, ctrl := range env.Controllers() {
+	for _, ctrl := range l.Controllers() {
 		t.Run("controller "+ctrl, func(t *testing.T) {
 			reset()
+			l.addVMs(t)
 
 			// A fresh install of all three.
 			_, res := l.checkThenRun(t, ctrl, installTask, nil)
@@ -129,27 +128,30 @@ func TestInstall(t *testing.T) {
 					runners[v] = cur
 					assert.Equal(t, "", r["previous"])
 					assert.Equal(t, false, r["restart_required"])
-					assert.Equal(t, cur+"\n", env.HV(t, h, "readlink /var/lib/microvms/"+v+"/current"))
-					assert.Equal(t, env.Flake, env.HV(t, h, "cat /var/lib/microvms/"+v+"/flake"), "flake file without newline")
-					assert.Equal(t, "microvm:kvm 775\n", env.HV(t, h, "stat -c '%U:%G %a' /var/lib/microvms/"+v))
+					assert.Equal(t, cur+"\n", l.HV(t, h, "readlink /var/lib/microvms/"+v+"/current"))
+					assert.Equal(t, l.Flake, l.HV(t, h, "cat /var/lib/microvms/"+v+"/flake"), "flake file without newline")
+					assert.Equal(t, "microvm:kvm 775\n", l.HV(t, h, "stat -c '%U:%G %a' /var/lib/microvms/"+v))
 					assert.Equal(t, "/var/lib/microvms/"+v+"/current\n/var/lib/microvms/"+v+"/booted\n",
-						env.HV(t, h, "readlink /nix/var/nix/gcroots/microvm/"+v+" /nix/var/nix/gcroots/microvm/booted-"+v))
+						l.HV(t, h, "readlink /nix/var/nix/gcroots/microvm/"+v+" /nix/var/nix/gcroots/microvm/booted-"+v))
 				}
-				assert.Empty(t, env.HV(t, h, "ls /nix/var/nix/gcroots/auto"), "no out-link root is left on %s", h)
+				assert.Empty(t, l.HV(t, h, "find /nix/var/nix/gcroots/auto -lname '*bo-microvm-build-*'"), "no out-link root is left on %s", h)
 			}
 
 			// The same again changes nothing.
 			_, res = l.checkThenRun(t, ctrl, installTask, nil)
 			assert.Zero(t, res.Recap().Changed(), "a second install changes nothing")
 
-			// Start the VM whose config changes (its raw Ceph disk is microvm_volume's job).
-			env.HV(t, hv, "cd /var/lib/microvms/"+vm+" && truncate -s 1024M ceph.img && chown microvm:kvm ceph.img")
-			require.Equal(t, "active\n", env.HV(t, hv, "systemctl start "+unit+" && systemctl is-active "+unit))
-			env.WaitSSH(t, vm, 180*time.Second)
-			pid := env.HV(t, hv, "systemctl show -p MainPID --value "+unit)
+			// Start the VM whose config changes. Its runner makes var.img as user microvm: the
+			// directory's owner and mode allow it. A raw disk as microvm_volume would make it:
+			l.HV(t, hv, "cd /var/lib/microvms/"+vm+" && truncate -s 16M data.img && chown microvm:kvm data.img")
+			// The unit is what counts here, not the guest (booting it under TCG on a busy
+			// machine can take minutes): active, with booted = current.
+			require.Equal(t, "active\n", l.HV(t, hv, "systemctl start "+unit+" && systemctl is-active "+unit))
+			require.Equal(t, runners[vm]+"\n", l.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/booted"))
+			pid := l.HV(t, hv, "systemctl show -p MainPID --value "+unit)
 
 			// A config change: only that VM changes and needs a restart; it keeps running.
-			env.SetVM(t, hv, vm, "generation=2")
+			l.setVM(t, hv, vm, map[string]any{"generation": "2"})
 			_, res = l.checkThenRun(t, ctrl, installTask, nil)
 			tr := res.Task(t, installTask, hv)
 			r := vmResult(t, tr, vm)
@@ -162,11 +164,11 @@ func TestInstall(t *testing.T) {
 			assert.Equal(t, []any{vm}, tr.Result["restart_required"])
 			assert.Equal(t, []any{vm}, tr.Result["changed_vms"])
 			assert.False(t, res.Task(t, installTask, "hv2").Changed)
-			assert.Equal(t, pid, env.HV(t, hv, "systemctl show -p MainPID --value "+unit), "install restarted nothing")
+			assert.Equal(t, pid, l.HV(t, hv, "systemctl show -p MainPID --value "+unit), "install restarted nothing")
 			newRunner, _ := r["current"].(string)
 
 			// A broken build: the task fails, the VM keeps its runner and keeps running.
-			env.SetVM(t, hv, vm, "generation=3", "broken=true")
+			l.setVM(t, hv, vm, map[string]any{"generation": "3", "broken": true})
 			before := l.snapshot(t)
 			check := l.play(t, ctrl, nil, "--check")
 			check.RequireOK(t)
@@ -180,11 +182,11 @@ func TestInstall(t *testing.T) {
 			assert.Contains(t, r["log_tail"], "marked broken")
 			assert.Contains(t, r["msg"], "current is left as it was")
 			assert.Equal(t, newRunner, r["current"])
-			assert.Equal(t, false, vmResult(t, tr, "k0s-cp1")["failed"], "the other VM of hv1 is still done")
+			assert.Equal(t, false, vmResult(t, tr, "inst-a")["failed"], "the other VM of hv1 is still done")
 			assert.Equal(t, "ok", res.Task(t, installTask, "hv2").Status)
-			assert.Equal(t, newRunner+"\n", env.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/current"))
-			assert.Equal(t, "active\n"+pid, env.HV(t, hv, "systemctl is-active "+unit+"; systemctl show -p MainPID --value "+unit))
-			env.SetVM(t, hv, vm, "generation=2", "broken=false")
+			assert.Equal(t, newRunner+"\n", l.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/current"))
+			assert.Equal(t, "active\n"+pid, l.HV(t, hv, "systemctl is-active "+unit+"; systemctl show -p MainPID --value "+unit))
+			l.setVM(t, hv, vm, map[string]any{"generation": "2", "broken": false})
 
 			// Removal is refused while the VM runs, and changes nothing.
 			before = l.snapshot(t)
@@ -195,14 +197,16 @@ func TestInstall(t *testing.T) {
 			assert.Equal(t, before[hv], l.snapshot(t)[hv])
 
 			// Stopped, every VM goes; the volume images stay.
-			env.HV(t, hv, "systemctl stop "+unit)
+			l.stop(t, hv, vm)
 			_, res = l.checkThenRun(t, ctrl, removeTask, Vars{"install_state": "absent"})
 			r = vmResult(t, res.Task(t, removeTask, hv), vm)
 			assert.Equal(t, true, r["changed"])
-			assert.ElementsMatch(t, []any{"ceph.img", "var.img"}, r["kept"])
-			assert.Equal(t, "ceph.img\nvar.img\n", env.HV(t, hv, "ls /var/lib/microvms/"+vm))
-			for h := range l.byHV {
-				assert.Empty(t, env.HV(t, h, "ls /nix/var/nix/gcroots/microvm"), "no GC root is left on %s", h)
+			assert.ElementsMatch(t, []any{"data.img", "var.img"}, r["kept"])
+			assert.Equal(t, "data.img\nvar.img\n", l.HV(t, hv, "ls /var/lib/microvms/"+vm))
+			for h, vms := range l.byHV {
+				for _, v := range vms {
+					assert.Equal(t, "gone\n", l.HV(t, h, "ls /nix/var/nix/gcroots/microvm/*"+v+" 2>/dev/null || echo gone"), "no GC root of %s is left", v)
+				}
 			}
 			_, res = l.checkThenRun(t, ctrl, removeTask, Vars{"install_state": "absent"})
 			assert.Zero(t, res.Recap().Changed(), "a second removal changes nothing")
@@ -210,7 +214,110 @@ func TestInstall(t *testing.T) {
 			// Purge deletes the images too.
 			_, res = l.checkThenRun(t, ctrl, removeTask, Vars{"install_state": "absent", "install_purge": true})
 			assert.True(t, res.Task(t, removeTask, hv).Changed)
-			assert.Equal(t, "gone\n", env.HV(t, hv, "test -e /var/lib/microvms/"+vm+" || echo gone"))
+			assert.Equal(t, "gone\n", l.HV(t, hv, "test -e /var/lib/microvms/"+vm+" || echo gone"))
 		})
 	}
+}
+
+// The install test's own VMs, so that it can run while other tests use the lab's k0s VMs:
+// added to every hypervisor's site flake (vms.json) and to a private inventory.
+var installVMs = map[string]VM{
+	"inst-a": {Host: "hv1", IP: "198.18.0.201", MAC: "02:00:00:00:0b:01", VCPU: 1, Mem: 256},
+	"inst-b": {Host: "hv1", IP: "198.18.0.202", MAC: "02:00:00:00:0b:02", VCPU: 1, Mem: 256},
+	"inst-c": {Host: "hv2", IP: "198.18.0.203", MAC: "02:00:00:00:0b:03", VCPU: 1, Mem: 256},
+}
+
+func newInstallLab(t *testing.T, lab *Env) *installLab {
+	env := *lab
+	env.VMs = installVMs
+	l := &installLab{Env: &env, byHV: map[string][]string{}}
+	for vm, d := range installVMs {
+		l.byHV[d.Host] = append(l.byHV[d.Host], vm)
+	}
+	for _, vms := range l.byHV {
+		sort.Strings(vms)
+	}
+	l.addVMs(t)
+
+	var inv strings.Builder
+	fmt.Fprintf(&inv, "all:\n  vars:\n    microvm_flake: %q\n    ansible_ssh_private_key_file: %s\n", lab.Flake, lab.Key)
+	inv.WriteString("    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null\n")
+	inv.WriteString("  children:\n    microvm_hypervisors:\n      vars: {ansible_user: root}\n      hosts:\n")
+	for hv, addr := range lab.Hypervisors {
+		fmt.Fprintf(&inv, "        %s: {ansible_host: %s}\n", hv, addr)
+	}
+	inv.WriteString("    microvms:\n      vars: {ansible_user: root, ansible_ssh_transfer_method: piped, ansible_remote_tmp: /tmp/.ansible}\n      hosts:\n")
+	for vm, d := range installVMs {
+		fmt.Fprintf(&inv, "        %s: {microvm_host: %s, ansible_host: %s, microvm_mac: %q}\n", vm, d.Host, d.IP, d.MAC)
+	}
+	path := filepath.Join(t.TempDir(), "inventory.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(inv.String()), 0o644))
+	env.Inventory = path
+	return l
+}
+
+// addVMs puts the test's VMs into every hypervisor's site flake, as generation 1 and not
+// broken (replacing what an earlier step changed).
+func (l *installLab) addVMs(t *testing.T) {
+	t.Helper()
+	entries := map[string]any{}
+	for vm, d := range installVMs {
+		entries[vm] = map[string]any{"host": d.Host, "ip": d.IP, "mac": d.MAC, "vcpu": d.VCPU, "mem": d.Mem, "generation": "1",
+			"volumes": []any{map[string]any{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}}}
+	}
+	add, err := json.Marshal(entries)
+	require.NoError(t, err)
+	for hv := range l.Hypervisors {
+		l.HV(t, hv, editVMs(`vms.update(json.loads(sys.argv[1]))`, string(add)))
+	}
+}
+
+// setVM changes fields of VM vm in hypervisor hv's site flake. (Not `lab set-vm`: it
+// stores broken=false as the string "false", which the flake takes as broken.)
+func (l *installLab) setVM(t *testing.T, hv, vm string, fields map[string]any) {
+	t.Helper()
+	arg, err := json.Marshal(map[string]any{"vm": vm, "fields": fields})
+	require.NoError(t, err)
+	l.HV(t, hv, editVMs(`a = json.loads(sys.argv[1]); vms[a["vm"]].update(a["fields"])`, string(arg)))
+}
+
+// removeVMs takes the test's VMs out of the hypervisors' site flakes again.
+func (l *installLab) removeVMs(t *testing.T) {
+	var names []string
+	for vm := range installVMs {
+		names = append(names, vm)
+	}
+	arg, err := json.Marshal(names)
+	require.NoError(t, err)
+	for hv := range l.Hypervisors {
+		l.HV(t, hv, editVMs(`[vms.pop(n, None) for n in json.loads(sys.argv[1])]`, string(arg)))
+	}
+}
+
+// stopCmd stops a VM's unit without waiting for its guest: the guest may still be booting
+// and ignore microvm-shutdown's Ctrl-Alt-Del (which waits up to 120 s), so the hypervisor
+// process is killed first; the stop then finds it gone (Restart=always is no matter: a stop
+// job wins over the pending restart).
+func stopCmd(vm string) string {
+	u := "microvm@" + vm
+	return "systemctl kill --signal=KILL " + u + " 2>/dev/null; systemctl stop " + u
+}
+
+// stop stops a VM's unit and makes sure it is inactive.
+func (l *installLab) stop(t *testing.T, hv, vm string) {
+	t.Helper()
+	require.Equal(t, "inactive\n", l.HV(t, hv, stopCmd(vm)+"; systemctl is-active microvm@"+vm+" || true"))
+}
+
+// editVMs is a shell command that edits a hypervisor's /srv/site/vms.json (dict vms) with
+// one Python statement taking arg as sys.argv[1], replacing the file atomically.
+func editVMs(stmt, arg string) string {
+	return `python3 - '` + arg + `' <<'EOF'
+import json, os, sys
+p = "/srv/site/vms.json"
+vms = json.load(open(p))
+` + stmt + `
+json.dump(vms, open(p + ".new", "w"), indent=2)
+os.replace(p + ".new", p)
+EOF`
 }

@@ -1,0 +1,305 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Env is the running lab as `tests/lab/lab up` described it in lab.json.
+// Get it with Lab; its methods take the calling test so failures land there.
+type Env struct {
+	// Dir is the lab's runtime directory (BO_LAB_RUN, default /run/bo-lab).
+	Dir string
+	// Repo is the repository root (the collection root).
+	Repo string
+	// Inventory is the lab inventory in the shape of inventory-examples/.
+	Inventory string
+	// Key is the private SSH key that opens hypervisors and guests as root.
+	Key string
+	// Flake is the site flakeref as the hypervisors see it ("path:/srv/site").
+	Flake string
+	// Hypervisors maps hypervisor inventory names to their addresses.
+	Hypervisors map[string]string
+	// VMs maps VM names to the data the site flake was built from (vms.json as
+	// of `lab up`; `lab set-vm` changes a hypervisor's copy, not this one).
+	VMs map[string]VM
+}
+
+// VM is one entry of the lab's vms.json.
+type VM struct {
+	Host    string   `json:"host"`
+	IP      string   `json:"ip"`
+	MAC     string   `json:"mac"`
+	VCPU    int      `json:"vcpu"`
+	Mem     int      `json:"mem"`
+	Volumes []Volume `json:"volumes"`
+}
+
+// Volume is one volume of a VM in vms.json; FSType "none" is a raw disk the
+// runner does not create (microvm_volume does).
+type Volume struct {
+	Path   string `json:"path"`
+	Size   int    `json:"size"`
+	FSType string `json:"fs_type"`
+	Label  string `json:"label"`
+}
+
+const defaultControllers = "2.14 2.19"
+
+// sshOptions are the options the lab inventory gives Ansible, plus a short
+// connect timeout and no prompts.
+var sshOptions = []string{
+	"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+	"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+}
+
+// Lab returns the running lab. When the lab is not up it skips the test, or
+// fails it when BO_E2E=1 (CI and `make e2e` set that: a missing lab is then
+// an error, not a reason to pass).
+func Lab(t testing.TB) *Env {
+	t.Helper()
+	dir := os.Getenv("BO_LAB_RUN")
+	if dir == "" {
+		dir = "/run/bo-lab"
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if err != nil {
+		msg := fmt.Sprintf("the lab is not up (%v): run `sudo tests/lab/lab up` first", err)
+		if os.Getenv("BO_E2E") == "1" {
+			t.Fatal("BO_E2E=1 but " + msg)
+		}
+		t.Skip(msg)
+	}
+	var raw struct {
+		Key         string            `json:"key"`
+		Inventory   string            `json:"inventory"`
+		Flake       string            `json:"flake"`
+		Hypervisors map[string]string `json:"hypervisors"`
+		VMs         map[string]VM     `json:"vms"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("read %s/lab.json: %v", dir, err)
+	}
+	return &Env{
+		Dir: dir, Repo: repoRoot(), Inventory: raw.Inventory, Key: raw.Key, Flake: raw.Flake,
+		Hypervisors: raw.Hypervisors, VMs: raw.VMs,
+	}
+}
+
+// repoRoot is two directories above this file.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Controllers lists the Ansible controllers to run playbooks with, from
+// BO_CONTROLLERS (space separated; default "2.14 2.19").
+func (l *Env) Controllers() []string {
+	v := os.Getenv("BO_CONTROLLERS")
+	if strings.TrimSpace(v) == "" {
+		v = defaultControllers
+	}
+	return strings.Fields(v)
+}
+
+// Addr is the address of a hypervisor or VM by inventory name; a name that is
+// neither is returned as it is (an address).
+func (l *Env) Addr(host string) string {
+	if a, ok := l.Hypervisors[host]; ok {
+		return a
+	}
+	if vm, ok := l.VMs[host]; ok {
+		return vm.IP
+	}
+	return host
+}
+
+// Run runs a command on a lab host (hypervisor or VM, by inventory name)
+// over SSH as root and returns its stdout. The error carries the exit code
+// and stderr. It gives up after timeout (0: 5 minutes).
+func (l *Env) Run(host, cmd string, timeout time.Duration) (string, error) {
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append([]string{"-i", l.Key}, sshOptions...)
+	args = append(args, "root@"+l.Addr(host), cmd)
+	c := exec.CommandContext(ctx, "ssh", args...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	err := c.Run()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("timed out after %s", timeout)
+		}
+		return stdout.String(), fmt.Errorf("ssh %s %q: %w: %s", host, cmd, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// HV runs cmd on hypervisor hv as root and returns its stdout; the test fails
+// when the command does.
+func (l *Env) HV(t testing.TB, hv, cmd string) string {
+	t.Helper()
+	if _, ok := l.Hypervisors[hv]; !ok {
+		t.Fatalf("no hypervisor %q in the lab (have %v)", hv, keys(l.Hypervisors))
+	}
+	out, err := l.Run(hv, cmd, 0)
+	if err != nil {
+		t.Fatalf("on %s: %v", hv, err)
+	}
+	return out
+}
+
+// SSH runs cmd on a VM (or any host by inventory name) as root and returns its
+// stdout; the test fails when the command does or the host does not answer.
+func (l *Env) SSH(t testing.TB, host, cmd string) string {
+	t.Helper()
+	out, err := l.Run(host, cmd, 0)
+	if err != nil {
+		t.Fatalf("on %s: %v", host, err)
+	}
+	return out
+}
+
+// WaitSSH waits until host answers SSH (runs `true`), polling every second,
+// and returns how long that took. The test fails after timeout.
+func (l *Env) WaitSSH(t testing.TB, host string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var err error
+	for time.Since(start) < timeout {
+		if _, err = l.Run(host, "true", 10*time.Second); err == nil {
+			return time.Since(start)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("%s (%s) did not answer SSH within %s: %v", host, l.Addr(host), timeout, err)
+	return 0
+}
+
+// WaitNoSSH waits until host stops answering SSH and returns how long that
+// took. The test fails if it still answers after timeout.
+func (l *Env) WaitNoSSH(t testing.TB, host string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if _, err := l.Run(host, "true", 3*time.Second); err != nil {
+			return time.Since(start)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s (%s) still answers SSH after %s", host, l.Addr(host), timeout)
+	return 0
+}
+
+// SetVM changes VM vm in hypervisor hv's site flake (/srv/site/vms.json) with
+// `tests/lab/lab set-vm`: each kv is KEY=VALUE, VALUE JSON if it parses, else
+// a string. "generation=2" makes a new runner; "broken=true" makes its build
+// fail. When the test ends the entry is put back as `lab up` wrote it
+// (ResetVM), so later tests find the lab's configuration.
+func (l *Env) SetVM(t testing.TB, hv, vm string, kv ...string) {
+	t.Helper()
+	t.Cleanup(func() { l.ResetVM(t, hv, vm) })
+	l.lab(t, append([]string{"set-vm", hv, vm}, kv...)...)
+}
+
+// ResetVM puts VM vm's entry in hypervisor hv's site flake back as `lab up`
+// wrote it (`tests/lab/lab reset-vm`). Tests that need the lab's
+// configuration of a VM call it first: another test may have changed it.
+func (l *Env) ResetVM(t testing.TB, hv, vm string) {
+	t.Helper()
+	l.lab(t, "reset-vm", hv, vm)
+}
+
+func (l *Env) lab(t testing.TB, args ...string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(l.Repo, "tests", "lab", "lab"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tests/lab/lab %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Runner builds VM vm's runner on hypervisor hv with nix, as `microvm -c`
+// does but without starting anything: the VM directory (root:kvm 0775), the
+// `current` link, the `flake` file, and each raw ("none") volume image that
+// microvm_volume would make. It returns the runner's store path.
+func (l *Env) Runner(t testing.TB, hv, vm string) string {
+	t.Helper()
+	dir := "/var/lib/microvms/" + vm
+	var raw strings.Builder
+	for _, v := range l.VMs[vm].Volumes {
+		if v.FSType == "none" {
+			fmt.Fprintf(&raw, "[ -e %[1]s ] || { truncate -s %[2]dM %[1]s && chown microvm:kvm %[1]s; }\n", v.Path, v.Size)
+		}
+	}
+	script := fmt.Sprintf(`set -e
+mkdir -p %[1]s && cd %[1]s
+nix build -L '%[2]s#nixosConfigurations.%[3]s.config.microvm.declaredRunner' -o current
+printf '%%s' '%[2]s' > flake
+chown -h root:kvm . current flake && chmod 0775 .
+%[4]s
+readlink current`, dir, l.Flake, vm, raw.String())
+	return strings.TrimSpace(l.HV(t, hv, script))
+}
+
+// Claim makes this test the only user of the named VMs among the tests that
+// claim them, across processes (engineers share one lab): it waits for an
+// exclusive lock per VM under <Dir>/claims, for up to 15 minutes, and releases
+// it when the test ends. Claim VMs in a fixed order (the lab's names sorted)
+// when a test needs several.
+func (l *Env) Claim(t testing.TB, vms ...string) {
+	t.Helper()
+	dir := filepath.Join(l.Dir, "claims")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range vms {
+		f, err := os.OpenFile(filepath.Join(dir, vm+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, logged := time.Now(), false
+		for {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil {
+				break
+			}
+			if time.Since(start) > 15*time.Minute {
+				f.Close()
+				t.Fatalf("claim %s: another test holds it for over 15 minutes: %v", vm, err)
+			}
+			if !logged {
+				t.Logf("claim %s: waiting for another test to release it", vm)
+				logged = true
+			}
+			time.Sleep(time.Second)
+		}
+		t.Cleanup(func() { f.Close() })
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// errNoJSON says the playbook ended before the callback wrote its result.
+var errNoJSON = errors.New("no JSON result from the bo_json callback")

@@ -1,0 +1,173 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const serviceTask = "Manage the microVMs of this hypervisor"
+
+func compareService(t *testing.T, vm string, check, real map[string]any) {
+	for _, k := range []string{"action", "before", "after"} {
+		assert.Equal(t, real[k], check[k], "%s: check mode predicts %s", vm, k)
+	}
+	if ce, ok := check["enabled"].(map[string]any); ok {
+		re, _ := real["enabled"].(map[string]any)
+		assert.Equal(t, re["after"], ce["after"], "%s: check mode predicts autostart", vm)
+		assert.Equal(t, re["changed"], ce["changed"], "%s: check mode predicts the autostart change", vm)
+	}
+}
+
+// TestService walks microvm_service through the lab's three VMs on two hypervisors with each
+// controller: start them all (each guest answers SSH before the task ends), start again (no
+// change), grow a running VM's volume (allowed, left to the guest), install a new runner for
+// one VM and restart only the outdated one (it boots the new runner), enable and disable
+// autostart, refuse to start a VM without a runner, report a VM whose hypervisor exits at
+// once with its journal, and stop them all. Every step but the failures runs twice (the
+// second changes nothing) and after a check-mode run that changes nothing and predicts it.
+func TestService(t *testing.T) {
+	l := newVMLab(t)
+	const hv, vm = "hv1", "k0s-w1" // the VM that gets a new runner
+	require.Equal(t, hv, l.VMs[vm].Host)
+	reset := func() {
+		for h, vms := range l.byHV {
+			var cmd strings.Builder
+			for _, v := range vms {
+				cmd.WriteString("systemctl stop microvm@" + v + "; systemctl reset-failed 'microvm*@" + v + ".service' 2>/dev/null; rm -rf /var/lib/microvms/" + v +
+					" /nix/var/nix/gcroots/microvm/" + v + " /nix/var/nix/gcroots/microvm/booted-" + v +
+					" /etc/systemd/system.control/microvms.target.wants/microvm@" + v + ".service; ")
+			}
+			l.HV(t, h, cmd.String()+"systemctl daemon-reload; true")
+		}
+	}
+	t.Cleanup(reset)
+
+	for _, ctrl := range l.Controllers() {
+		t.Run("controller "+ctrl, func(t *testing.T) {
+			for h, vms := range l.byHV {
+				for _, v := range vms {
+					l.ResetVM(t, h, v)
+				}
+			}
+			reset()
+			runners := map[string]string{}
+			for _, v := range l.names {
+				runners[v] = l.Runner(t, l.VMs[v].Host, v)
+			}
+			l.Playbook(t, ctrl, "playbooks/volume.yaml", nil).RequireOK(t)
+
+			// Start all three and wait for their SSH.
+			start := time.Now()
+			res := l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_state": "started", "service_wait": true}, compareService)
+			t.Logf("first start of three guests (check mode, start, check mode, no-op run): %s", time.Since(start).Round(time.Second))
+			for h, vms := range l.byHV {
+				tr := res.Task(t, serviceTask, h)
+				assert.True(t, tr.Changed)
+				for _, v := range vms {
+					r := mustVM(t, tr, v)
+					assert.Equal(t, "started", r["action"])
+					assert.Equal(t, "active", r["after"])
+					assert.Equal(t, runners[v], r["booted"], "%s booted its current runner", v)
+					w, _ := r["wait_for"].(map[string]any)
+					assert.Equal(t, l.VMs[v].IP+":22", w["address"])
+					t.Logf("%s answered on port 22 after %v s", v, w["seconds"])
+					assert.Equal(t, "active\n", l.HV(t, h, "systemctl is-active microvm@"+v))
+					l.SSH(t, v, "true")
+				}
+			}
+			pids := map[string]string{}
+			for _, v := range l.names {
+				pids[v] = l.HV(t, l.VMs[v].Host, "systemctl show -p MainPID --value microvm@"+v)
+			}
+
+			// A running VM's volume may grow; its filesystem is left to the guest.
+			res = l.twice(t, ctrl, "playbooks/volume.yaml", volumeTask,
+				Vars{"volume_spec": l.spec(map[string]map[string]map[string]any{vm: {"var.img": {"size": 640}}})}, compareVolumes)
+			grown := volumes(t, res.Task(t, volumeTask, hv), vm)["var.img"]
+			assert.Equal(t, "grown", grown["action"])
+			assert.Equal(t, "guest", grown["filesystem_resize"])
+			assert.Contains(t, grown["guest_action"], "resize2fs")
+			assert.Equal(t, pids[vm], l.HV(t, hv, "systemctl show -p MainPID --value microvm@"+vm), "the VM kept running")
+
+			// A new runner for one VM: restart_if_outdated restarts only that one.
+			l.SetVM(t, hv, vm, "generation=2")
+			newRunner := l.Runner(t, hv, vm)
+			require.NotEqual(t, runners[vm], newRunner)
+			res = l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_restart_if_outdated": true, "service_wait": true}, compareService)
+			tr := res.Task(t, serviceTask, hv)
+			assert.Equal(t, []any{vm}, tr.Result["summary"].(map[string]any)["restarted"])
+			assert.False(t, res.Task(t, serviceTask, "hv2").Changed)
+			r := mustVM(t, tr, vm)
+			assert.Equal(t, "restarted", r["action"])
+			assert.Equal(t, newRunner, r["booted"])
+			assert.Equal(t, newRunner+"\n", l.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/booted"), "the VM booted the new runner")
+			assert.NotEqual(t, pids[vm], l.HV(t, hv, "systemctl show -p MainPID --value microvm@"+vm))
+			assert.Equal(t, pids["k0s-cp1"], l.HV(t, hv, "systemctl show -p MainPID --value microvm@k0s-cp1"), "the up-to-date VM was left alone")
+			l.SSH(t, vm, "true")
+
+			// Autostart: a persistent want link, then none.
+			res = l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_enabled": true}, compareService)
+			for h, vms := range l.byHV {
+				for _, v := range vms {
+					e, _ := mustVM(t, res.Task(t, serviceTask, h), v)["enabled"].(map[string]any)
+					assert.Equal(t, true, e["after"])
+					assert.Equal(t, "/etc/systemd/system.control/microvms.target.wants/microvm@"+v+".service", e["via"])
+					assert.Contains(t, l.HV(t, h, "systemctl show -p Wants --value microvms.target"), "microvm@"+v+".service")
+				}
+			}
+			res = l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_enabled": false}, compareService)
+			for h, vms := range l.byHV {
+				for _, v := range vms {
+					assert.NotContains(t, l.HV(t, h, "systemctl show -p Wants --value microvms.target"), "microvm@"+v+".service")
+				}
+			}
+
+			// Stop all three.
+			res = l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_state": "stopped"}, compareService)
+			for h, vms := range l.byHV {
+				for _, v := range vms {
+					assert.Equal(t, "stopped", mustVM(t, res.Task(t, serviceTask, h), v)["action"])
+					assert.Equal(t, "inactive\n", l.HV(t, h, "systemctl is-active microvm@"+v+"; true"))
+				}
+			}
+
+			// A VM without a runner is refused before anything starts.
+			l.HV(t, "hv2", "rm /var/lib/microvms/k0s-cp2/current")
+			before := l.hvState(t)
+			res = l.Playbook(t, ctrl, "playbooks/service.yaml", Vars{"service_state": "started"})
+			tr = res.Task(t, serviceTask, "hv2")
+			assert.Equal(t, "failed", tr.Status)
+			assert.Contains(t, tr.Result["msg"], "k0s-cp2: /var/lib/microvms/k0s-cp2 has no current runner link: install it with bo.microvm.microvm_install")
+			assert.Equal(t, before["hv2"], l.hvState(t)["hv2"])
+			l.HV(t, "hv1", "systemctl stop microvm@k0s-cp1 microvm@k0s-w1")
+
+			// A runner whose hypervisor exits at once: the task fails with the journal.
+			l.HV(t, "hv2", `mkdir -p /tmp/bo-bad-runner/bin && printf '#!/bin/sh\necho "qemu: cannot open tap: boom" >&2\nexit 1\n' > /tmp/bo-bad-runner/bin/microvm-run &&
+chmod 0755 /tmp/bo-bad-runner/bin/microvm-run && ln -sfn /tmp/bo-bad-runner /var/lib/microvms/k0s-cp2/current`)
+			res = l.Playbook(t, ctrl, "playbooks/service.yaml", Vars{"service_state": "started", "service_wait": true, "service_vms": []string{"k0s-cp2"}})
+			tr = res.Task(t, serviceTask, "hv2")
+			assert.Equal(t, "failed", tr.Status)
+			r = mustVM(t, tr, "k0s-cp2")
+			t.Logf("failure reported: %v", r["error"])
+			assert.NotEmpty(t, r["error"])
+			assert.Contains(t, strings.Join(anyStrings(r["journal"]), "\n"), "boom", "the journal tail names the cause")
+			l.HV(t, "hv2", "systemctl stop microvm@k0s-cp2; rm -rf /tmp/bo-bad-runner")
+		})
+	}
+}
+
+func anyStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const infoTask = "Read the microVMs and the host preparation"
+
+// TestSmoke walks one VM through the lab with each controller: microvm_info
+// reads both hypervisors, nix builds the VM's runner from the site flake,
+// `systemctl start microvm@<vm>` boots a guest that answers SSH (the boot is
+// timed), and `systemctl stop` powers it off cleanly so SSH stops answering.
+func TestSmoke(t *testing.T) {
+	lab := Lab(t)
+	const hv, vm = "hv1", "k0s-w1"
+	require.Equal(t, hv, lab.VMs[vm].Host, "the lab's vms.json puts %s on %s", vm, hv)
+	lab.Claim(t, vm)
+	lab.ResetVM(t, hv, vm)
+	unit := "microvm@" + vm
+
+	reset := func() {
+		lab.HV(t, hv, "systemctl stop "+unit+"; rm -rf /var/lib/microvms/"+vm)
+	}
+	t.Cleanup(reset)
+
+	for _, ctrl := range lab.Controllers() {
+		t.Run("controller "+ctrl, func(t *testing.T) {
+			reset()
+
+			res := lab.Playbook(t, ctrl, "playbooks/info.yaml", nil)
+			res.RequireOK(t)
+			assert.Zero(t, res.Recap().Changed(), "microvm_info changes nothing")
+			for name := range lab.Hypervisors {
+				host := infoHost(t, res, name)
+				assert.Equal(t, true, host["unit_template"], "%s has microvm@.service", name)
+				assert.Empty(t, host["units_missing"], "%s has every microvm.nix unit", name)
+				assert.Equal(t, false, host["kvm"], "%s: the lab has no /dev/kvm", name)
+				bridge, _ := host["bridge"].(map[string]any)
+				assert.Equal(t, true, bridge["present"], "%s has br0", name)
+				assert.Equal(t, true, bridge["is_bridge"], "%s: br0 is a bridge", name)
+			}
+			assert.NotContains(t, infoVMs(t, res, hv), vm, "a removed VM is not listed")
+
+			runner := lab.Runner(t, hv, vm)
+			require.True(t, strings.HasPrefix(runner, "/nix/store/") && strings.HasSuffix(runner, "-microvm-qemu-"+vm),
+				"runner store path %q", runner)
+			facts := infoVM(t, lab.Playbook(t, ctrl, "playbooks/info.yaml", nil, "--limit", hv), hv, vm)
+			assert.Equal(t, runner, facts["current"])
+			assert.Equal(t, "", facts["booted"], "a built VM that never ran has no booted")
+			assert.Equal(t, false, facts["running"])
+			assert.Equal(t, lab.Flake, facts["flake"])
+			assert.Equal(t, false, facts["declarative"])
+
+			start := time.Now()
+			assert.Equal(t, "active\n", lab.HV(t, hv, "systemctl start "+unit+" && systemctl is-active "+unit))
+			boot := lab.WaitSSH(t, vm, 180*time.Second)
+			t.Logf("guest %s: systemctl start -> SSH answers: %s (controller %s)", vm, time.Since(start).Round(100*time.Millisecond), ctrl)
+			assert.Less(t, boot, 180*time.Second)
+			assert.Equal(t, vm+"\n", lab.SSH(t, vm, "hostname"))
+			assert.Equal(t, "1\n", lab.SSH(t, vm, "cat /run/bo-generation"), "the guest activated its generation")
+			system := strings.TrimSpace(lab.HV(t, hv, "readlink "+runner+"/share/microvm/system"))
+			assert.Equal(t, system+"\n", lab.SSH(t, vm, "readlink /run/current-system"))
+
+			facts = infoVM(t, lab.Playbook(t, ctrl, "playbooks/info.yaml", nil, "--limit", hv), hv, vm)
+			assert.Equal(t, true, facts["running"])
+			assert.Equal(t, "active", facts["active_state"])
+			assert.Equal(t, runner, facts["booted"])
+			assert.Equal(t, false, facts["outdated"])
+
+			stop := time.Now()
+			lab.HV(t, hv, "systemctl stop "+unit)
+			t.Logf("guest %s: systemctl stop took %s", vm, time.Since(stop).Round(100*time.Millisecond))
+			assert.Equal(t, "inactive\nsuccess\n",
+				lab.HV(t, hv, "systemctl is-active "+unit+"; systemctl show -p Result --value "+unit),
+				"the guest powered off by itself (microvm-shutdown), not killed")
+			lab.WaitNoSSH(t, vm, 30*time.Second)
+
+			facts = infoVM(t, lab.Playbook(t, ctrl, "playbooks/info.yaml", nil, "--limit", hv), hv, vm)
+			assert.Equal(t, false, facts["running"])
+			assert.Equal(t, "", facts["booted"], "booted goes with the unit")
+		})
+	}
+}
+
+// infoHost is microvm_info's host facts of hypervisor hv.
+func infoHost(t *testing.T, res *Result, hv string) map[string]any {
+	t.Helper()
+	host, ok := res.Task(t, infoTask, hv).Result["host"].(map[string]any)
+	require.True(t, ok, "microvm_info on %s returns host", hv)
+	return host
+}
+
+// infoVMs is microvm_info's vms of hypervisor hv.
+func infoVMs(t *testing.T, res *Result, hv string) map[string]any {
+	t.Helper()
+	vms, ok := res.Task(t, infoTask, hv).Result["vms"].(map[string]any)
+	require.True(t, ok, "microvm_info on %s returns vms", hv)
+	return vms
+}
+
+// infoVM is microvm_info's facts of one VM on hypervisor hv.
+func infoVM(t *testing.T, res *Result, hv, vm string) map[string]any {
+	t.Helper()
+	res.RequireOK(t)
+	facts, ok := infoVMs(t, res, hv)[vm].(map[string]any)
+	require.True(t, ok, "microvm_info on %s lists %s", hv, vm)
+	return facts
+}
