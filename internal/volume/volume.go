@@ -86,6 +86,9 @@ type Result struct {
 	Owner      string   `json:"owner,omitempty"`
 	Group      string   `json:"group,omitempty"`
 	Mode       string   `json:"mode,omitempty"`
+	Error      string   `json:"error,omitempty"` // why this volume was refused or failed
+
+	ownerBefore string // "owner:group mode" as found
 
 	plan plan
 	vol  Volume
@@ -192,6 +195,8 @@ func (m *Manager) Apply(ctx context.Context, r Request) (*Report, error) {
 			if err != nil {
 				refusals = append(refusals, err.Error())
 				vr.Error = strings.TrimPrefix(strings.Join([]string{vr.Error, err.Error()}, "; "), "; ")
+				host, _ := m.imagePath(vm.Name, v)
+				vr.Volumes = append(vr.Volumes, &Result{Path: v.Path, Image: host, Action: ActionNone, Changes: []string{}, Error: err.Error()})
 				continue
 			}
 			vr.Volumes = append(vr.Volumes, res)
@@ -301,6 +306,7 @@ func (m *Manager) gatherAndPlan(ctx context.Context, vm string, v Volume, runnin
 	res.FSType, res.Label = img.FSType, img.Label
 	if img.Exists {
 		res.Owner, res.Group, res.Mode = m.names(img.UID, img.GID), m.groupName(img.GID), fmt.Sprintf("%04o", img.Mode)
+		res.ownerBefore = res.Owner + ":" + res.Group + " " + res.Mode
 	}
 
 	if r.Absent {
@@ -493,7 +499,8 @@ func (m *Manager) groupName(gid int) string {
 	return strconv.Itoa(gid)
 }
 
-// Diff renders each volume before and after, one line per image.
+// Diff renders each volume before and after, one line per image. Refused volumes are left
+// out (nothing changes).
 func (rep *Report) Diff() (before, after string) {
 	names := make([]string, 0, len(rep.VMs))
 	for n := range rep.VMs {
@@ -503,30 +510,26 @@ func (rep *Report) Diff() (before, after string) {
 	var b, a strings.Builder
 	for _, n := range names {
 		for _, res := range rep.VMs[n].Volumes {
-			fmt.Fprintf(&b, "%s: %s\n", res.Image, describeImage(res.img.Exists, res.SizeBefore, res.img.FSType, res.img.Label, m0(res.img), res.img))
+			if res.Error != "" && !res.plan.any() {
+				continue
+			}
+			fmt.Fprintf(&b, "%s: %s\n", res.Image, describeBefore(res))
 			fmt.Fprintf(&a, "%s: %s\n", res.Image, describeAfter(res))
 		}
 	}
 	return b.String(), a.String()
 }
 
-func m0(img image) string { return fmt.Sprintf("%04o", img.Mode) }
-
-func describeImage(exists bool, mib int64, fs, label, mode string, img image) string {
-	if !exists {
+func describeBefore(res *Result) string {
+	if !res.img.Exists {
 		return "absent"
 	}
-	return fmt.Sprintf("%d MiB, %s%s, %d:%d %s", mib, fsName(fs), labelText(label), img.UID, img.GID, mode)
+	return fmt.Sprintf("%s, %s%s, %s", mibText(res.img.Size), fsName(res.img.FSType), labelText(res.img.Label), res.ownerBefore)
 }
 
 func describeAfter(res *Result) string {
 	if !res.Exists {
 		return "absent"
 	}
-	uid, gid := res.img.UID, res.img.GID
-	if res.plan.create || res.plan.chown {
-		uid, gid = res.plan.uid, res.plan.gid
-	}
-	mode := res.Mode
-	return fmt.Sprintf("%d MiB, %s%s, %d:%d %s", res.Size, fsName(res.FSType), labelText(res.Label), uid, gid, mode)
+	return fmt.Sprintf("%d MiB, %s%s, %s:%s %s", res.Size, fsName(res.FSType), labelText(res.Label), res.Owner, res.Group, res.Mode)
 }

@@ -311,6 +311,10 @@ func TestRefusalsNameTheVolumeAndChangeNothing(t *testing.T) {
 				assert.Contains(t, err.Error(), tc.want)
 				assert.Contains(t, err.Error(), "nothing was changed")
 				assert.Contains(t, rep.VMs["a"].Error, tc.want)
+				require.Len(t, rep.VMs["a"].Volumes, 1, "a refused volume is still reported")
+				assert.Contains(t, rep.VMs["a"].Volumes[0].Error, tc.want)
+				b, a := rep.Diff()
+				assert.Empty(t, b+a, "a refused volume shows no diff")
 				assert.False(t, rep.Changed)
 			}
 			assert.Equal(t, snap, snapshot(t, e.h.Root))
