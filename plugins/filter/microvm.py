@@ -209,6 +209,28 @@ def microvm_host_problems(infos, require_kvm=True, bridge="br0"):
     return problems
 
 
+def microvm_status_table(infos, hostvars):
+    """A text table of the VMs in registered microvm_info results keyed by hypervisor."""
+    rows = [("VM", "HYPERVISOR", "ADDRESS", "STATE", "RUNNER", "CONFIGURATION")]
+    for host, res in sorted(infos.items()):
+        if res.get("failed") or res.get("unreachable"):
+            rows.append(("-", host, "-", "unreachable" if res.get("unreachable") else "failed", "-", res.get("msg", "")[:60]))
+            continue
+        for vm, f in sorted(res.get("vms", {}).items()):
+            runner = (f.get("current") or "-").split("/")[-1]
+            if not f.get("exists"):
+                config = "not installed"
+            elif f.get("outdated"):
+                config = "outdated: switch possible" if f.get("switchable") else "outdated: restart to apply"
+            elif f.get("running"):
+                config = "current"
+            else:
+                config = "installed, not running"
+            rows.append((vm, host, str(_get(hostvars, vm, "ansible_host", "-")), f.get("active_state", "-"), runner, config))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -219,5 +241,6 @@ class FilterModule(object):
             "microvm_update_plan": microvm_update_plan,
             "microvm_volume_specs": microvm_volume_specs,
             "microvm_collect": microvm_collect,
+            "microvm_status_table": microvm_status_table,
             "microvm_addresses": microvm_addresses,
         }
