@@ -17,7 +17,8 @@
 //	K0S_FAKE_ROOT        prefix for every path k0s touches             "" (the real /)
 //	K0S_FAKE_KUBECONFIG  admin kubeconfig of the real kube-apiserver   /etc/k0s-fake/kubeconfig
 //	                     (absent: no API; `k0s kubectl` fails loudly)
-//	K0S_FAKE_KUBECTL     the real kubectl                              kubectl (from PATH)
+//	K0S_FAKE_KUBECTL     the real kubectl                              kubectl from PATH, else
+//	                                                                   /usr/local/bin/kubectl
 //	K0S_FAKE_NODE_NAME   this node's name                              the host name
 //	K0S_FAKE_VERSION     what `k0s version` prints                     v1.33.4+k0s.0
 //	K0S_FAKE_API_URL     the API URL join tokens name                  the kubeconfig's server,
@@ -596,10 +597,22 @@ func nodeName() string {
 	return h
 }
 
+// kubectlPath is the real kubectl: K0S_FAKE_KUBECTL, else kubectl from PATH, else
+// /usr/local/bin/kubectl (an SSH session's PATH may not hold it).
+func kubectlPath() string {
+	if p := os.Getenv("K0S_FAKE_KUBECTL"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		return p
+	}
+	return "/usr/local/bin/kubectl"
+}
+
 // kubectl runs the real kubectl with the fake's admin kubeconfig (or kubeconfig) and stdin.
 func kubectl(stdin []byte, args ...string) ([]byte, error) {
 	kc := env("K0S_FAKE_KUBECONFIG", "/etc/k0s-fake/kubeconfig")
-	cmd := exec.Command(env("K0S_FAKE_KUBECTL", "kubectl"), append([]string{"--kubeconfig=" + kc}, args...)...)
+	cmd := exec.Command(kubectlPath(), append([]string{"--kubeconfig=" + kc}, args...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -871,7 +884,7 @@ func cmdKubectl(args []string) {
 	if bytes.HasPrefix(data, []byte("# "+fakeName)) {
 		unknown("kubectl use: no API configured for the fake (set K0S_FAKE_KUBECONFIG before k0s start)")
 	}
-	cmd := exec.Command(env("K0S_FAKE_KUBECTL", "kubectl"), append([]string{"--kubeconfig=" + kc}, rest...)...)
+	cmd := exec.Command(kubectlPath(), append([]string{"--kubeconfig=" + kc}, rest...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
