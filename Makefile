@@ -47,7 +47,7 @@ $(COLLECTIONS)/ansible_collections/bo/microvm:
 	mkdir -p $(dir $@) && ln -sfn $(REPO) $@
 
 collection: build ## the galaxy tarball build/bo-microvm-VERSION.tar.gz
-	mkdir -p build && ansible-galaxy collection build --force --output-path build .
+	mkdir -p build && rm -f build/bo-microvm-*.tar.gz && ansible-galaxy collection build --force --output-path build .
 
 # Each mk/*.mk adds its suites to TEST_TARGETS (e.g. TEST_TARGETS += nix-test).
 TEST_TARGETS :=
