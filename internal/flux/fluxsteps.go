@@ -212,6 +212,9 @@ func (k *kickoff) checkReconciled(ctx context.Context) (bool, string, error) {
 	if k.result.Revision == "" {
 		return true, "nothing pushed yet", nil
 	}
+	if k.contentPending {
+		return true, "a new commit is to be pushed", nil
+	}
 	ok, msg, err := k.syncState(ctx)
 	if err != nil {
 		if strings.Contains(err.Error(), "is its CRD installed") {

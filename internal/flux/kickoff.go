@@ -71,14 +71,15 @@ type kickoff struct {
 	components []byte
 	secrets    []string
 
-	adminPass  string
-	token      string
-	syncToken  string
-	head       string // repository head after the content step
-	worktree   string
-	wtChanges  []string
-	result     *Result
-	lastStatus string
+	adminPass string
+	token     string
+	syncToken string
+	head      string // repository head after the content step
+	worktree  string
+	wtChanges []string
+	// contentPending: the work tree differs from the remote and is not pushed (check mode).
+	contentPending bool
+	result         *Result
 }
 
 // Run runs the kick-off. Errors never contain secret values (the admin password, tokens, the

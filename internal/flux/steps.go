@@ -255,6 +255,7 @@ func (k *kickoff) checkContent(ctx context.Context) (bool, string, error) {
 	}
 	k.head = head
 	k.setRevision(head)
+	k.contentPending = len(k.wtChanges) > 0
 	if len(k.wtChanges) == 0 {
 		return false, fmt.Sprintf("%s %s is at %s with the wanted content", k.o.Org+"/"+k.o.Repo, k.o.Branch, short(head)), nil
 	}
@@ -289,6 +290,7 @@ func (k *kickoff) pushContent(ctx context.Context) error {
 	}
 	k.head = sha
 	k.setRevision(sha)
+	k.contentPending = false
 	return nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/business-operations/bo.microvm/internal/kube"
 )
 
@@ -114,15 +116,15 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 		// The chart's init container: admin user from gitea.admin.existingSecret.
 		var values struct {
 			Gitea struct {
-				Admin struct{ ExistingSecret, Email string } `json:"admin"`
-			} `json:"gitea"`
+				Admin struct {
+					ExistingSecret string `yaml:"existingSecret"`
+					Email          string `yaml:"email"`
+				} `yaml:"admin"`
+			} `yaml:"gitea"`
 		}
-		objs, err := kube.DecodeManifests([]byte("apiVersion: v1\nkind: X\nmetadata: {name: x}\nvalues:\n" + indent(chart.Str("spec", "values"))))
-		if err != nil {
+		if err := yaml.Unmarshal([]byte(chart.Str("spec", "values")), &values); err != nil {
 			return fmt.Errorf("chart values: %w", err)
 		}
-		b, _ := json.Marshal(objs[0]["values"])
-		_ = json.Unmarshal(b, &values)
 		sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: values.Gitea.Admin.ExistingSecret})
 		if err != nil || sec == nil {
 			return err
@@ -197,14 +199,6 @@ func (s *controllerStandIn) deployments(ctx context.Context) error {
 func decode(secret kube.Object, key string) string {
 	b, _ := base64.StdEncoding.DecodeString(secret.Str("data", key))
 	return string(b)
-}
-
-func indent(s string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i := range lines {
-		lines[i] = "  " + lines[i]
-	}
-	return strings.Join(lines, "\n") + "\n"
 }
 
 func generation(o kube.Object) float64 {
