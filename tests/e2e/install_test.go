@@ -188,13 +188,19 @@ func TestInstall(t *testing.T) {
 			assert.Equal(t, "active\n"+pid, l.HV(t, hv, "systemctl is-active "+unit+"; systemctl show -p MainPID --value "+unit))
 			l.setVM(t, hv, vm, map[string]any{"generation": "2", "broken": false})
 
-			// Removal is refused while the VM runs, and changes nothing.
-			before = l.snapshot(t)
+			// Removal of the running VM is refused and leaves it as it was; the stopped VM
+			// of the same task is still removed (VMs of one task are independent).
 			res = l.play(t, ctrl, Vars{"install_state": "absent"}, "--limit", hv)
 			tr = res.Task(t, removeTask, hv)
 			assert.Equal(t, "failed", tr.Status)
-			assert.Contains(t, vmResult(t, tr, vm)["msg"], "stop it first")
-			assert.Equal(t, before[hv], l.snapshot(t)[hv])
+			r = vmResult(t, tr, vm)
+			assert.Equal(t, true, r["failed"])
+			assert.Equal(t, false, r["changed"])
+			assert.Contains(t, r["msg"], "stop it first")
+			assert.Equal(t, true, vmResult(t, tr, "inst-a")["changed"])
+			assert.Equal(t, newRunner+"\n"+runners[vm]+"\n", l.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/current /var/lib/microvms/"+vm+"/booted"))
+			assert.Equal(t, "/var/lib/microvms/"+vm+"/current\n", l.HV(t, hv, "readlink /nix/var/nix/gcroots/microvm/"+vm))
+			assert.Equal(t, "active\n"+pid, l.HV(t, hv, "systemctl is-active "+unit+"; systemctl show -p MainPID --value "+unit))
 
 			// Stopped, every VM goes; the volume images stay.
 			l.stop(t, hv, vm)
@@ -297,10 +303,10 @@ func (l *installLab) removeVMs(t *testing.T) {
 // stopCmd stops a VM's unit without waiting for its guest: the guest may still be booting
 // and ignore microvm-shutdown's Ctrl-Alt-Del (which waits up to 120 s), so the hypervisor
 // process is killed first; the stop then finds it gone (Restart=always is no matter: a stop
-// job wins over the pending restart).
+// job wins over the pending restart), and the killed unit's "failed" is reset.
 func stopCmd(vm string) string {
 	u := "microvm@" + vm
-	return "systemctl kill --signal=KILL " + u + " 2>/dev/null; systemctl stop " + u
+	return "systemctl kill --signal=KILL " + u + " 2>/dev/null; systemctl stop " + u + "; systemctl reset-failed " + u + " 2>/dev/null"
 }
 
 // stop stops a VM's unit and makes sure it is inactive.
