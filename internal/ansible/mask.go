@@ -1,6 +1,9 @@
 package ansible
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 // Masked replaces a value equal to a no_log value; Hidden replaces a no_log value inside a string.
 const (
@@ -8,11 +11,25 @@ const (
 	Hidden = "********"
 )
 
-// RemoveValues returns a copy of v with every no_log secret masked, as ansible-core's
+// RemoveValues returns a copy of v with every no_log secret masked, as ansible-core 2.14's
 // remove_values does: a string equal to a secret becomes Masked, a string containing one has
-// it replaced by Hidden, a number or bool whose text equals or contains one becomes Masked.
-// Map keys are kept.
+// it replaced by Hidden (longer secrets first), a number, bool or null whose text equals or
+// contains one becomes Masked. Map keys are kept.
 func RemoveValues(v any, secrets []string) any {
+	return removeValues(v, longestFirst(secrets), false)
+}
+
+// longestFirst orders secrets as 2.19 replaces them, so that a secret inside another one
+// cannot leave part of the longer one visible.
+func longestFirst(secrets []string) []string {
+	out := append([]string(nil), secrets...)
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// removeValues is remove_values; keepBoolsAndNulls is 2.19's rule that bools and nulls are
+// never masked.
+func removeValues(v any, secrets []string, keepBoolsAndNulls bool) any {
 	if len(secrets) == 0 {
 		return v
 	}
@@ -22,7 +39,7 @@ func RemoveValues(v any, secrets []string) any {
 	case []any:
 		out := make([]any, len(t))
 		for i, e := range t {
-			out[i] = RemoveValues(e, secrets)
+			out[i] = removeValues(e, secrets, keepBoolsAndNulls)
 		}
 		return out
 	case []string:
@@ -34,17 +51,26 @@ func RemoveValues(v any, secrets []string) any {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {
-			out[k] = RemoveValues(e, secrets)
+			out[k] = removeValues(e, secrets, keepBoolsAndNulls)
 		}
 		return out
-	case nil, bool, int, int64, float64: // Python masks None too: str(None) is "None"
-		s := pyStr(t)
-		for _, secret := range secrets {
-			if strings.Contains(s, secret) {
-				return Masked
-			}
+	case nil, bool:
+		if keepBoolsAndNulls {
+			return v
 		}
-		return v
+		return maskScalar(v, secrets) // 2.14 masks them too: str(None) is "None"
+	case int, int64, float64:
+		return maskScalar(v, secrets)
+	}
+	return v
+}
+
+func maskScalar(v any, secrets []string) any {
+	s := pyStr(v)
+	for _, secret := range secrets {
+		if strings.Contains(s, secret) {
+			return Masked
+		}
 	}
 	return v
 }

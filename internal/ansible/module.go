@@ -67,7 +67,8 @@ type Invocation struct {
 	RemoteTmp       string
 	KeepRemoteFiles bool
 
-	debug        bool // _ansible_debug
+	debug        bool    // _ansible_debug
+	prof         profile // the controller's release, from _ansible_version
 	mu           sync.Mutex
 	warnings     []string
 	deprecations []map[string]any
@@ -193,7 +194,8 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	}
 	applyInternal(inv, internal)
 
-	v := Validate(m.Spec, params)
+	inv.prof = profileFor(pyStr(internal["version"]))
+	v := validate(inv.prof, m.Spec, params)
 	secrets = v.NoLogValues()
 	base := map[string]any{}
 	if injectInvocation(internal) {
@@ -359,7 +361,7 @@ func finish(inv *Invocation, secrets []string, diff []Diff, res map[string]any) 
 	if err != nil {
 		return map[string]any{"failed": true, "changed": false, "msg": "internal error: cannot encode the module result: " + err.Error()}
 	}
-	masked := RemoveValues(generic, secrets).(map[string]any)
+	masked := removeValues(generic, longestFirst(secrets), inv.prof.v219).(map[string]any)
 	// As ansible-core 2.15+: top-level booleans and nulls are never masked.
 	for k, val := range generic {
 		if _, ok := val.(bool); ok || val == nil {

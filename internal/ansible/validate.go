@@ -17,6 +17,7 @@ type Validation struct {
 	// AnsibleModule prefixes with "Unsupported parameters for (NAME) module: ".
 	Unsupported bool
 	noLog       map[string]struct{}
+	prof        profile
 }
 
 // NoLogValues are the strings that must not appear in any output.
@@ -32,11 +33,16 @@ func (v *Validation) NoLogValues() []string {
 // Validate checks and coerces params (the task arguments without _ansible_ keys) against spec.
 // It never modifies params.
 func Validate(spec Spec, params map[string]any) *Validation {
+	return validate(profile{}, spec, params)
+}
+
+// validate is Validate as the ansible-core release of prof does it.
+func validate(prof profile, spec Spec, params map[string]any) *Validation {
 	p, _ := deepCopy(params).(map[string]any)
 	if p == nil {
 		p = map[string]any{}
 	}
-	v := &Validation{Params: p, noLog: map[string]struct{}{}}
+	v := &Validation{Params: p, noLog: map[string]struct{}{}, prof: prof}
 	var unsupported []string
 	supported := map[string][2][]string{}
 
@@ -152,7 +158,7 @@ func unsupportedParams(opts []Option, p map[string]any, aliases map[string]strin
 // sub-options. Its error is the one ansible-core reports when a sub-options value is a
 // string that is no dict or is not a dict at all; unlike ansible-core, the values found are
 // still returned, so that they are masked.
-func listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
+func (prof profile) listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
 	var out []string
 	var first error
 	for _, o := range opts {
@@ -174,7 +180,7 @@ func listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
 		}
 		for _, it := range items {
 			if s, ok := it.(string); ok {
-				d, err := toDict(s)
+				d, err := prof.convert(Dict, s)
 				if err != nil {
 					if first == nil {
 						first = err
@@ -186,11 +192,15 @@ func listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
 			m, ok := it.(map[string]any)
 			if !ok {
 				if first == nil {
-					first = fmt.Errorf("Value '%s' in the sub parameter field '%s' must by a %s, not '%s'", pyStr(it), o.Name, o.typ(), pyTypeName(it))
+					verb := "must by a" // sic, until 2.19
+					if prof.v219 {
+						verb = "must be a"
+					}
+					first = fmt.Errorf("Value '%s' in the sub parameter field '%s' %s %s, not '%s'", pyStr(it), o.Name, verb, o.typ(), pyTypeName(it))
 				}
 				continue
 			}
-			vals, err := listNoLogValues(o.Options, m)
+			vals, err := prof.listNoLogValues(o.Options, m)
 			out = append(out, vals...)
 			if err != nil && first == nil {
 				first = err
@@ -202,7 +212,7 @@ func listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
 
 // noLogValues records the no_log values of opts and reports listNoLogValues's error.
 func (v *Validation) noLogValues(opts []Option, p map[string]any) {
-	vals, err := listNoLogValues(opts, p)
+	vals, err := v.prof.listNoLogValues(opts, p)
 	v.addNoLog(vals...)
 	v.check(err)
 }
@@ -316,12 +326,12 @@ func checkRequired(opts []Option, p map[string]any, context []string) error {
 func (v *Validation) validateTypes(opts []Option, p map[string]any, context []string) {
 	for _, o := range opts {
 		val, ok := p[o.Name]
-		if !ok || val == nil {
+		if !ok || val == nil && !v.prof.checksNull(o) {
 			continue
 		}
-		converted, err := convert(o.typ(), val)
+		converted, err := v.prof.convert(o.typ(), val)
 		if err != nil {
-			msg := fmt.Sprintf("argument '%s' is of type %s", o.Name, pyClass(val))
+			msg := fmt.Sprintf("argument '%s' is of type %s", o.Name, v.prof.typeName(val))
 			if len(context) > 0 {
 				msg += fmt.Sprintf(" found in '%s'.", strings.Join(context, " -> "))
 			}
@@ -333,7 +343,7 @@ func (v *Validation) validateTypes(opts []Option, p map[string]any, context []st
 			continue
 		}
 		list, isList := converted.([]any)
-		if o.typ() != List || !isList {
+		if !isList || o.typ() != List && !v.prof.v219 {
 			msg := fmt.Sprintf("Invalid type %s for option '%s'", o.typ(), pyStr(converted))
 			if len(context) > 0 {
 				msg += fmt.Sprintf(" found in '%s'.", strings.Join(context, " -> "))
@@ -343,13 +353,13 @@ func (v *Validation) validateTypes(opts []Option, p map[string]any, context []st
 		}
 		out := make([]any, 0, len(list))
 		for _, e := range list {
-			ce, err := convert(o.Elements, e)
+			ce, err := v.prof.convert(o.Elements, e)
 			if err != nil {
 				msg := fmt.Sprintf("Elements value for option '%s'", o.Name)
 				if len(context) > 0 {
 					msg += fmt.Sprintf(" found in '%s'", strings.Join(context, " -> "))
 				}
-				v.Errors = append(v.Errors, msg+fmt.Sprintf(" is of type %s and we were unable to convert to %s: %s", pyClass(e), o.Elements, err))
+				v.Errors = append(v.Errors, msg+fmt.Sprintf(" is of type %s and we were unable to convert to %s: %s", v.prof.typeName(e), o.Elements, err))
 				continue
 			}
 			out = append(out, ce)
