@@ -315,9 +315,10 @@ func (s *Service) Apply(ctx context.Context, r Request) (*Report, error) {
 				return
 			}
 			defer func() { <-sem }()
+			since := time.Now().Add(-time.Second)
 			if err := s.act(ctx, it.name, it.report, r); err != nil {
 				it.report.Error = err.Error()
-				it.report.Journal = s.journal(ctx, it.name)
+				it.report.Journal = s.journal(ctx, it.name, since)
 			}
 		}()
 	}
@@ -455,9 +456,9 @@ func describe(st systemd.Status, err error) string {
 	return d + ")"
 }
 
-// journal returns the last lines the VM's units logged, for failure reports. It never fails:
-// a journal that cannot be read is reported as such.
-func (s *Service) journal(ctx context.Context, name string) []string {
+// journal returns the last lines the VM's units logged since this run acted on it, for
+// failure reports. It never fails: a journal that cannot be read is reported as such.
+func (s *Service) journal(ctx context.Context, name string, since time.Time) []string {
 	if s.Runner == nil {
 		return nil
 	}
@@ -465,7 +466,7 @@ func (s *Service) journal(ctx context.Context, name string) []string {
 	defer cancel()
 	out, err := s.Runner.Run(jctx, command.Cmd{Name: "journalctl", Args: []string{
 		"-u", systemd.MicroVMUnit(name), "-u", "microvm-*@" + name + ".service",
-		"-n", fmt.Sprint(JournalLines), "--no-pager",
+		"-n", fmt.Sprint(JournalLines), "--no-pager", "--since", fmt.Sprintf("@%d", since.Unix()),
 	}})
 	if err != nil {
 		return []string{"(cannot read the journal: " + err.Error() + ")"}

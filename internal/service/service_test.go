@@ -165,7 +165,7 @@ func TestJobFailuresAreReportedWithTheJournal(t *testing.T) {
 			if tc.after != nil {
 				e.sd.after["start microvm@a.service"] = *tc.after
 			}
-			e.run.Expect(command.Expect{Match: "journalctl -u microvm@a.service -u microvm-*@a.service -n 20 --no-pager", Stdout: "Nov 25 qemu: could not open tap\nNov 25 microvm@a.service: Failed\n"})
+			e.run.Expect(command.Expect{Match: "journalctl -u microvm@a.service -u microvm-*@a.service -n 20 --no-pager --since @", Prefix: true, Stdout: "Nov 25 qemu: could not open tap\nNov 25 microvm@a.service: Failed\n"})
 
 			rep, err := e.svc.Apply(context.Background(), req(Started, "a"))
 			require.Error(t, err)
