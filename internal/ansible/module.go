@@ -341,8 +341,19 @@ func passwordWarnings(opts []Option, params map[string]any) []string {
 
 // finish adds warnings, deprecations and diff, makes the result generic JSON and masks it.
 func finish(inv *Invocation, secrets []string, diff []Diff, res map[string]any) map[string]any {
-	if len(inv.warnings) > 0 {
-		res["warnings"] = inv.warnings
+	warnings := inv.warnings
+	if inv.prof.v219 { // 2.19 keeps each warning once
+		warnings = nil
+		seen := map[string]bool{}
+		for _, w := range inv.warnings {
+			if !seen[w] {
+				seen[w] = true
+				warnings = append(warnings, w)
+			}
+		}
+	}
+	if len(warnings) > 0 {
+		res["warnings"] = warnings
 	}
 	if len(inv.deprecations) > 0 {
 		res["deprecations"] = inv.deprecations

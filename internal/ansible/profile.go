@@ -79,8 +79,9 @@ func (p profile) convert(t Type, v any) (any, error) {
 	return convert(t, v)
 }
 
-// pyDecimalLiteral is the syntax of Python's Decimal(str) for finite numbers.
-var pyDecimalLiteral = regexp.MustCompile(`^[+-]?(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)(?:[eE][+-]?[0-9](?:_?[0-9])*)?$`)
+// pyDecimalLiteral is the syntax of Python's Decimal(str) for finite numbers, once its
+// underscores are removed (Decimal drops them wherever they are: "_1" is 1).
+var pyDecimalLiteral = regexp.MustCompile(`^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$`)
 
 // toInt219 is 2.19's check_type_int: anything int(Decimal(value)) turns into an int
 // without a decimal part ("1.0", 2.0, "1e3"); a bool stays as it is.
@@ -98,12 +99,12 @@ func toInt219(v any) (any, error) {
 			return fail() // inf and nan
 		}
 	case string:
-		s := asciiDigits(pyStrip(t))
+		s := strings.ReplaceAll(asciiDigits(pyStrip(t)), "_", "")
 		if !pyDecimalLiteral.MatchString(s) {
 			return fail()
 		}
 		var ok bool
-		if r, ok = new(big.Rat).SetString(strings.ReplaceAll(s, "_", "")); !ok {
+		if r, ok = new(big.Rat).SetString(s); !ok {
 			return fail()
 		}
 	default:
