@@ -62,7 +62,7 @@ func Run(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, error) 
 		return nil, err
 	}
 	defer conn.Close()
-	s := &Service{Host: statedir.Host{StateDir: inv.Params.Str("state_dir")}, Systemd: conn, Runner: command.Exec{}}
+	s := &Service{Host: statedir.Host{StateDir: inv.Params.Str("state_dir")}, Systemd: conn, Runner: command.Exec{}, JournalDelay: time.Second}
 	rep, err := s.Apply(ctx, req)
 	return ModuleResult(rep, inv.CheckMode), err
 }

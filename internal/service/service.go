@@ -87,6 +87,8 @@ type Service struct {
 	Parallel int                                          // DefaultParallel when 0
 	// PollInterval is the pause between wait_for attempts (1s when 0).
 	PollInterval time.Duration
+	// JournalDelay is the pause before a failed VM's journal is read (Run sets 1s).
+	JournalDelay time.Duration
 }
 
 // VM is the report for one VM.
@@ -464,6 +466,12 @@ func (s *Service) journal(ctx context.Context, name string, since time.Time) []s
 	}
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	// journald receives a failing unit's last words a moment after systemd reports the
+	// job; without this pause they are often missing.
+	select {
+	case <-jctx.Done():
+	case <-time.After(s.JournalDelay):
+	}
 	out, err := s.Runner.Run(jctx, command.Cmd{Name: "journalctl", Args: []string{
 		"-u", systemd.MicroVMUnit(name), "-u", "microvm-*@" + name + ".service",
 		"-n", fmt.Sprint(JournalLines), "--no-pager", "--since", fmt.Sprintf("@%d", since.Unix()),
