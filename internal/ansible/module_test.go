@@ -440,3 +440,13 @@ func TestParamsAccessors(t *testing.T) {
 	assert.Equal(t, "", p.Str("token"))
 	assert.Equal(t, "['a', 1]", String([]any{"a", int64(1)}))
 }
+
+func TestExecuteReadsNaNAndInfinityAsPythonJSONDoes(t *testing.T) {
+	spec := Spec{Options: []Option{{Name: "f", Type: Float}, {Name: "g", Type: Float}, {Name: "r", Type: Raw}, {Name: "s"}}}
+	out, failed := Execute(context.Background(), echo(spec, ok), writeRaw(t, []byte(`{"f": NaN, "g": -Infinity, "r": [Infinity], "s": "NaN and Infinity stay words"}`)))
+	require.False(t, failed, "%s", out)
+	assert.Contains(t, string(out), `"f":NaN`)
+	assert.Contains(t, string(out), `"g":-Infinity`)
+	assert.Contains(t, string(out), `"r":[Infinity]`)
+	assert.Contains(t, string(out), `"s":"NaN and Infinity stay words"`)
+}

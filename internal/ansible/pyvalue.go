@@ -16,9 +16,11 @@ import (
 // map[string]any, mirroring what Python's json module produces (int and float are told
 // apart by the literal, as Python does).
 
-// decodeJSON decodes one JSON value with Python's int/float distinction.
+// decodeJSON decodes one JSON value with Python's int/float distinction. Like Python's
+// json.loads it accepts NaN, Infinity and -Infinity, which json.dumps writes for such
+// floats (a YAML .nan in a task, say).
 func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := json.NewDecoder(bytes.NewReader(pythonNumberWords(data)))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
@@ -30,10 +32,56 @@ func decodeJSON(data []byte) (any, error) {
 	return normalizeNumbers(v), nil
 }
 
+// nanLiteral stands for NaN while encoding/json reads a document: a number no JSON
+// encoder writes (Python writes a zero as 0.0).
+const nanLiteral = "0.0e-0999999999"
+
+// pythonNumberWords rewrites the bare words NaN, Infinity and -Infinity outside strings as
+// numbers encoding/json reads: 1e999999 overflows to infinity, nanLiteral becomes NaN.
+func pythonNumberWords(b []byte) []byte {
+	if !bytes.Contains(b, []byte("NaN")) && !bytes.Contains(b, []byte("Infinity")) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	inString, escaped := false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			out = append(out, c)
+			continue
+		}
+		switch {
+		case c == '"':
+			inString = true
+		case bytes.HasPrefix(b[i:], []byte("NaN")):
+			out = append(out, nanLiteral...)
+			i += len("NaN") - 1
+			continue
+		case bytes.HasPrefix(b[i:], []byte("Infinity")):
+			out = append(out, "1e999999"...)
+			i += len("Infinity") - 1
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func normalizeNumbers(v any) any {
 	switch t := v.(type) {
 	case json.Number:
 		s := string(t)
+		if s == nanLiteral {
+			return math.NaN()
+		}
 		if !strings.ContainsAny(s, ".eE") {
 			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 				return i

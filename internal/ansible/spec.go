@@ -3,6 +3,26 @@
 // semantics and messages of ansible-core 2.14's AnsibleModule, runs the module, masks no_log
 // values, and prints exactly one JSON result object on stdout. The same spec renders the
 // module's sidecar documentation.
+//
+// # Fidelity
+//
+// Validation follows the controller that runs the module, as _ansible_version names it:
+// ansible-core 2.14's module_utils below 2.19, 2.19's from 2.19 (releases 2.15 to 2.18 get
+// 2.14's rules; only 2.14 and 2.19 are tested). tests/conformance runs one table of task
+// arguments through both AnsibleModule and this package with real ansible-playbook; the unit
+// tables were produced by ansible-core's own functions. Known differences:
+//   - Go maps keep no key order: where Python renders a dict with the task's key order
+//     (str() of a dict, jsonarg of a dict), keys here are sorted.
+//   - Numbers are int64 or float64: an int beyond int64 is rejected (Python has big ints).
+//   - Where AnsibleModule crashes with a traceback (a number given for a dict with
+//     sub-options, non-string choices in a list option, a key=value sub-options string
+//     without "="), this package reports an error message instead.
+//   - With unsupported parameters at several levels, ansible-core lists the supported
+//     parameters of a random one of them (it iterates a set); this package takes the last
+//     in sorted order.
+//   - Every _ansible_ key is accepted, known or not (a Go binary must outlive the controller
+//     it was built for); AnsibleModule reports unknown ones as unsupported parameters.
+//   - Top-level bools and nulls of the result are never masked, as from 2.15.
 package ansible
 
 // Type names an argument type exactly as ansible-core's argument_spec does.
