@@ -39,6 +39,7 @@ var cases = []Case{
 	{Name: "a float option turns an int into a float", Module: "conf_types", Args: `{f: 2}`},
 	{Name: "a float option turns a bool into 1.0", Module: "conf_types", Args: `{f: true}`},
 	{Name: "a float option reads inf", Module: "conf_types", Args: `{f: "-Infinity"}`},
+	{Name: "a float option keeps YAML's .inf and a raw option its .nan", Module: "conf_types", Args: `{f: .inf, r: [.nan, -.inf]}`},
 	{Name: "a float option rejects a word", Module: "conf_types", Args: `{f: abc}`},
 	// bool
 	{Name: "a bool option reads On", Module: "conf_types", Args: `{b: "On"}`},
