@@ -41,7 +41,7 @@ func main() {
 				{Name: "state_dir", Type: ansible.Path, Default: statedir.DefaultStateDir, Description: []string{"microvm.nix's C(microvm.stateDir) on the hypervisor."}},
 				{Name: "owner", Default: "microvm", Description: []string{"Owner of the VM directory, C(current) and C(flake) (microvm.nix's hypervisor user)."}},
 				{Name: "group", Default: "kvm", Description: []string{"Group of the VM directory, C(current) and C(flake)."}},
-				{Name: "nix_options", Type: ansible.List, Elements: ansible.Str, Default: []any{}, Description: []string{"Extra arguments for C(nix build) and C(nix eval), e.g. V([--option, substituters, \"\"]) or V([--override-input, nixpkgs, path:/srv/nixpkgs]). Never shown in messages."}},
+				{Name: "nix_options", Type: ansible.List, Elements: ansible.Str, Default: []any{}, Description: []string{"Extra arguments for C(nix build) and C(nix eval), e.g. V([--option, substituters, \"\"]) or V([--override-input, nixpkgs, path:/srv/nixpkgs]). Never shown in the module's messages; like every module argument they do appear in the task's C(invocation), so keep tokens in the hypervisor's C(nix.conf) (C(access-tokens)) rather than here."}},
 				{Name: "parallel", Type: ansible.Int, Default: install.DefaultParallel, Description: []string{"How many VMs are built at once."}},
 				{Name: "timeout", Type: ansible.Int, Default: 3600, Description: []string{"Seconds the whole task may take (builds, lock waits). When it passes, running builds are stopped and their VMs keep their previous runner."}},
 			},
