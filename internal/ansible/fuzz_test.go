@@ -45,6 +45,8 @@ func FuzzExecute(f *testing.F) {
 		`{"name": "x", "state": "False", "tags": "a,b", "ports": ["1", 2, true], "path": "~/$HOME/${X}"}`,
 		`{"bogus": 1, "vm": {"extra": 1, "disk": {}}, "_ansible_ignore_unknown_opts": true}`,
 		`{"name": 1e400, "count": 99999999999999999999}`,
+		`{"name": null, "count": "1e3", "size": "1 KB ", "labels": "{1, 2}", "force": null, "_ansible_version": "2.19.11"}`,
+		`{"name": "x", "ratio": NaN, "data": [Infinity, -Infinity], "_ansible_version": "2.19.0"}`,
 		`[1, 2]`,
 		`{"name": "x"} trailing`,
 		"\x00\xff",
