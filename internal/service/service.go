@@ -102,6 +102,7 @@ type VM struct {
 	Booted  string     `json:"booted"`
 	Enabled *Autostart `json:"enabled,omitempty"`
 	Wait    *Waited    `json:"wait_for,omitempty"`
+	Note    string     `json:"note,omitempty"` // e.g. a stop that left the unit failed
 	Error   string     `json:"error,omitempty"`
 	Journal []string   `json:"journal,omitempty"`
 }
@@ -411,6 +412,9 @@ func (s *Service) act(ctx context.Context, name string, v *VM, r Request) error 
 		}
 		if err := verify(v.Action, st); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if v.Action == ActionStopped && st.ActiveState == "failed" {
+			v.Note = fmt.Sprintf("stopped, but systemd marks the unit failed (result %s): its ExecStop (booted/bin/microvm-shutdown) or the hypervisor's exit failed; see journalctl -u %s", st.Result, unit)
 		}
 		if vm, err := s.Host.Read(name); err == nil {
 			v.Current, v.Booted = vm.Current, vm.Booted

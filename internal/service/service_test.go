@@ -388,3 +388,14 @@ func TestDiffShowsEachUnitStateChange(t *testing.T) {
 	assert.Equal(t, "microvm@a.service: active\nmicrovm@b.service: active\n", d.After)
 	assert.Equal(t, "would start a", rep.Msg(true))
 }
+
+func TestAStopThatLeavesTheUnitFailedSucceedsWithANote(t *testing.T) {
+	e := newEnv(t)
+	install(t, e.h, "a", runnerA, runnerA)
+	e.sd.set("microvm@a.service", "active")
+	e.sd.after["stop microvm@a.service"] = systemd.Status{UnitState: systemd.UnitState{Name: "microvm@a.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}, Result: "exit-code"}
+	rep, err := e.svc.Apply(context.Background(), req(Stopped, "a"))
+	require.NoError(t, err)
+	assert.Equal(t, "failed", rep.VMs["a"].After)
+	assert.Contains(t, rep.VMs["a"].Note, "stopped, but systemd marks the unit failed (result exit-code)")
+}
