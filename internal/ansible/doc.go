@@ -144,18 +144,69 @@ func emitMap(b *bytes.Buffer, depth int, m ymap) {
 			}
 			fmt.Fprintf(b, "%s%s:\n", pad, e.k)
 			for _, s := range v {
-				fmt.Fprintf(b, "%s  - %s\n", pad, scalar(s))
+				fmt.Fprintf(b, "%s  - %s\n", pad, text(s, pad+"    "))
 			}
+		case string:
+			fmt.Fprintf(b, "%s%s: %s\n", pad, e.k, text(v, pad+"  "))
 		default:
 			fmt.Fprintf(b, "%s%s: %s\n", pad, e.k, scalar(v))
 		}
 	}
 }
 
-// scalar renders a value in JSON syntax, which YAML reads as the same value.
+// wrapAt keeps rendered lines short (ansible-lint's yaml rule allows 160 characters).
+const wrapAt = 100
+
+// text renders a string: JSON-quoted when short, else a folded block scalar whose lines
+// (indented by indent) YAML joins back with single spaces into the same string.
+func text(s, indent string) string {
+	if len(s) <= wrapAt || strings.ContainsAny(s, "\n\t") || strings.Contains(s, "  ") ||
+		strings.TrimSpace(s) != s {
+		return scalar(s)
+	}
+	var lines []string
+	line := ""
+	for _, w := range strings.Split(s, " ") {
+		if line != "" && len(line)+1+len(w) > wrapAt {
+			lines = append(lines, line)
+			line = w
+			continue
+		}
+		if line == "" {
+			line = w
+		} else {
+			line += " " + w
+		}
+	}
+	lines = append(lines, line)
+	return ">-\n" + indent + strings.Join(lines, "\n"+indent)
+}
+
+// scalar renders a value in YAML flow style with JSON-quoted strings ("[a, b]" spacing, as
+// yamllint wants), which YAML reads as the same value.
 func scalar(v any) string {
-	if s, ok := v.(Support); ok {
-		v = string(s)
+	switch t := v.(type) {
+	case Support:
+		return scalar(string(t))
+	case []any:
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = scalar(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case []string:
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = scalar(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		keys := sortedKeys(t)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = scalar(k) + ": " + scalar(t[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
