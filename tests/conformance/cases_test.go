@@ -8,6 +8,7 @@ type Case struct {
 	// quoted free-form string such as 'i=7 b=yes' (which the controller turns into strings).
 	Args  string
 	Check bool              // run the task in check mode
+	Diff  bool              // run the task in diff mode
 	Env   map[string]string // the task's environment: keyword
 	// Deviation, when set, says why internal/ansible is allowed to differ from
 	// ansible-core here. The test fails if the two then agree, to keep this list honest.
@@ -112,6 +113,9 @@ var cases = []Case{
 	{Name: "a module without check mode support is skipped in check mode", Module: "conf_types", Args: `{s: x}`, Check: true},
 	{Name: "validation errors fail even in check mode", Module: "conf_types", Args: `{i: x}`, Check: true},
 	{Name: "a module with check mode support runs in check mode", Module: "conf_check", Args: `{name: a}`, Check: true},
+	{Name: "a module's warnings and deprecations reach the controller", Module: "conf_check", Args: `{name: a}`},
+	{Name: "a module's diff is returned in diff mode only", Module: "conf_check", Args: `{name: b}`, Diff: true},
+	{Name: "check and diff mode together", Module: "conf_check", Args: `{name: c}`, Check: true, Diff: true},
 
 	// rules
 	{Name: "valid arguments pass every rule", Module: "conf_rules", Args: `{name: x, e: 1}`},

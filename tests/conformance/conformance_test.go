@@ -157,6 +157,9 @@ func writePlaybook(t *testing.T, dir string, cs []Case) {
 			if c.Check {
 				b.WriteString("  check_mode: true\n")
 			}
+			if c.Diff {
+				b.WriteString("  diff: true\n")
+			}
 			if len(c.Env) > 0 {
 				b.WriteString("  environment:\n")
 				for _, k := range sortedKeys(c.Env) {
@@ -234,6 +237,7 @@ func compare(py, gr taskResult) []string {
 	add("warnings", py.Result["warnings"], gr.Result["warnings"])
 	add("deprecations", py.Result["deprecations"], gr.Result["deprecations"])
 	add("invocation", py.Result["invocation"], gr.Result["invocation"])
+	add("diff", py.Result["diff"], gr.Result["diff"])
 	for _, key := range []string{"exception", "module_stderr"} {
 		// 2.19's controller shows every failure's missing traceback as this placeholder.
 		if v, ok := py.Result[key]; ok && v != "(traceback unavailable)" {
@@ -303,7 +307,11 @@ func pythonModule(m ansible.Module) string {
 		b.WriteString("        " + r[0] + "=" + r[1] + ",\n")
 	}
 	fmt.Fprintf(&b, "        supports_check_mode=%s,\n    )\n", pyLit(m.CheckMode == ansible.Full || m.CheckMode == ansible.Partial))
-	b.WriteString("    module.exit_json(changed=False)\n\n\nif __name__ == '__main__':\n    main()\n")
+	run, ok := PythonRun[m.Name]
+	if !ok {
+		run = "module.exit_json(changed=False)"
+	}
+	b.WriteString("    " + run + "\n\n\nif __name__ == '__main__':\n    main()\n")
 	return b.String()
 }
 

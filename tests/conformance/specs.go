@@ -106,17 +106,34 @@ var Modules = []ansible.Module{
 }
 
 // Lookup returns the module called name, with a Run that reports success and changes nothing:
-// the conformance test compares what validation made of the arguments.
+// the conformance test compares what validation made of the arguments. conf_check also
+// warns, deprecates and returns a diff, as its Python twin does (see PythonRun).
 func Lookup(name string) (ansible.Module, bool) {
 	for _, m := range Modules {
-		if m.Name == name {
-			m.Run = func(context.Context, *ansible.Invocation) (*ansible.Result, error) {
+		if m.Name != name {
+			continue
+		}
+		m.Run = func(_ context.Context, inv *ansible.Invocation) (*ansible.Result, error) {
+			if name != "conf_check" {
 				return &ansible.Result{}, nil
 			}
-			return m, true
+			inv.Warn("checked %s", inv.Params.Str("name"))
+			inv.Deprecate("conf_check is old", "2.0.0")
+			return &ansible.Result{Changed: true, Diff: []ansible.Diff{{Before: "a\n", After: inv.Params.Str("name") + "\n"}}}, nil
 		}
+		return m, true
 	}
 	return ansible.Module{}, false
+}
+
+// PythonRun is the body of each Python twin after argument validation: the same as Lookup's Run.
+var PythonRun = map[string]string{
+	"conf_check": `module.warn("checked %s" % module.params["name"])
+    module.deprecate("conf_check is old", version="2.0.0", collection_name="bo.microvm")
+    result = dict(changed=True)
+    if module._diff:
+        result["diff"] = dict(before="a\n", after=module.params["name"] + "\n")
+    module.exit_json(**result)`,
 }
 
 var archSuffix = regexp.MustCompile(`_linux_[a-z0-9]+$`)
