@@ -171,3 +171,128 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+// TestServiceJobs runs microvm_service against the real systemd and D-Bus of a lab
+// hypervisor without booting guests: the VM "svcprobe" gets stand-in runners (a shell script
+// that sleeps, or one that exits at once), so every systemd path is exercised in seconds:
+// start, start again, restart, restart_if_outdated after a new runner, autostart on and off
+// (the want link in /etc/systemd/system.control and microvms.target's loaded Wants), stop,
+// a VM without a runner (refused), a dependency that fails (job result "dependency") and a
+// hypervisor that exits at once (job result "failed"), both with the journal's explanation.
+func TestServiceJobs(t *testing.T) {
+	env := Lab(t)
+	const hv, vm = "hv2", "svcprobe"
+	env.Claim(t, vm)
+	dir := "/var/lib/microvms/" + vm
+	unit := "microvm@" + vm + ".service"
+	runner := func(name, body string) string {
+		p := "/tmp/bo-" + vm + "-" + name
+		env.HV(t, hv, "mkdir -p "+p+"/bin && printf '#!/bin/sh\\n"+body+"\\n' > "+p+"/bin/microvm-run && printf '#!/bin/sh\\nexit 0\\n' > "+p+"/bin/microvm-shutdown && chmod 0755 "+p+"/bin/*")
+		return p
+	}
+	reset := func() {
+		env.HV(t, hv, "systemctl stop "+unit+"; systemctl reset-failed 'microvm*@"+vm+".service' 2>/dev/null; rm -rf "+dir+" /tmp/bo-"+vm+"-* /etc/systemd/system.control/microvms.target.wants/"+unit+"; systemctl daemon-reload")
+	}
+	t.Cleanup(reset)
+	play := func(t *testing.T, ctrl string, vars Vars, args ...string) *Result {
+		t.Helper()
+		vars["service_names"] = []string{vm}
+		return env.Playbook(t, ctrl, "playbooks/service.yaml", vars, append([]string{"--limit", hv}, args...)...)
+	}
+	state := func(t *testing.T) string {
+		t.Helper()
+		return env.HV(t, hv, "find "+dir+" /etc/systemd/system.control -printf '%p %l\\n' 2>/dev/null | sort; systemctl show -p ActiveState,MainPID "+unit+"; systemctl show -p Wants --value microvms.target")
+	}
+	// step runs check mode (no change on the host, same prediction), the real run, and
+	// with again the same pair once more, which must change nothing.
+	step := func(t *testing.T, ctrl string, vars Vars, again bool) map[string]any {
+		t.Helper()
+		var first map[string]any
+		for round := 0; round < 2; round++ {
+			before := state(t)
+			check := play(t, ctrl, vars, "--check", "--diff")
+			check.RequireOK(t)
+			require.Equal(t, before, state(t), "check mode changed the hypervisor")
+			real := play(t, ctrl, vars, "--diff")
+			real.RequireOK(t)
+			c, r := check.Task(t, serviceTask, hv), real.Task(t, serviceTask, hv)
+			assert.Equal(t, r.Changed, c.Changed, "check mode predicts changed")
+			compareService(t, vm, mustVM(t, c, vm), mustVM(t, r, vm))
+			if round == 0 {
+				first = mustVM(t, r, vm)
+				assert.True(t, r.Changed, "the first run changes something")
+				if !again {
+					return first
+				}
+			} else {
+				assert.False(t, r.Changed, "the second run changes nothing")
+			}
+		}
+		return first
+	}
+	pid := func(t *testing.T) string { return env.HV(t, hv, "systemctl show -p MainPID --value "+unit) }
+
+	for _, ctrl := range env.Controllers() {
+		t.Run("controller "+ctrl, func(t *testing.T) {
+			reset()
+			r1 := runner("r1", "exec sleep 100000")
+			env.HV(t, hv, "install -d -o microvm -g kvm -m 0775 "+dir+" && ln -sfn "+r1+" "+dir+"/current")
+
+			r := step(t, ctrl, Vars{"service_state": "started"}, true)
+			assert.Equal(t, "started", r["action"])
+			assert.Equal(t, r1, r["booted"])
+			assert.Equal(t, "active\n", env.HV(t, hv, "systemctl is-active "+unit))
+
+			p := pid(t)
+			r = step(t, ctrl, Vars{"service_state": "restarted"}, false)
+			assert.Equal(t, "restarted", r["action"])
+			assert.NotEqual(t, p, pid(t), "a new hypervisor process")
+
+			r2 := runner("r2", "exec sleep 100001")
+			env.HV(t, hv, "ln -sfn "+r2+" "+dir+"/current")
+			r = step(t, ctrl, Vars{"service_restart_if_outdated": true}, true)
+			assert.Equal(t, "restarted", r["action"])
+			assert.Contains(t, r["reason"], "outdated")
+			assert.Equal(t, r2+"\n", env.HV(t, hv, "readlink "+dir+"/booted"), "it booted the new runner")
+
+			r = step(t, ctrl, Vars{"service_enabled": true}, true)
+			e, _ := r["enabled"].(map[string]any)
+			assert.Equal(t, "/etc/systemd/system.control/microvms.target.wants/"+unit, e["via"])
+			assert.Contains(t, env.HV(t, hv, "systemctl show -p Wants --value microvms.target"), unit)
+			step(t, ctrl, Vars{"service_enabled": false}, true)
+			assert.NotContains(t, env.HV(t, hv, "systemctl show -p Wants --value microvms.target"), unit)
+
+			r = step(t, ctrl, Vars{"service_state": "stopped"}, true)
+			assert.Equal(t, "stopped", r["action"])
+			assert.Equal(t, "inactive\n", env.HV(t, hv, "systemctl is-active "+unit+"; true"))
+
+			// No runner: refused before any job.
+			env.HV(t, hv, "rm "+dir+"/current")
+			res := play(t, ctrl, Vars{"service_state": "started"})
+			tr := res.Task(t, serviceTask, hv)
+			assert.Equal(t, "failed", tr.Status)
+			assert.Contains(t, tr.Result["msg"], "svcprobe: /var/lib/microvms/svcprobe has no current runner link: install it with bo.microvm.microvm_install")
+
+			// A dependency that fails: microvm-set-booted cannot write booted.
+			env.HV(t, hv, "ln -sfn "+r1+" "+dir+"/current && chown root:root "+dir+" && chmod 0755 "+dir)
+			res = play(t, ctrl, Vars{"service_state": "started"})
+			tr = res.Task(t, serviceTask, hv)
+			assert.Equal(t, "failed", tr.Status)
+			r = mustVM(t, tr, vm)
+			assert.Contains(t, r["error"], `job result "dependency"`)
+			assert.Contains(t, strings.Join(anyStrings(r["journal"]), "\n"), "Permission denied", "the journal says why")
+			env.HV(t, hv, "chown microvm:kvm "+dir+" && chmod 0775 "+dir+" && systemctl reset-failed 'microvm*@"+vm+".service'")
+
+			// A hypervisor that exits at once.
+			bad := runner("bad", "echo qemu: cannot open tap: boom >&2; exit 1")
+			env.HV(t, hv, "ln -sfn "+bad+" "+dir+"/current")
+			res = play(t, ctrl, Vars{"service_state": "started"})
+			tr = res.Task(t, serviceTask, hv)
+			assert.Equal(t, "failed", tr.Status)
+			r = mustVM(t, tr, vm)
+			t.Logf("a hypervisor that exits at once is reported as: %v", r["error"])
+			assert.Contains(t, strings.Join(anyStrings(r["journal"]), "\n"), "boom")
+			env.HV(t, hv, "systemctl stop "+unit+"; systemctl reset-failed 'microvm*@"+vm+".service'; true")
+		})
+	}
+}
