@@ -19,7 +19,7 @@ const infoTask = "Read the microVMs and the host preparation"
 // timed), and `systemctl stop` powers it off cleanly so SSH stops answering.
 func TestSmoke(t *testing.T) {
 	lab := Lab(t)
-	const hv, vm = "hv1", "k0s-w1"
+	const hv, vm = "hv1", "smoke"
 	require.Equal(t, hv, lab.VMs[vm].Host, "the lab's vms.json puts %s on %s", vm, hv)
 	lab.Claim(t, vm)
 	lab.ResetVM(t, hv, vm)

@@ -1,10 +1,13 @@
 #!/bin/bash
 # Recipe: the lab guest. Debian's kernel and a busybox initramfs that stands in
 # for a NixOS microVM (see tests/lab/README.md). Usage: guest.sh OUT.
-# Writes OUT/vmlinuz, OUT/initrd.cpio.gz (without any SSH key: `lab up` appends
-# a second cpio archive with the lab key) and OUT/kernel-version.
+# Writes OUT/vmlinux (the uncompressed kernel, booted by qemu through its PVH
+# entry as microvm.nix boots kernel.dev/vmlinux: under TCG, decompressing a
+# bzImage costs seconds), OUT/initrd.cpio (uncompressed for the same reason;
+# without any SSH key: `lab up` appends a second cpio archive with the lab key)
+# and OUT/kernel-version.
 # Cache key: the hash of this file and of tests/lab/guest/*.
-# Needs on the machine: apt-get (with lists), kmod, cpio, busybox-static, dropbear-bin.
+# Needs on the machine: apt-get (with lists), kmod, cpio, xz-utils, busybox-static, dropbear-bin.
 set -euo pipefail
 out=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +23,11 @@ kver=${kpkg#linux-image-}
 depmod -b "$work/k" "$kver"
 
 mkdir -p "$out"
-cp "$work/k/boot/vmlinuz-$kver" "$out/vmlinuz"
+# Debian's bzImage is xz-compressed: the payload starts at the xz magic.
+off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$work/k/boot/vmlinuz-$kver" | awk -F: 'NR == 1 { print $1 }')
+[ -n "$off" ] || { echo "guest.sh: no xz payload in vmlinuz-$kver" >&2; exit 1; }
+# (xz stops after the stream: tail would die of SIGPIPE in a pipeline)
+xz -dc --single-stream < <(tail -c +$((off + 1)) "$work/k/boot/vmlinuz-$kver") >"$out/vmlinux"
 echo "$kver" >"$out/kernel-version"
 
 # The initramfs tree.
@@ -58,4 +65,4 @@ printf '/bin/sh\n' >"$r/etc/shells"
 install -m 0755 "$here/guest/init" "$r/init"
 install -m 0644 "$here/guest/inittab" "$r/etc/inittab"
 
-(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 >"$out/initrd.cpio.gz"
+(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$out/initrd.cpio"

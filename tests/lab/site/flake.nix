@@ -95,7 +95,7 @@
           '';
 
           cmdline = join " " ([
-            "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1"
+            "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1" "tsc=reliable"
             "init=${sys}/init"
             "bo.ip=${vm.ip}/${prefix}" "bo.gw=${gateway}" "bo.hostname=${name}"
             "bo.generation=${str vm.generation}"
@@ -112,8 +112,7 @@
             "-chardev" "stdio,id=con0,signal=off" "-serial" "chardev:con0"
             "-device" "i8042"
             "-device" "virtio-rng-device"
-            "-kernel" "${guestDir}/vmlinuz" "-initrd" "${guestDir}/initrd"
-            "-append" cmdline
+            "-kernel" "${guestDir}/vmlinux" "-initrd" "${guestDir}/initrd"
             "-qmp" "unix:${socket},server,nowait"
             "-fsdev" "local,id=fs0,path=/nix/store,security_model=none,readonly=on"
             "-device" "virtio-9p-device,fsdev=fs0,mount_tag=ro-store"
@@ -126,11 +125,17 @@
             "-device" ("virtio-net-device,netdev=${tap},mac=${vm.mac}")
           ];
 
+          # Lab only: tsc_early_khz. Under TCG on a busy machine the guest
+          # kernel fails to calibrate its TSC against the PIT and then hangs;
+          # qemu's TCG TSC runs at the host's rate, so tell the guest that.
           microvmRun = ''
             #!/bin/bash
             set -eou pipefail
             ${join "" (map createVolume autoVols)}
-            exec -a "microvm@${name}" ${join " " (map quote qemuArgs)}
+            append=${quote cmdline}
+            khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
+            if [ -n "$khz" ]; then append="$append tsc_early_khz=$khz"; fi
+            exec -a "microvm@${name}" ${join " " (map quote qemuArgs)} -append "$append"
           '';
 
           # As microvm.nix's qemu runner: Ctrl-Alt-Del over QMP (the guest

@@ -1,0 +1,27 @@
+# The lab (tests/lab) and the end-to-end tests that run against it (tests/e2e).
+LAB := tests/lab/lab
+E2E_TIMEOUT ?= 60m
+
+.PHONY: e2e lab-up lab-down lab-status lab-caches
+
+lab-caches: ## build (or reuse) the lab's cached roots: hypervisor, guest, 2.19 controller
+	$(LAB) caches
+
+lab-up: ## bring the lab up: hypervisors hv1, hv2 and /run/bo-lab/inventory.yaml (idempotent)
+	$(LAB) up
+
+lab-down: ## take the lab down and check that nothing is left
+	$(LAB) down
+	$(LAB) clean-check
+
+lab-status: ## what the lab runs
+	$(LAB) status
+
+# Brings the lab up from nothing, runs every e2e test with the controllers in
+# BO_CONTROLLERS (default both), always takes the lab down, then fails if the
+# tests failed or anything was left behind.
+e2e: build ## lab up, the end-to-end tests with ansible-core 2.14 and 2.19, lab down, clean-check
+	@$(LAB) down >/dev/null 2>&1 || true
+	$(LAB) up
+	@rc=0; BO_E2E=1 $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./tests/e2e/ || rc=$$?; \
+	$(LAB) down; $(LAB) clean-check || rc=1; exit $$rc
