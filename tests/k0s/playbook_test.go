@@ -37,7 +37,7 @@ func TestPlaybookOnLocalFakeNodes(t *testing.T) {
 	nodes := map[string]*fakeNode{"k0s-cp1": newFakeNode(t, "k0s-cp1", kc), "k0s-w1": newFakeNode(t, "k0s-w1", kc)}
 	var inv strings.Builder
 	inv.WriteString("all:\n  children:\n    microvms:\n      vars:\n        ansible_connection: local\n        ansible_remote_tmp: /tmp/.ansible-k0s-test\n")
-	inv.WriteString("        k0s_addons_wait_for: [api, charts, nodes]\n        k0s_addons_timeout: 120\n        k0s_timeout: 120\n")
+	inv.WriteString("        k0s_addons_timeout: 120\n        k0s_timeout: 120\n")
 	inv.WriteString("        k0s_api_address: 127.0.0.1\n        k0s_admin_kubeconfig: " + filepath.Join(dir, "admin.kubeconfig") + "\n")
 	inv.WriteString("      hosts:\n")
 	for name, n := range nodes {
