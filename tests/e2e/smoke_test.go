@@ -16,7 +16,9 @@ const infoTask = "Read the microVMs and the host preparation"
 // TestSmoke walks one VM through the lab with each controller: microvm_info
 // reads both hypervisors, nix builds the VM's runner from the site flake,
 // `systemctl start microvm@<vm>` boots a guest that answers SSH (the boot is
-// timed), and `systemctl stop` powers it off cleanly so SSH stops answering.
+// timed), a new generation switches in place without a reboot, a broken VM
+// fails its build and keeps its runner, and `systemctl stop` powers the guest
+// off cleanly so SSH stops answering.
 func TestSmoke(t *testing.T) {
 	lab := Lab(t)
 	const hv, vm = "hv1", "smoke"
@@ -73,6 +75,28 @@ func TestSmoke(t *testing.T) {
 			assert.Equal(t, "active", facts["active_state"])
 			assert.Equal(t, runner, facts["booted"])
 			assert.Equal(t, false, facts["outdated"])
+
+			// The fixture's update paths: a new generation builds a new runner that
+			// the guest switches to in place; a broken VM fails its build.
+			bootID := lab.SSH(t, vm, "cat /proc/sys/kernel/random/boot_id")
+			lab.SetVM(t, hv, vm, "generation=2")
+			runner2 := lab.Runner(t, hv, vm)
+			require.NotEqual(t, runner, runner2, "a new generation is a new runner")
+			system2 := strings.TrimSpace(lab.HV(t, hv, "readlink "+runner2+"/share/microvm/system"))
+			lab.SSH(t, vm, system2+"/bin/switch-to-configuration switch")
+			assert.Equal(t, "2\n", lab.SSH(t, vm, "cat /run/bo-generation"), "switched in place")
+			assert.Equal(t, bootID, lab.SSH(t, vm, "cat /proc/sys/kernel/random/boot_id"), "without a reboot")
+			facts = infoVM(t, lab.Playbook(t, ctrl, "playbooks/info.yaml", nil, "--limit", hv), hv, vm)
+			assert.Equal(t, runner, facts["booted"])
+			assert.Equal(t, runner2, facts["current"])
+			assert.Equal(t, true, facts["outdated"], "booted differs from current")
+			lab.SetVM(t, hv, vm, "broken=true")
+			out, err := lab.Run(hv, "cd /var/lib/microvms/"+vm+" && nix build '"+lab.Flake+"#nixosConfigurations."+vm+
+				".config.microvm.declaredRunner' -o current 2>&1", 0)
+			require.Error(t, err, "a broken VM's runner does not build")
+			assert.Contains(t, out, "is marked broken")
+			assert.Equal(t, runner2+"\n", lab.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/current"),
+				"a failed build leaves the old runner")
 
 			stop := time.Now()
 			lab.HV(t, hv, "systemctl stop "+unit)
