@@ -107,6 +107,8 @@ var cases = []Case{
 	// free-form and templated arguments
 	{Name: "free-form key=value arguments arrive as strings and are converted", Module: "conf_types", Args: `'s=3 i=4 b=yes l=a,b f=1.5 state=no'`},
 	{Name: "a free-form 1.0 is no int", Module: "conf_types", Args: `'i=1.0'`},
+	{Name: "a free-form quoted value keeps its blanks and becomes a dict", Module: "conf_types", Args: `'d="a=1 b=2" s="x y"'`},
+	{Name: "an omitted templated value leaves the option to its default", Module: "conf_types", Args: `{mode: "{{ undefined_thing | default(omit) }}", s: "{{ nothing | default('d', true) }}"}`},
 	{Name: "templated values keep their type or arrive as strings", Module: "conf_types", Args: `{i: "{{ n }}", s: "{{ n + 1 }}", li: "{{ numbers }}", b: "{{ word }}", d: "{{ mapping }}", r: "{{ nothing }}"}`},
 	{Name: "a templated sum is a string an int option converts", Module: "conf_types", Args: `{i: "{{ n + 1 }}", f: "{{ n / 2 }}"}`},
 	// check mode
@@ -147,6 +149,7 @@ var cases = []Case{
 	{Name: "a list of dicts reports a missing sub-option", Module: "conf_nested", Args: `{volumes: [{size: 1}]}`},
 	{Name: "list elements given as key=value become dicts", Module: "conf_nested", Args: `{volumes: ["path=/x size=2"]}`},
 	{Name: "a list of dicts with a number in it fails as ansible-core does", Module: "conf_nested", Args: `{volumes: [5]}`},
+	{Name: "a free-form list of dicts is read from key=value elements", Module: "conf_nested", Args: `'volumes=path=/x'`},
 	{Name: "apply_defaults converts given sub-options", Module: "conf_nested", Args: `{opts: {retries: "5"}}`},
 	{Name: "apply_defaults turns null into the defaults", Module: "conf_nested", Args: `{opts: null}`},
 	{Name: "nested no_log values are masked everywhere", Module: "conf_nested", Args: `{vm: {name: a, key: sekrit}, volumes: [{path: "/sekrit/x"}]}`},
