@@ -63,7 +63,10 @@ type Option struct {
 	VersionAdded string
 }
 
-// Rules are the constraints between the options of one spec level.
+// Rules are the constraints between the options of one spec level, checked and reported in
+// ansible-core's order: mutually exclusive groups (every violated group in one message), then,
+// after required options and types, the first violated group of RequiredTogether,
+// RequiredOneOf and RequiredIf, and of RequiredBy in the order of its keys.
 type Rules struct {
 	MutuallyExclusive [][]string
 	RequiredTogether  [][]string

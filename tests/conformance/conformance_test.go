@@ -27,7 +27,8 @@ import (
 //
 // It takes half a minute, so it runs only with CONFORMANCE=1 (`make conformance` sets it);
 // then it needs ansible-playbook (Debian's ansible-core 2.14) and fails without it.
-// CONFORMANCE_ANSIBLE_PLAYBOOK names another ansible-playbook command (e.g. a 2.19 one).
+// CONFORMANCE_ANSIBLE_PLAYBOOK names another ansible-playbook command (e.g. a 2.19 one);
+// CONFORMANCE_WORKDIR=DIR keeps the generated modules, playbook and results in DIR.
 func TestConformance(t *testing.T) {
 	if os.Getenv("CONFORMANCE") != "1" {
 		t.Skip("runs with CONFORMANCE=1: make conformance")
@@ -40,6 +41,11 @@ func TestConformance(t *testing.T) {
 	require.NoError(t, err, "the conformance test needs ansible-core's ansible-playbook")
 	start := time.Now()
 	dir := t.TempDir()
+	if keep := os.Getenv("CONFORMANCE_WORKDIR"); keep != "" { // keep everything for a look
+		require.NoError(t, os.RemoveAll(keep))
+		require.NoError(t, os.MkdirAll(keep, 0o755))
+		dir = keep
+	}
 	lib := filepath.Join(dir, "library")
 	require.NoError(t, os.MkdirAll(lib, 0o755))
 	goBin := filepath.Join(lib, "conf_go_build")
