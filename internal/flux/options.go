@@ -34,7 +34,7 @@ type Options struct {
 	GiteaChart        Chart
 	GiteaAdminSecret  string // Secret with username/password the chart's admin.existingSecret reads; default "gitea-admin"
 	GiteaAdminUser    string // default "gitea_admin"
-	GiteaAdminEmail   string // default "gitea_admin@localhost"
+	GiteaAdminEmail   string // default "gitea_admin@local.domain"
 	// GiteaAdminPassword is used when the admin Secret is created; empty means a random one.
 	// An existing Secret is never overwritten.
 	GiteaAdminPassword string
@@ -95,7 +95,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.GiteaDeployment, o.GiteaRelease)
 	def(&o.GiteaAdminSecret, "gitea-admin")
 	def(&o.GiteaAdminUser, "gitea_admin")
-	def(&o.GiteaAdminEmail, "gitea_admin@localhost")
+	def(&o.GiteaAdminEmail, "gitea_admin@local.domain")
 	def(&o.TokenSecret, "gitea-bootstrap-token")
 	def(&o.TokenName, "bo-microvm-kickoff")
 	def(&o.SyncTokenName, "bo-microvm-flux-sync")

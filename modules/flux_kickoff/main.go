@@ -49,7 +49,7 @@ func main() {
 			}},
 			{Name: "gitea_admin_secret", Default: "gitea-admin", Description: []string{"Secret (keys C(username), C(password)) the chart's C(gitea.admin.existingSecret) reads. Created once; never overwritten."}},
 			{Name: "gitea_admin_user", Default: "gitea_admin", Description: []string{"Admin user name written into a new admin Secret."}},
-			{Name: "gitea_admin_email", Default: "gitea_admin@localhost", Description: []string{"Admin e-mail address."}},
+			{Name: "gitea_admin_email", Default: "gitea_admin@local.domain", Description: []string{"Admin e-mail address."}},
 			{Name: "gitea_admin_password", NoLog: true, Description: []string{"Admin password written into a new admin Secret; a random one when omitted. Ignored (with a warning) when the Secret exists."}},
 			{Name: "gitea_token_secret", Default: "gitea-bootstrap-token", Description: []string{"Secret in I(gitea_namespace) keeping the API token (key C(token))."}},
 			{Name: "gitea_token_name", Default: "bo-microvm-kickoff", Description: []string{"Gitea name of the API token (scopes C(write:organization), C(write:repository), C(read:user))."}},

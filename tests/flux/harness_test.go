@@ -96,6 +96,7 @@ func startCluster(t *testing.T) *cluster {
 	root := repoRoot()
 	dir, err := os.MkdirTemp("", "bo-flux-")
 	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755)) // Gitea runs as bo-gitea and must reach its dir below
 	kport, gport := freePort(t), freePort(t)
 	kenv := append(os.Environ(), "K8S_DIR="+filepath.Join(dir, "k8s"), fmt.Sprintf("K8S_PORT=%d", kport))
 	genv := append(os.Environ(), "GITEA_DIR="+filepath.Join(dir, "gitea"), fmt.Sprintf("GITEA_PORT=%d", gport))

@@ -171,7 +171,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 	})
 
 	var firstCommit string
-	t.Run("first run does every step and Flux reports the pushed commit", func(t *testing.T) {
+	ok := t.Run("first run does every step and Flux reports the pushed commit", func(t *testing.T) {
 		res := run(args)
 		require.Equal(t, false, res["failed"], "%v", res["msg"])
 		assert.Equal(t, true, res["changed"])
@@ -192,6 +192,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, testAdminPassword, secretValue(t, c, "gitea", "gitea-admin", "password"))
 		assert.Equal(t, testAgeKey+"\n", secretValue(t, c, "flux-system", "sops-age", "age.agekey"))
 	})
+	require.True(t, ok, "the first run must succeed for the rest to mean anything")
 
 	t.Run("the pushed repository cloned back holds exactly the expected tree", func(t *testing.T) {
 		files := cloneBack(t, c, secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"))

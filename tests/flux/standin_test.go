@@ -60,7 +60,7 @@ func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
 			for _, f := range []func(context.Context) error{s.helm, s.deployments, s.source, s.kustomize} {
 				if err := f(ctx); err != nil {
 					s.mu.Lock()
-					if len(s.errs) < 20 {
+					if len(s.errs) == 0 || s.errs[len(s.errs)-1] != err.Error() {
 						s.errs = append(s.errs, err.Error())
 					}
 					s.mu.Unlock()
@@ -72,6 +72,9 @@ func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
 	t.Cleanup(func() {
 		close(s.stop)
 		<-s.done
+		for _, e := range s.errs {
+			t.Logf("controller stand-in: %s", e)
+		}
 	})
 	return s
 }
