@@ -70,6 +70,9 @@ func TestBootstrapClusterPlaybook(t *testing.T) {
 			"ANSIBLE_NOCOLOR=1", "ANSIBLE_FORCE_COLOR=0", "ANSIBLE_RETRY_FILES_ENABLED=0", "ANSIBLE_HOST_KEY_CHECKING=0")
 		b, err := cmd.CombinedOutput()
 		captured = append(captured, string(b))
+		if os.Getenv("BO_FLUX_TEST_VERBOSE") != "" {
+			t.Logf("ansible-playbook %v:\n%s", extra, b)
+		}
 		require.NoError(t, err, "ansible-playbook %v:\n%s", extra, b)
 		m := recap.FindStringSubmatch(string(b))
 		require.NotNil(t, m, "no recap for k0s-cp1 in:\n%s", b)
