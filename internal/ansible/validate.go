@@ -65,7 +65,7 @@ func validate(prof profile, spec Spec, params map[string]any) *Validation {
 
 	v.Warnings = append(v.Warnings, top...)
 	if len(unsupported) > 0 {
-		sort.Strings(unsupported)
+		unsupported = uniqueSorted(unsupported) // a set in ansible-core: list elements repeat names
 		last := unsupported[len(unsupported)-1]
 		names, als := supported[last][0], supported[last][1]
 		msg := strings.Join(unsupported, ", ") + ". Supported parameters include: " + strings.Join(names, ", ")
@@ -78,6 +78,17 @@ func validate(prof profile, spec Spec, params map[string]any) *Validation {
 		v.Errors = append(v.Errors, msg+".")
 	}
 	return v
+}
+
+func uniqueSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, e := range s {
+		if i == 0 || e != s[i-1] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (v *Validation) check(err error) {
