@@ -625,3 +625,15 @@ func TestAQuotedAttributeNameReachesNix(t *testing.T) {
 	require.False(t, rep.VMs["db.1"].Failed, rep.VMs["db.1"].Msg)
 	assert.Equal(t, `path:/srv/site#nixosConfigurations."db.1".config.microvm.declaredRunner`, rep.VMs["db.1"].Installable)
 }
+
+func TestAFlakeFileWrittenWithANewlineIsRewrittenOnceAsMicrovmCWritesIt(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	require.NoError(t, os.WriteFile(filepath.Join(e.host.VMDir("vm1"), "flake"), []byte(flake+"\n"), 0o644))
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	assert.Equal(t, []string{"write /var/lib/microvms/vm1/flake: " + flake}, rep.VMs["vm1"].Changes)
+	b, _ := os.ReadFile(filepath.Join(e.host.VMDir("vm1"), "flake"))
+	assert.Equal(t, flake, string(b))
+	assert.False(t, e.run(Request{Names: []string{"vm1"}, Flake: flake}).Changed)
+}
