@@ -119,6 +119,10 @@ func (k *kickoff) giteaState(ctx context.Context) (bool, string, error) {
 	}
 	dep := fmt.Sprintf("Deployment %s/%s: %s", k.o.GiteaNamespace, k.o.GiteaDeployment, condition(d, "Available"))
 	if d == nil || !isReady(d, "Available") {
+		// What k0s's helm controller reports about the release says why, when it failed.
+		if chart, err := k.getOptional(ctx, k.chartRef()); err == nil && chart != nil && chart.Str("status", "error") != "" {
+			dep += fmt.Sprintf("; Chart kube-system/%s: error: %s", k.o.GiteaRelease, chart.Str("status", "error"))
+		}
 		return false, dep, nil
 	}
 	if err := k.gitea.Healthy(ctx); err != nil {

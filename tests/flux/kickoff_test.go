@@ -336,3 +336,19 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		}
 	})
 }
+
+func TestKickoffNamesAFailedGiteaInstall(t *testing.T) {
+	c := startCluster(t)
+	stand := startStandIn(t, c)
+	stand.mu.Lock()
+	stand.chartError = "install failed: context deadline exceeded"
+	stand.mu.Unlock()
+	pathDir, _ := gitRecorder(t)
+	res, _ := runModule(t, pathDir, with(baseArgs(c, site(t)), "timeout", 2))
+	assert.Equal(t, true, res["failed"])
+	assert.Contains(t, res["msg"], "Wait for Gitea: timed out after 2s waiting for Gitea to be available; last observed: Deployment gitea/gitea: not found; Chart kube-system/gitea: error: install failed: context deadline exceeded")
+	st := stepStatus(t, res)
+	assert.Equal(t, "changed", st["Gitea admin secret"])
+	assert.Equal(t, "changed", st["Gitea chart"])
+	assert.NotContains(t, st, "Gitea API token", "nothing runs after the failed step")
+}

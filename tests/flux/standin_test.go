@@ -44,6 +44,8 @@ type controllerStandIn struct {
 	done      chan struct{}
 	adminMade bool
 	errs      []string
+	// chartError, when set, makes the helm controller stand-in fail the install with it.
+	chartError string
 }
 
 func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
@@ -115,6 +117,13 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 		return err
 	}
 	ns := chart.Str("spec", "namespace")
+	s.mu.Lock()
+	chartError := s.chartError
+	s.mu.Unlock()
+	if chartError != "" {
+		_, err := s.c.kube.MergePatch(ctx, chart.Ref(), "status", map[string]any{"status": map[string]any{"error": chartError}})
+		return err
+	}
 	if !s.adminMade {
 		// The chart's init container: admin user from gitea.admin.existingSecret.
 		var values struct {
