@@ -90,7 +90,7 @@ func toInt(v any) (any, error) {
 	case int64, int, bool: // Python: bool is an int and passes as is
 		return t, nil
 	case string:
-		s := asciiDigits(pyStrip(t))
+		s := asciiDigits(pyNumberStrip(t))
 		if pyIntLiteral.MatchString(s) {
 			if i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64); err == nil {
 				return i, nil
@@ -116,7 +116,7 @@ func toFloat(v any) (any, error) {
 	case int:
 		return float64(t), nil
 	case string:
-		s := asciiDigits(pyStrip(t))
+		s := asciiDigits(pyNumberStrip(t))
 		if pyFloatLiteral.MatchString(s) {
 			if f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil || errors.Is(err, strconv.ErrRange) {
 				return f, nil

@@ -99,7 +99,7 @@ func toInt219(v any) (any, error) {
 			return fail() // inf and nan
 		}
 	case string:
-		s := strings.ReplaceAll(asciiDigits(pyStrip(t)), "_", "")
+		s := strings.ReplaceAll(asciiDigits(pyStrip(t)), "_", "") // Decimal strips as str.strip() does
 		if !pyDecimalLiteral.MatchString(s) {
 			return fail()
 		}

@@ -341,6 +341,12 @@ func pyIsSpace(r rune) bool {
 // pyStrip is Python's str.strip().
 func pyStrip(s string) string { return strings.TrimFunc(s, pyIsSpace) }
 
+// pyNumberStrip is what int() and float() strip from a string: Python's whitespace but
+// for the separators \x1c to \x1f.
+func pyNumberStrip(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return pyIsSpace(r) && (r < 0x1c || r > 0x1f) })
+}
+
 // asciiDigits replaces every Unicode decimal digit by its ASCII digit, as Python's int()
 // and float() read them ("١٢" is 12).
 func asciiDigits(s string) string {
