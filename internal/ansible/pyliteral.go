@@ -19,8 +19,8 @@ var safeEvalPassthrough = []*regexp.Regexp{
 }
 
 // pyLiteral is what check_type_dict does with a string that starts with "{" and is no JSON:
-// ast.literal_eval for the literals it knows (dicts, lists, tuples, sets, strings with
-// their prefixes and escapes, ints in any base, floats, a sign, True, False, None). Tuples
+// ast.literal_eval for the literals it knows (dicts, lists, tuples, sets, strings and bytes
+// with their prefixes and escapes, ints in any base, floats, a sign, True, False, None). Tuples
 // and sets become lists (as they do in the module's JSON result); dict keys become the
 // strings json.dumps makes of them. Like check_type_dict, it does not insist on a dict:
 // "{1, 2}" is a set, returned as a list.
@@ -164,6 +164,7 @@ func (p *litParser) dict() (any, error) {
 		return items, nil
 	}
 	out := map[string]any{}
+	var keys []any // Python merges equal keys (1, 1.0 and True), keeping the first one
 	k := first
 	for {
 		if p.peek() != ':' {
@@ -174,6 +175,13 @@ func (p *litParser) dict() (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, seen := range keys {
+			if _, isNum := pyNumber(seen); isNum && pyEqual(seen, k) {
+				k = seen
+				break
+			}
+		}
+		keys = append(keys, k)
 		key, err := jsonKey(k)
 		if err != nil {
 			return nil, err
@@ -353,7 +361,7 @@ func (p *litParser) name() (any, error) {
 	}
 	if p.i < len(p.s) && (p.s[p.i] == '\'' || p.s[p.i] == '"') {
 		switch strings.ToLower(word) {
-		case "r", "u":
+		case "r", "u", "b", "br", "rb": // bytes end up as text in the module's JSON
 			p.i = start
 			return p.strings()
 		}
@@ -368,14 +376,17 @@ func isWordByte(c byte) bool {
 // strings reads one or more adjacent string literals, which Python concatenates.
 func (p *litParser) strings() (any, error) {
 	var b strings.Builder
-	n := 0
+	n, bytesLits := 0, 0
 	for {
 		p.space()
 		start := p.i
-		raw := false
-		for p.i < len(p.s) && strings.IndexByte("rRuU", p.s[p.i]) >= 0 && p.i-start < 2 {
-			if p.s[p.i] == 'r' || p.s[p.i] == 'R' {
+		raw, isBytes := false, false
+		for p.i < len(p.s) && strings.IndexByte("rRuUbB", p.s[p.i]) >= 0 && p.i-start < 2 {
+			switch p.s[p.i] {
+			case 'r', 'R':
 				raw = true
+			case 'b', 'B':
+				isBytes = true
 			}
 			p.i++
 		}
@@ -389,9 +400,15 @@ func (p *litParser) strings() (any, error) {
 		}
 		b.WriteString(s)
 		n++
+		if isBytes {
+			bytesLits++
+		}
 	}
 	if n == 0 {
 		return nil, errors.New("expected a string")
+	}
+	if bytesLits > 0 && bytesLits < n {
+		return nil, errors.New("cannot mix bytes and nonbytes literals")
 	}
 	return b.String(), nil
 }
