@@ -4,7 +4,7 @@
 LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_RUN=${BO_LAB_RUN:-/run/bo-lab}             # runtime state: key, inventory, pids, logs
 LAB_CACHE=${BO_LAB_CACHE:-/var/cache/bo-microvm} # cached roots, one dir per <thing>-<key>
-LAB_HOSTS=/var/lib/bo-lab                      # per-hypervisor writable layers (overlayfs)
+LAB_HOSTS=${BO_LAB_HOSTS:-/var/lib/bo-lab}     # per-hypervisor writable layers (overlayfs)
 
 # lab_key NAME: the cache key of recipe NAME: the first 12 hex digits of the
 # sha256 of tests/lab/recipes/NAME.sh and, if it exists, of every file under
