@@ -85,12 +85,13 @@
           autoVols = builtins.filter (v: (v.fs_type or "ext4") != "none") vols;
           mounted = builtins.filter (v: (v.label or null) != null && (v.mount or null) != null) autoVols;
 
+          fs = v: v.fs_type or "ext4";
           createVolume = v: ''
             if [ ! -e ${quote v.path} ]; then
               touch ${quote v.path}
               chattr +C ${quote v.path} 2>/dev/null || true
               truncate -s ${str v.size}M ${quote v.path}
-              mkfs.${v.fs_type or "ext4"} ${if (v.label or null) != null then "-L ${quote v.label}" else ""} ${quote v.path}
+              mkfs.${fs v} ${if (v.label or null) != null then "${if fs v == "vfat" then "-n" else "-L"} ${quote v.label}" else ""} ${quote v.path}
             fi
           '';
 
