@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -273,6 +274,38 @@ func (s *controllerStandIn) source(ctx context.Context) error {
 	return err
 }
 
+// pathExists fetches the revision as source-controller's artifact would hold it and checks that
+// the Kustomization's path is a directory with a kustomization.yaml or manifests in it.
+func (s *controllerStandIn) pathExists(ctx context.Context, repo kube.Object, path, rev string) (string, bool) {
+	s.mu.Lock()
+	url := strings.Replace(repo.Str("spec", "url"), s.mapFrom, s.mapTo, 1)
+	s.mu.Unlock()
+	sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "flux-system", Name: repo.Str("spec", "secretRef", "name")})
+	if err != nil || sec == nil {
+		return "source credentials not found", false
+	}
+	dir, err := os.MkdirTemp("", "standin-artifact-")
+	if err != nil {
+		return err.Error(), false
+	}
+	defer os.RemoveAll(dir)
+	header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(decode(sec, "username")+":"+decode(sec, "password")))
+	sha := rev[strings.LastIndex(rev, ":")+1:]
+	for _, args := range [][]string{{"init", "-q"}, {"fetch", "-q", "--depth=1", url, "refs/heads/" + repo.Str("spec", "ref", "branch")}, {"checkout", "-q", sha}} {
+		cmd := exec.CommandContext(ctx, "/usr/bin/git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0="+header)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Sprintf("artifact for %s: git %s: %s", rev, args[0], out), false
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(path, "./"))))
+	if err != nil || len(entries) == 0 {
+		return fmt.Sprintf("kustomization path not found: %s", path), false
+	}
+	return "", true
+}
+
 // kustomize stands in for kustomize-controller.
 func (s *controllerStandIn) kustomize(ctx context.Context) error {
 	ref := kube.Ref{APIVersion: "kustomize.toolkit.fluxcd.io/v1", Kind: "Kustomization", Namespace: "flux-system", Name: "flux-system"}
@@ -306,6 +339,10 @@ func (s *controllerStandIn) kustomize(ctx context.Context) error {
 				status["conditions"] = condition("Ready", "False", "DecryptionFailed", fmt.Sprintf("decryption secret error: Secret %q not found", name))
 				break
 			}
+		}
+		if msg, ok := s.pathExists(ctx, repo, ks.Str("spec", "path"), rev); !ok {
+			status["conditions"] = condition("Ready", "False", "BuildFailed", msg)
+			break
 		}
 		status["lastAppliedRevision"] = rev
 		status["conditions"] = condition("Ready", "True", "ReconciliationSucceeded", "Applied revision: "+rev)
