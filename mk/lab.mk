@@ -4,6 +4,10 @@ E2E_TIMEOUT ?= 60m
 
 .PHONY: e2e lab-up lab-down lab-status lab-caches
 
+# make test: the cached roots first (conformance-2.19 and ansible-lint need the
+# 2.19 controller), the end-to-end tests among the suites.
+TEST_TARGETS := lab-caches $(TEST_TARGETS) e2e
+
 lab-caches: ## build (or reuse) the lab's cached roots: hypervisor, guest, 2.19 controller
 	$(LAB) caches
 
