@@ -15,10 +15,14 @@
       vms = builtins.fromJSON (builtins.readFile ./vms.json);
 
       # Fixed by the lab (tests/lab/lab): where the guest kernel and initramfs
-      # are mounted in each hypervisor, and the lab network.
+      # are mounted in each hypervisor; network.json (written by `lab up`)
+      # says the lab network's gateway and prefix.
       guestDir = "/opt/bo-lab/guest";
-      gateway = "198.18.0.1";
-      prefix = "24";
+      network = if builtins.pathExists ./network.json
+        then builtins.fromJSON (builtins.readFile ./network.json)
+        else { gateway = "198.18.0.1"; prefix = 24; };
+      gateway = network.gateway;
+      prefix = str network.prefix;
       qemu = "/usr/bin/qemu-system-x86_64";
 
       str = v: if builtins.isString v then v else toString v;
