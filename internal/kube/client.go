@@ -163,37 +163,47 @@ func (c *Client) ResetDiscovery() {
 	c.mu.Unlock()
 }
 
-// resource finds the REST resource of a kind by API discovery (cached per group/version).
+// resource finds the REST resource of a kind by API discovery (cached per group/version). A
+// kind missing from a cached list is looked up again once: the list may have been read while
+// the CRDs of that group were still being established.
 func (c *Client) resource(ctx context.Context, apiVersion, kind string) (apiResource, error) {
-	c.mu.Lock()
-	list, ok := c.discovery[apiVersion]
-	c.mu.Unlock()
-	if !ok {
-		path := "/apis/" + apiVersion
-		if apiVersion == "v1" {
-			path = "/api/v1"
-		}
-		var doc struct {
-			Resources []apiResource `json:"resources"`
-		}
-		if err := c.Do(ctx, http.MethodGet, path, "", nil, &doc); err != nil {
-			if IsNotFound(err) {
-				return apiResource{}, fmt.Errorf("the API server does not serve %s (is its CRD installed?): %w", apiVersion, err)
-			}
-			return apiResource{}, err
-		}
-		list = doc.Resources
+	for attempt := 0; attempt < 2; attempt++ {
 		c.mu.Lock()
-		if c.discovery == nil {
-			c.discovery = map[string][]apiResource{}
-		}
-		c.discovery[apiVersion] = list
+		list, cached := c.discovery[apiVersion]
 		c.mu.Unlock()
-	}
-	for _, r := range list {
-		if r.Kind == kind && !strings.Contains(r.Name, "/") {
-			return r, nil
+		if !cached {
+			path := "/apis/" + apiVersion
+			if apiVersion == "v1" {
+				path = "/api/v1"
+			}
+			var doc struct {
+				Resources []apiResource `json:"resources"`
+			}
+			if err := c.Do(ctx, http.MethodGet, path, "", nil, &doc); err != nil {
+				if IsNotFound(err) {
+					return apiResource{}, fmt.Errorf("the API server does not serve %s (is its CRD installed?): %w", apiVersion, err)
+				}
+				return apiResource{}, err
+			}
+			list = doc.Resources
+			c.mu.Lock()
+			if c.discovery == nil {
+				c.discovery = map[string][]apiResource{}
+			}
+			c.discovery[apiVersion] = list
+			c.mu.Unlock()
 		}
+		for _, r := range list {
+			if r.Kind == kind && !strings.Contains(r.Name, "/") {
+				return r, nil
+			}
+		}
+		if !cached {
+			break
+		}
+		c.mu.Lock()
+		delete(c.discovery, apiVersion)
+		c.mu.Unlock()
 	}
 	return apiResource{}, fmt.Errorf("the API server serves no kind %s in %s (is its CRD installed?)", kind, apiVersion)
 }

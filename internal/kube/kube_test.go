@@ -116,3 +116,32 @@ func TestLoadRefusesAKubeconfigWithoutTheContext(t *testing.T) {
 	_, err := Load(writeKubeconfig(t, srv), "other")
 	assert.ErrorContains(t, err, `has no context "other"`)
 }
+
+func TestDiscoveryLooksAgainForAKindMissingFromTheCachedList(t *testing.T) {
+	calls := 0
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/apis/source.toolkit.fluxcd.io/v1":
+			calls++
+			if calls == 1 { // read while only one of the group's CRDs was established
+				_, _ = w.Write([]byte(`{"resources":[{"name":"buckets","kind":"Bucket","namespaced":true}]}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"resources":[{"name":"buckets","kind":"Bucket","namespaced":true},{"name":"gitrepositories","kind":"GitRepository","namespaced":true}]}`))
+		default:
+			_, _ = w.Write([]byte(`{"kind":"GitRepository"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := Load(writeKubeconfig(t, srv), "")
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = c.Get(ctx, Ref{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "Bucket", Namespace: "f", Name: "b"})
+	require.NoError(t, err)
+	_, err = c.Get(ctx, Ref{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Namespace: "f", Name: "g"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls)
+	_, err = c.Get(ctx, Ref{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "HelmChart", Namespace: "f", Name: "h"})
+	assert.ErrorContains(t, err, "serves no kind HelmChart")
+	assert.Equal(t, 3, calls, "an unknown kind costs one more lookup, not a loop")
+}
