@@ -33,7 +33,10 @@ func RequestFromParams(p ansible.Params, check bool) (Request, error) {
 		if err != nil {
 			return r, err
 		}
-		r.VMs = append(r.VMs, VM{Name: p.Str("name"), Volumes: vols})
+		r.FromName = true
+		for _, n := range p.Strs("name") {
+			r.VMs = append(r.VMs, VM{Name: n, Volumes: vols})
+		}
 	}
 	for i, vm := range p.Dicts("vms") {
 		vols, err := volumesFrom(vm.Dicts("volumes"), fmt.Sprintf("vms[%d].volumes", i))

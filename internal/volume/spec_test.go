@@ -76,22 +76,25 @@ func TestParseModeReadsOctalStringsAndYAMLIntegers(t *testing.T) {
 }
 
 func TestValidateNamesTheOptionAndTheRule(t *testing.T) {
-	one := func(v Volume) Request { return Request{VMs: []VM{{Name: "a", Volumes: []Volume{v}}}} }
+	one := func(v Volume) Request { return Request{FromName: true, VMs: []VM{{Name: "a", Volumes: []Volume{v}}}} }
 	cases := []struct {
 		name string
 		r    Request
 		want string
 	}{
 		{"no VM", Request{}, "name: give a VM"},
-		{"a bad VM name", Request{VMs: []VM{{Name: "a/b"}}}, `name: VM name "a/b" must not contain '/'`},
-		{"a VM twice", Request{VMs: []VM{{Name: "a"}, {Name: "a"}}}, "vms[1]: VM a is listed twice"},
+		{"a bad VM name", Request{FromName: true, VMs: []VM{{Name: "a/b"}}}, `name: VM name "a/b" must not contain '/'`},
+		{"a bad VM name in a list", Request{FromName: true, VMs: []VM{{Name: "a"}, {Name: "a/b"}}}, `name[1]: VM name "a/b"`},
+		{"a bad VM name in vms", Request{VMs: []VM{{Name: "a"}, {Name: "a/b"}}}, `vms[1].name: VM name "a/b"`},
+		{"a VM twice", Request{VMs: []VM{{Name: "a"}, {Name: "a"}}}, "vms[1].name: VM a is listed twice"},
+		{"a volume of the second VM in vms", Request{VMs: []VM{{Name: "a"}, {Name: "b", Volumes: []Volume{{Path: "v.img", FSType: Ext4}}}}}, "vms[1].volumes[0].size: is required"},
 		{"no path", one(Volume{SizeMiB: 1, FSType: Ext4}), "volumes[0].path: is required"},
 		{"a path that leaves the VM directory", one(Volume{Path: "../b/var.img", SizeMiB: 1, FSType: Ext4}), "volumes[0].path: \"../b/var.img\" leaves the VM directory"},
 		{"no size", one(Volume{Path: "v.img", FSType: Ext4}), "volumes[0].size: is required with state=present"},
 		{"an unknown fs_type", one(Volume{Path: "v.img", SizeMiB: 1, FSType: "ntfs"}), "volumes[0].fs_type: must be one of"},
 		{"an xfs label too long", one(Volume{Path: "v.img", SizeMiB: 300, FSType: XFS, Label: "thirteenchars"}), "volumes[0].label: \"thirteenchars\" is 13 characters; xfs labels hold at most 12"},
 		{"a label on a raw image", one(Volume{Path: "v.img", SizeMiB: 1, FSType: None, Label: "x"}), "volumes[0].label: a raw image"},
-		{"a path twice", Request{VMs: []VM{{Name: "a", Volumes: []Volume{{Path: "v.img", SizeMiB: 1, FSType: Ext4}, {Path: "./v.img", SizeMiB: 1, FSType: Ext4}}}}}, "volumes[1].path: ./v.img is listed twice"},
+		{"a path twice", Request{FromName: true, VMs: []VM{{Name: "a", Volumes: []Volume{{Path: "v.img", SizeMiB: 1, FSType: Ext4}, {Path: "./v.img", SizeMiB: 1, FSType: Ext4}}}}}, "volumes[1].path: ./v.img is listed twice"},
 		{"absent needs no size", Request{Absent: true, VMs: []VM{{Name: "a", Volumes: []Volume{{Path: "v.img"}}}}}, ""},
 	}
 	for _, tc := range cases {
@@ -109,12 +112,21 @@ func TestValidateNamesTheOptionAndTheRule(t *testing.T) {
 
 func TestRequestFromParams(t *testing.T) {
 	t.Run("name and volumes make one VM", func(t *testing.T) {
-		r, err := RequestFromParams(ansible.Params{"name": "a", "state": "present", "volumes": []any{
+		r, err := RequestFromParams(ansible.Params{"name": []any{"a"}, "state": "present", "volumes": []any{
 			map[string]any{"path": "var.img", "size": "1G", "fs_type": "ext4", "label": "var", "owner": "microvm", "group": "kvm", "mode": "0660"},
 		}}, true)
 		require.NoError(t, err)
 		assert.True(t, r.Check)
 		assert.Equal(t, []VM{{Name: "a", Volumes: []Volume{{Path: "var.img", SizeMiB: 1024, FSType: "ext4", Label: "var", Owner: "microvm", Group: "kvm", Mode: 0o660}}}}, r.VMs)
+	})
+	t.Run("a list of names gives each VM the same volumes", func(t *testing.T) {
+		r, err := RequestFromParams(ansible.Params{"name": []any{"a", "b"}, "volumes": []any{
+			map[string]any{"path": "var.img", "size": int64(512), "fs_type": "ext4", "owner": "microvm", "group": "kvm", "mode": "0660"},
+		}}, false)
+		require.NoError(t, err)
+		require.Len(t, r.VMs, 2)
+		assert.Equal(t, "b", r.VMs[1].Name)
+		assert.Equal(t, r.VMs[0].Volumes, r.VMs[1].Volumes)
 	})
 	t.Run("vms make several", func(t *testing.T) {
 		r, err := RequestFromParams(ansible.Params{"state": "absent", "purge": true, "vms": []any{

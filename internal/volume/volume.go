@@ -42,6 +42,9 @@ type Request struct {
 	Purge       bool
 	Check       bool
 	LockTimeout time.Duration // 60s when 0
+	// FromName: the VMs came from the name option (all with the same volumes), not from
+	// vms; error messages then name name[i] and volumes[j].
+	FromName bool
 }
 
 // Manager acts on one hypervisor's images.
@@ -124,9 +127,12 @@ func Validate(r Request) error {
 	}
 	seen := map[string]bool{}
 	for i, vm := range r.VMs {
-		where := fmt.Sprintf("vms[%d]", i)
-		if len(r.VMs) == 1 {
+		where := fmt.Sprintf("vms[%d].name", i)
+		switch {
+		case r.FromName && len(r.VMs) == 1:
 			where = "name"
+		case r.FromName:
+			where = fmt.Sprintf("name[%d]", i)
 		}
 		if err := statedir.ValidateName(vm.Name); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -137,9 +143,9 @@ func Validate(r Request) error {
 		seen[vm.Name] = true
 		paths := map[string]bool{}
 		for j, v := range vm.Volumes {
-			vw := fmt.Sprintf("volumes[%d]", j)
-			if len(r.VMs) > 1 {
-				vw = fmt.Sprintf("vms[%d].volumes[%d]", i, j)
+			vw := fmt.Sprintf("vms[%d].volumes[%d]", i, j)
+			if r.FromName {
+				vw = fmt.Sprintf("volumes[%d]", j)
 			}
 			if err := v.validate(vw, !r.Absent); err != nil {
 				return err

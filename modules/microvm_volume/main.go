@@ -27,7 +27,7 @@ func main() {
 			"Give either C(name) with C(volumes) (one VM), or C(vms) (several VMs of this hypervisor in one task).",
 		},
 		Spec: ansible.Spec{Options: []ansible.Option{
-			{Name: "name", Description: []string{"The VM (its state directory name)."}},
+			{Name: "name", Type: ansible.List, Elements: ansible.Str, Description: []string{"The VM (its state directory name), or a list of VMs that all get the same C(volumes)."}},
 			{Name: "volumes", Type: ansible.List, Elements: ansible.Dict, Options: volume.VolumeOptions(), Description: []string{"The VM's volumes (the inventory's C(microvm_volumes))."}},
 			{Name: "vms", Type: ansible.List, Elements: ansible.Dict, Description: []string{"Several VMs, each with its volumes, handled in one invocation."}, Options: []ansible.Option{
 				{Name: "name", Required: true, Description: []string{"The VM."}},
