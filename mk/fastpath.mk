@@ -3,4 +3,5 @@
 TEST_TARGETS += fastpath-test
 
 fastpath-test: build ## fast path: cache hit in one round trip, tamper and refusal rules, become, parity
+	tests/lab/lab caches  # the ansible-core 2.19 controller root
 	$(GO) test -count=1 -tags fastpath ./tests/fastpath/

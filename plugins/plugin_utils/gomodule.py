@@ -44,6 +44,14 @@ try:
 except ImportError:  # pragma: no cover
     remove_internal_keys = None
 
+try:  # ansible-core 2.19+: arguments and results go through a serialization profile
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+except ImportError:  # ansible-core 2.14 - 2.18
+    Direction = get_module_encoder = None
+
+# Binary modules use the "legacy" profile in 2.19+ (module_common's default metadata).
+PROFILE = "legacy"
+
 display = Display()
 
 COLLECTION = "bo.microvm"
@@ -168,7 +176,10 @@ class GoModuleAction(ActionBase):
         module_args = self._task.args.copy()
         self._update_module_args("%s.%s" % (COLLECTION, name), module_args, task_vars)
         module_args["_ansible_tmpdir"] = None
-        args_json = to_bytes(json.dumps(module_args))
+        if get_module_encoder is not None:
+            args_json = to_bytes(json.dumps(module_args, cls=get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)))
+        else:
+            args_json = to_bytes(json.dumps(module_args))
 
         res = self._low_level_execute_command(self._run_cmd(name, binaries), sudoable=True, in_data=args_json)
         marker, detail = self._marker(res)
@@ -202,6 +213,9 @@ class GoModuleAction(ActionBase):
             display.vvv("bo.microvm: fast path gave no result (rc=%s, stderr=%s); plain transfer"
                         % (res.get("rc"), to_text(res.get("stderr", "")).strip()))
             return None
+        self._used_interpreter = None
+        if get_module_encoder is not None:
+            return self._finish(self._parse_returned_data(res, PROFILE))
         return self._finish(self._parse_returned_data(res))
 
     def _run_cmd(self, name, binaries):

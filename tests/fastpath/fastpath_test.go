@@ -30,16 +30,40 @@ type run struct {
 // playbook runs tasks on localhost (local connection) and returns the -vvv output and each
 // task's registered result, written by a final debug task as JSON.
 func playbook(t *testing.T, cache string, vars map[string]any, tasks string) run {
+	return playbookWith(t, "2.14", cache, vars, tasks)
+}
+
+// controllers are the ansible-core versions to test with: BO_CONTROLLERS, default both; 2.19
+// runs through the lab's trixie root (tests/lab/controller), which `tests/lab/lab caches` builds.
+func controllers(t *testing.T) []string {
+	list := strings.Fields(os.Getenv("BO_CONTROLLERS"))
+	if len(list) == 0 {
+		list = []string{"2.14", "2.19"}
+	}
+	for _, c := range list {
+		if c != "2.14" {
+			if err := exec.Command(filepath.Join(repoDir(), "tests/lab/controller"), c, "true").Run(); err != nil {
+				t.Fatalf("controller %s is not available (%v): run tests/lab/lab caches, or set BO_CONTROLLERS", c, err)
+			}
+		}
+	}
+	return list
+}
+
+func repoDir() string { r, _ := filepath.Abs("../.."); return r }
+
+func playbookWith(t *testing.T, ctrl, cache string, vars map[string]any, tasks string) run {
 	t.Helper()
 	dir := t.TempDir()
 	varsJSON, _ := json.Marshal(vars)
 	pb := "- hosts: localhost\n  gather_facts: false\n  vars: " + string(varsJSON) + "\n  tasks:\n" + tasks +
 		"    - name: dump\n      ansible.builtin.copy:\n        dest: " + dir + "/results.json\n        content: \"{{ {'ping': r_ping | default({}), 'check': r_check | default({}), 'secret': r_secret | default({}), 'crash': r_crash | default({})} | to_json }}\"\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pb.yml"), []byte(pb), 0o644))
-	cmd := exec.Command("ansible-playbook", "-i", "localhost,", "-c", "local", "-vvv", filepath.Join(dir, "pb.yml"))
+	cmd := exec.Command(filepath.Join(repoDir(), "tests/lab/controller"), ctrl, "ansible-playbook", "-i", "localhost,", "-c", "local", "-vvv", filepath.Join(dir, "pb.yml"))
 	repo, _ := filepath.Abs("../..")
 	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+filepath.Join(repo, "build/collections"),
-		"XDG_CACHE_HOME="+cache, "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1")
+		"XDG_CACHE_HOME="+cache, "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "local"))
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
@@ -80,13 +104,19 @@ func TestTheSecondTaskTakesOneRoundTrip(t *testing.T) {
 }
 
 func TestATamperedCachedBinaryIsReplacedAndNeverExecuted(t *testing.T) {
+	for _, ctrl := range controllers(t) {
+		t.Run("ansible-core "+ctrl, func(t *testing.T) { tampered(t, ctrl) })
+	}
+}
+
+func tampered(t *testing.T, ctrl string) {
 	cache := t.TempDir()
-	playbook(t, cache, nil, pingTask)
+	playbookWith(t, ctrl, cache, nil, pingTask)
 	f := cacheFile(t, cache)
 	marker := filepath.Join(t.TempDir(), "tampered-binary-ran")
 	require.NoError(t, os.WriteFile(f, []byte("#!/bin/sh\ntouch "+marker+"\necho '{\"ping\": \"evil\"}'\n"), 0o700))
 
-	r := playbook(t, cache, nil, pingTask)
+	r := playbookWith(t, ctrl, cache, nil, pingTask)
 	assert.Equal(t, "pong", r.results["ping"]["ping"])
 	assert.NoFileExists(t, marker, "the tampered copy must never run")
 	b, err := os.ReadFile(f)
@@ -135,12 +165,18 @@ func TestBecomeToRootAndToAnUnprivilegedUser(t *testing.T) {
 }
 
 func TestCheckModeNoLogAndFailuresMatchThePlainPath(t *testing.T) {
+	for _, ctrl := range controllers(t) {
+		t.Run("ansible-core "+ctrl, func(t *testing.T) { parity(t, ctrl) })
+	}
+}
+
+func parity(t *testing.T, ctrl string) {
 	tasks := pingTask +
 		"    - name: check\n      bo.microvm.ping:\n        data: checked\n      check_mode: true\n      register: r_check\n" +
 		"    - name: secret\n      bo.microvm.ping:\n        data: s3cr3t-value-42\n      no_log: true\n      register: r_secret\n" +
 		"    - name: crash\n      bo.microvm.ping:\n        data: crash\n      register: r_crash\n      ignore_errors: true\n"
-	fast := playbook(t, t.TempDir(), map[string]any{"bo_microvm_fast_path": true}, tasks)
-	plain := playbook(t, t.TempDir(), map[string]any{"bo_microvm_fast_path": false}, tasks)
+	fast := playbookWith(t, ctrl, t.TempDir(), map[string]any{"bo_microvm_fast_path": true}, tasks)
+	plain := playbookWith(t, ctrl, t.TempDir(), map[string]any{"bo_microvm_fast_path": false}, tasks)
 	assert.Contains(t, plain.out, "PUT ", "the plain path transfers the binary")
 	for _, task := range []string{"ping", "check", "secret", "crash"} {
 		// The plain path remembers the probed architecture as a fact; that is path metadata.
