@@ -16,7 +16,8 @@ const infoTask = "Read the microVMs and the host preparation"
 // TestSmoke walks one VM through the lab with each controller: microvm_info
 // reads both hypervisors, nix builds the VM's runner from the site flake,
 // `systemctl start microvm@<vm>` boots a guest that answers SSH (the boot is
-// timed), a new generation switches in place without a reboot, a broken VM
+// timed), a new generation switches in place without a reboot, a restart
+// boots the new runner (booted follows current), a broken VM
 // fails its build and keeps its runner, and `systemctl stop` powers the guest
 // off cleanly so SSH stops answering.
 func TestSmoke(t *testing.T) {
@@ -90,6 +91,13 @@ func TestSmoke(t *testing.T) {
 			assert.Equal(t, runner, facts["booted"])
 			assert.Equal(t, runner2, facts["current"])
 			assert.Equal(t, true, facts["outdated"], "booted differs from current")
+			restart := time.Now()
+			lab.HV(t, hv, "systemctl restart "+unit)
+			lab.WaitSSH(t, vm, 180*time.Second)
+			t.Logf("guest %s: systemctl restart -> SSH answers: %s", vm, time.Since(restart).Round(100*time.Millisecond))
+			assert.NotEqual(t, bootID, lab.SSH(t, vm, "cat /proc/sys/kernel/random/boot_id"), "a restart reboots")
+			assert.Equal(t, "2\n", lab.SSH(t, vm, "cat /run/bo-booted-generation"), "and boots the new runner")
+			assert.Equal(t, runner2+"\n", lab.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/booted"))
 			lab.SetVM(t, hv, vm, "broken=true")
 			out, err := lab.Run(hv, "cd /var/lib/microvms/"+vm+" && nix build '"+lab.Flake+"#nixosConfigurations."+vm+
 				".config.microvm.declaredRunner' -o current 2>&1", 0)
