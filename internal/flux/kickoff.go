@@ -23,10 +23,11 @@ const FieldManager = "bo.microvm-flux-kickoff"
 
 // Step statuses in a Result.
 const (
-	StatusChanged = "changed"      // the step ran and changed something
-	StatusOK      = "ok"           // real state already matched; nothing done
-	StatusWaited  = "waited"       // the step only waited for something to become ready
-	StatusPending = "would change" // check mode: the step would run
+	StatusChanged   = "changed"      // the step ran and changed something
+	StatusOK        = "ok"           // real state already matched; nothing done
+	StatusWaited    = "waited"       // the step only waited for something to become ready
+	StatusPending   = "would change" // check mode: the step would run
+	StatusWouldWait = "would wait"   // check mode: the step would wait for something to become ready
 )
 
 // StepResult is one step's outcome.
@@ -136,7 +137,11 @@ func (k *kickoff) run(ctx context.Context) (*Result, error) {
 		}
 		if k.o.CheckMode {
 			pending = pending || !s.waitOnly
-			k.record(s, StatusPending, reason)
+			if s.waitOnly {
+				k.record(s, StatusWouldWait, reason)
+			} else {
+				k.record(s, StatusPending, reason)
+			}
 			continue
 		}
 		if err := s.run(ctx); err != nil {

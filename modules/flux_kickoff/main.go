@@ -95,7 +95,7 @@ func main() {
     msg: "{{ kickoff.steps | map(attribute='title') | zip(kickoff.steps | map(attribute='status')) | list }}"
 `,
 		Returns: []ansible.Return{
-			{Name: "steps", Type: "list", Elements: "dict", Returned: "always", Description: "Every step in order with C(title), C(status) (C(changed), C(ok), C(waited), C(would change)) and C(reason) (what the check read).",
+			{Name: "steps", Type: "list", Elements: "dict", Returned: "always", Description: "Every step in order with C(title), C(status) (C(changed), C(ok), C(waited), and in check mode C(would change), C(would wait)) and C(reason) (what the check read).",
 				Sample: []any{map[string]any{"title": "Gitea admin secret", "status": "ok", "reason": "Secret gitea/gitea-admin exists"}}},
 			{Name: "commit", Type: "str", Returned: "when the repository has a commit", Description: "The repository head Flux syncs to.", Sample: "3f7c2a9e0b1d4c5e6f708192a3b4c5d6e7f80912"},
 			{Name: "revision", Type: "str", Returned: "when the repository has a commit", Description: "The revision as Flux reports it.", Sample: "main@sha1:3f7c2a9e0b1d4c5e6f708192a3b4c5d6e7f80912"},

@@ -166,6 +166,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		for _, s := range []string{"Gitea admin secret", "Gitea chart", "Gitea API token", "Repository content", "Flux components", "Flux sync objects", "Flux reconciliation"} {
 			assert.Equal(t, "would change", st[s], s)
 		}
+		assert.Equal(t, "would wait", st["Wait for Gitea"])
 		_, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Namespace", Name: "gitea"})
 		assert.True(t, kube.IsNotFound(err), "check mode created namespace gitea")
 	})
