@@ -59,10 +59,17 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		for _, vm := range vms {
 			_, _ = lab.Run(vm, "k0s stop; k0s reset; rm -rf /etc/k0s /var/lib/k0s /var/lib/k0s-fake /etc/systemd/system/k0s*.service", time.Minute)
 		}
-		for _, args := range [][]string{{"delete", "nodes", "--all"}, {"delete", "charts.helm.k0sproject.io", "--all", "--namespace=kube-system"},
-			{"delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token"}} {
-			_ = exec.Command("kubectl", append([]string{"--kubeconfig=" + kc.local}, args...)...).Run()
+		k := func(args ...string) []byte {
+			out, _ := exec.Command("kubectl", append([]string{"--kubeconfig=" + kc.local}, args...)...).Output()
+			return out
 		}
+		// No helm controller runs to honour the Charts' uninstall finalizer: drop it first.
+		for _, c := range strings.Fields(string(k("get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "name"))) {
+			k("patch", "--namespace=kube-system", c, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+		}
+		k("delete", "charts.helm.k0sproject.io", "--all", "--namespace=kube-system", "--wait=false")
+		k("delete", "nodes", "--all", "--wait=false")
+		k("delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token", "--wait=false")
 	}
 	dir := t.TempDir()
 	overlay := filepath.Join(dir, "k0s.yaml")
