@@ -1,6 +1,7 @@
 # The lab (tests/lab) and the end-to-end tests that run against it (tests/e2e).
 LAB := tests/lab/lab
 E2E_TIMEOUT ?= 60m
+E2E_RUN ?= .
 
 .PHONY: e2e lab-up lab-down lab-status lab-caches
 
@@ -21,11 +22,13 @@ lab-down: ## take the lab down and check that nothing is left
 lab-status: ## what the lab runs
 	$(LAB) status
 
-# Brings the lab up from nothing, runs every e2e test with the controllers in
-# BO_CONTROLLERS (default both), always takes the lab down, then fails if the
-# tests failed or anything was left behind.
+# Brings the lab up from nothing, runs the e2e tests (E2E_RUN, a -run pattern:
+# all by default) with the controllers in BO_CONTROLLERS (default both),
+# always takes the lab down, then fails if the tests failed or anything was
+# left behind. With the BO_LAB_* variables of tests/lab/README.md it uses a
+# private lab.
 e2e: build ## lab up, the end-to-end tests with ansible-core 2.14 and 2.19, lab down, clean-check
 	@$(LAB) down >/dev/null 2>&1 || true
 	$(LAB) up
-	@rc=0; BO_E2E=1 $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./tests/e2e/ || rc=$$?; \
+	@rc=0; BO_E2E=1 $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./tests/e2e/ || rc=$$?; \
 	$(LAB) down; $(LAB) clean-check || rc=1; exit $$rc
