@@ -3,6 +3,9 @@
 # Usage: hv-root.sh OUT. The lab keys its cache on this file's hash: edit it and
 # the next `lab up` rebuilds. Per-host files (units, networkd, keys) are NOT
 # here: `lab up` lays them into each host's writable layer.
+# No Python (xfsprogs pulls it in; its interpreters are diverted away), as on
+# a NixOS host that does not install it: bo.microvm's modules are Go binaries
+# and the playbooks gather no facts.
 set -euo pipefail
 out=$1
 mirror=${BO_LAB_MIRROR:-http://deb.debian.org/debian}
@@ -19,9 +22,13 @@ unshare -m --propagation private /bin/bash -euo pipefail -c '
   mount --rbind /dev "$out/dev"
   chroot "$out" apt-get update -q
   DEBIAN_FRONTEND=noninteractive chroot "$out" apt-get install -y -q --no-install-recommends \
-    xfsprogs btrfs-progs nix-bin qemu-system-x86 socat procps python3 \
-    kmod less
+    xfsprogs btrfs-progs nix-bin qemu-system-x86 socat procps kmod
   chroot "$out" apt-get clean
+  # xfsprogs depends on python3; divert its interpreters away so Ansible finds
+  # none, as on a NixOS host without Python.
+  for py in /usr/bin/python3.11 /usr/bin/python3; do
+    chroot "$out" dpkg-divert --quiet --local --rename --divert "$py.no-python-on-nixos" --add "$py"
+  done
 ' _ "$out"
 rm -rf "$out"/var/lib/apt/lists/* "$out/etc/resolv.conf"
 : >"$out/etc/resolv.conf"
