@@ -60,7 +60,7 @@ func TestService(t *testing.T) {
 			for _, v := range l.names {
 				runners[v] = l.Runner(t, l.VMs[v].Host, v)
 			}
-			l.Playbook(t, ctrl, "playbooks/volume.yaml", nil).RequireOK(t)
+			l.Playbook(t, ctrl, "playbooks/volume.yaml", l.limit(nil)).RequireOK(t)
 
 			// Start all three and wait for their SSH.
 			start := time.Now()
@@ -140,7 +140,7 @@ func TestService(t *testing.T) {
 			// A VM without a runner is refused before anything starts.
 			l.HV(t, "hv2", "rm /var/lib/microvms/k0s-cp2/current")
 			before := l.hvState(t)
-			res = l.Playbook(t, ctrl, "playbooks/service.yaml", Vars{"service_state": "started"})
+			res = l.Playbook(t, ctrl, "playbooks/service.yaml", l.limit(Vars{"service_state": "started"}))
 			tr = res.Task(t, serviceTask, "hv2")
 			assert.Equal(t, "failed", tr.Status)
 			assert.Contains(t, tr.Result["msg"], "k0s-cp2: /var/lib/microvms/k0s-cp2 has no current runner link: install it with bo.microvm.microvm_install")
@@ -150,7 +150,7 @@ func TestService(t *testing.T) {
 			// A runner whose hypervisor exits at once: the task fails with the journal.
 			l.HV(t, "hv2", `mkdir -p /tmp/bo-bad-runner/bin && printf '#!/bin/sh\necho "qemu: cannot open tap: boom" >&2\nexit 1\n' > /tmp/bo-bad-runner/bin/microvm-run &&
 chmod 0755 /tmp/bo-bad-runner/bin/microvm-run && ln -sfn /tmp/bo-bad-runner /var/lib/microvms/k0s-cp2/current`)
-			res = l.Playbook(t, ctrl, "playbooks/service.yaml", Vars{"service_state": "started", "service_wait": true, "service_vms": []string{"k0s-cp2"}})
+			res = l.Playbook(t, ctrl, "playbooks/service.yaml", Vars{"service_state": "started", "service_wait": true, "service_vms": []string{"k0s-cp2"}, "volume_vms": l.names})
 			tr = res.Task(t, serviceTask, "hv2")
 			assert.Equal(t, "failed", tr.Status)
 			r = mustVM(t, tr, "k0s-cp2")

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"sort"
 	"strings"
 	"testing"
 
@@ -20,21 +19,30 @@ type vmLab struct {
 	names []string // every VM, sorted
 }
 
+// labVMs are the VMs these tests use: the cluster VMs of the lab inventory (the lab may
+// hold more, e.g. one of its own smoke test; the playbooks are limited to these).
+var labVMs = []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
+
 func newVMLab(t *testing.T) *vmLab {
 	env := Lab(t)
-	l := &vmLab{Env: env, byHV: map[string][]string{}}
-	for vm, d := range env.VMs {
+	l := &vmLab{Env: env, byHV: map[string][]string{}, names: labVMs}
+	for _, vm := range labVMs {
+		d, ok := env.VMs[vm]
+		require.True(t, ok, "the lab has VM %s", vm)
 		l.byHV[d.Host] = append(l.byHV[d.Host], vm)
-		l.names = append(l.names, vm)
 	}
-	for _, vms := range l.byHV {
-		sort.Strings(vms)
-	}
-	sort.Strings(l.names)
-	require.Len(t, env.VMs, 3, "the lab has three VMs")
-	require.Len(t, l.byHV, 2, "on two hypervisors")
+	require.Len(t, l.byHV, 2, "the three VMs are on two hypervisors")
 	l.Claim(t, l.names...)
 	return l
+}
+
+// limit adds the variables that keep the playbooks to these tests' VMs.
+func (l *vmLab) limit(vars Vars) Vars {
+	out := Vars{"service_vms": l.names, "volume_vms": l.names}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
 }
 
 // hvState is what a hypervisor shows of its VMs: every path under the state dir with type,
@@ -65,10 +73,10 @@ systemctl show -p Wants --value microvms.target | tr ' ' '\n' | grep -xF -e `+st
 func (l *vmLab) checkThenRun(t *testing.T, ctrl, playbook, task string, vars Vars, compare func(t *testing.T, vm string, check, real map[string]any)) *Result {
 	t.Helper()
 	before := l.hvState(t)
-	check := l.Playbook(t, ctrl, playbook, vars, "--check", "--diff")
+	check := l.Playbook(t, ctrl, playbook, l.limit(vars), "--check", "--diff")
 	check.RequireOK(t)
 	require.Equal(t, before, l.hvState(t), "check mode changed a hypervisor")
-	real := l.Playbook(t, ctrl, playbook, vars, "--diff")
+	real := l.Playbook(t, ctrl, playbook, l.limit(vars), "--diff")
 	real.RequireOK(t)
 	for hv, names := range l.byHV {
 		c, r := check.Task(t, task, hv), real.Task(t, task, hv)
@@ -138,7 +146,8 @@ func compareVolumes(t *testing.T, vm string, check, real map[string]any) {
 // spec is the lab's volumes of every VM, with changes applied as path -> size or fs_type.
 func (l *vmLab) spec(change map[string]map[string]map[string]any) map[string]any {
 	out := map[string]any{}
-	for vm, d := range l.VMs {
+	for _, vm := range l.names {
+		d := l.VMs[vm]
 		var vols []any
 		for _, v := range d.Volumes {
 			m := map[string]any{"path": v.Path, "size": v.Size, "fs_type": v.FSType}
@@ -217,7 +226,7 @@ func TestVolume(t *testing.T) {
 
 			// A shrink is refused and changes nothing.
 			before := l.hvState(t)
-			res = l.Playbook(t, ctrl, "playbooks/volume.yaml", Vars{"volume_spec": l.spec(nil)})
+			res = l.Playbook(t, ctrl, "playbooks/volume.yaml", l.limit(Vars{"volume_spec": l.spec(nil)}))
 			tr := res.Task(t, volumeTask, hv)
 			assert.Equal(t, "failed", tr.Status)
 			assert.Contains(t, tr.Result["msg"], "k0s-cp1 volume var.img: /var/lib/microvms/k0s-cp1/var.img is 640 MiB but size asks for 512 MiB: microvm_volume never shrinks")
@@ -226,15 +235,15 @@ func TestVolume(t *testing.T) {
 			// A raw disk with data is never formatted.
 			l.HV(t, hv, "printf 'bluestore' | dd of=/var/lib/microvms/"+vm+"/ceph.img bs=1 seek=104857600 conv=notrunc status=none")
 			before = l.hvState(t)
-			res = l.Playbook(t, ctrl, "playbooks/volume.yaml", Vars{"volume_spec": l.spec(map[string]map[string]map[string]any{
-				vm: {"var.img": {"size": 640}, "ceph.img": {"fs_type": "ext4"}}})})
+			res = l.Playbook(t, ctrl, "playbooks/volume.yaml", l.limit(Vars{"volume_spec": l.spec(map[string]map[string]map[string]any{
+				vm: {"var.img": {"size": 640}, "ceph.img": {"fs_type": "ext4"}}})}))
 			tr = res.Task(t, volumeTask, hv)
 			assert.Equal(t, "failed", tr.Status)
 			assert.Contains(t, tr.Result["msg"], "k0s-cp1 volume ceph.img: /var/lib/microvms/k0s-cp1/ceph.img has no filesystem signature but holds data")
 			assert.Equal(t, before[hv], l.hvState(t)[hv])
 
 			// Absent without purge is refused; with purge every image goes.
-			res = l.Playbook(t, ctrl, "playbooks/volume.yaml", Vars{"volume_state": "absent"})
+			res = l.Playbook(t, ctrl, "playbooks/volume.yaml", l.limit(Vars{"volume_state": "absent"}))
 			assert.Equal(t, "failed", res.Task(t, volumeTask, hv).Status)
 			assert.Contains(t, res.Task(t, volumeTask, hv).Result["msg"], "only with purge: true")
 			res = l.twice(t, ctrl, "playbooks/volume.yaml", volumeTask, Vars{"volume_state": "absent", "volume_purge": true}, compareVolumes)
