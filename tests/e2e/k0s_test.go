@@ -55,10 +55,13 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		push(t, lab, vm, fake, "/usr/local/bin/k0s", "0755")
 		push(t, lab, vm, kc.guest, "/etc/k0s-fake/kubeconfig", "0600")
 	}
+	dir := t.TempDir()
 	reset := func() {
 		for _, vm := range vms {
 			_, _ = lab.Run(vm, "k0s stop; k0s reset; rm -rf /etc/k0s /var/lib/k0s /var/lib/k0s-fake /etc/systemd/system/k0s*.service", time.Minute)
 		}
+		// Each subtest bootstraps a fresh cluster: its kubeconfig is new too.
+		_ = os.Remove(filepath.Join(dir, "admin.kubeconfig"))
 		k := func(args ...string) []byte {
 			out, _ := exec.Command("kubectl", append([]string{"--kubeconfig=" + kc.local}, args...)...).Output()
 			return out
@@ -71,7 +74,6 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		k("delete", "nodes", "--all", "--wait=false")
 		k("delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token", "--wait=false")
 	}
-	dir := t.TempDir()
 	overlay := filepath.Join(dir, "k0s.yaml")
 	require.NoError(t, os.WriteFile(overlay, []byte(fmt.Sprintf(`all:
   children:
