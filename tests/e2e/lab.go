@@ -93,10 +93,28 @@ func Lab(t testing.TB) *Env {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		t.Fatalf("read %s/lab.json: %v", dir, err)
 	}
+	for hv := range raw.Hypervisors {
+		if err := running(filepath.Join(dir, hv+".pid")); err != nil {
+			t.Fatalf("the lab in %s is not fully up: %s: %v (run `sudo tests/lab/lab up`)", dir, hv, err)
+		}
+	}
 	return &Env{
 		Dir: dir, Repo: repoRoot(), Inventory: raw.Inventory, Key: raw.Key, Flake: raw.Flake,
 		Hypervisors: raw.Hypervisors, VMs: raw.VMs,
 	}
+}
+
+// running says whether the process in pidFile lives.
+func running(pidFile string) error {
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return err
+	}
+	pid := strings.TrimSpace(string(data))
+	if _, err := os.Stat("/proc/" + pid); err != nil {
+		return fmt.Errorf("process %s is gone", pid)
+	}
+	return nil
 }
 
 // repoRoot is two directories above this file.
