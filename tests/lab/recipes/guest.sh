@@ -15,8 +15,13 @@ work=$(mktemp -d /tmp/bo-lab-guest.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 # The kernel of the running Debian release; apt-get download needs no install.
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kpkg" ] || { echo "guest.sh: cannot find the kernel package behind linux-image-amd64 (apt-get update?)" >&2; exit 1; }
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }
+kpkg=$(kernel_pkg)
+if [ -z "$kpkg" ]; then # a machine whose package lists were never fetched
+  apt-get update -qq
+  kpkg=$(kernel_pkg)
+fi
+[ -n "$kpkg" ] || { echo "guest.sh: cannot find the kernel package behind linux-image-amd64" >&2; exit 1; }
 (cd "$work" && apt-get download -q "$kpkg" >/dev/null)
 dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k"
 kver=${kpkg#linux-image-}
