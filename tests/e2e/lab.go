@@ -35,6 +35,7 @@ type Env struct {
 	Hypervisors map[string]string
 	// VMs maps VM names to the data the site flake was built from (vms.json as
 	// of `lab up`; `lab set-vm` changes a hypervisor's copy, not this one).
+	// It includes VMs outside the inventory (VM.InInventory).
 	VMs map[string]VM
 }
 
@@ -46,7 +47,13 @@ type VM struct {
 	VCPU    int      `json:"vcpu"`
 	Mem     int      `json:"mem"`
 	Volumes []Volume `json:"volumes"`
+	// Inventory is false for a VM the lab keeps out of the inventory (the
+	// smoke test's own VM); see InInventory.
+	Inventory *bool `json:"inventory"`
 }
+
+// InInventory says whether the VM is in the lab inventory's microvms group.
+func (v VM) InInventory() bool { return v.Inventory == nil || *v.Inventory }
 
 // Volume is one volume of a VM in vms.json; FSType "none" is a raw disk the
 // runner does not create (microvm_volume does).
