@@ -12,3 +12,10 @@ k0s-fake: build/k0s-fake/k0s ## the k0s contract fake (static) for the lab's gue
 
 build/k0s-fake/k0s: FORCE
 	mkdir -p $(dir $@) && $(GOBUILD) -o $@ ./tests/k0sfake
+
+# The e2e test of bootstrap-existing-machines.yaml pushes the fake into the lab's guests and
+# talks to a real kube-apiserver: make e2e builds both first.
+.PHONY: k0s-e2e-deps
+k0s-e2e-deps: k0s-fake
+	tests/k8s/build >/dev/null
+e2e: k0s-e2e-deps

@@ -360,6 +360,11 @@ func (s *Service) plan(vm statedir.VM, st systemd.UnitState, r Request) (action,
 		return ActionNone, "", nil
 	}
 	if action == ActionStarted || action == ActionRestarted {
+		if r.Check && !vm.Exists {
+			// A check-mode deploy predicts the start of a VM that microvm_install, in the same
+			// run, only predicted; a real run refuses it until it is installed.
+			return action, reason + " (not installed yet: a real run needs bo.microvm.microvm_install first)", nil
+		}
 		if err := s.checkRunner(vm); err != nil {
 			return "", "", err
 		}

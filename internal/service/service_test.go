@@ -399,3 +399,16 @@ func TestAStopThatLeavesTheUnitFailedSucceedsWithANote(t *testing.T) {
 	assert.Equal(t, "failed", rep.VMs["a"].After)
 	assert.Contains(t, rep.VMs["a"].Note, "stopped, but systemd marks the unit failed (result exit-code)")
 }
+
+func TestCheckModePredictsTheStartOfAVMTheSameRunWouldInstall(t *testing.T) {
+	e := newEnv(t)
+	e.sd.set("microvm@fresh.service", "inactive")
+	r := req(Started, "fresh")
+	r.Check = true
+	rep, err := e.svc.Apply(context.Background(), r)
+	require.NoError(t, err)
+	assert.True(t, rep.Changed, "check mode predicts the start")
+	assert.Equal(t, ActionStarted, rep.VMs["fresh"].Action)
+	assert.Contains(t, rep.VMs["fresh"].Reason, "not installed yet")
+	assert.Empty(t, e.sd.jobList(), "check mode runs no job")
+}

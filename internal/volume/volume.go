@@ -291,17 +291,28 @@ func (m *Manager) gatherAndPlan(ctx context.Context, vm string, v Volume, runnin
 	hostPath, local := m.imagePath(vm, v)
 	res := &Result{Path: v.Path, Image: hostPath, Action: ActionNone, Changes: []string{}, vol: v}
 	name := fmt.Sprintf("%s volume %s", vm, v.Path)
+	// In check mode the VM directory may be one that microvm_install (in the same check-mode
+	// run) only predicted: no image exists there yet, so each would be created. A real run
+	// needs the directory.
+	var img image
+	vmDirMissing := false
 	if !filepath.IsAbs(v.Path) {
 		if _, err := os.Stat(m.Host.VMDir(vm)); err != nil {
-			return nil, fmt.Errorf("%s: the VM directory %s does not exist: install the VM first (bo.microvm.microvm_install)", name, filepath.Dir(hostPath))
+			if !r.Check {
+				return nil, fmt.Errorf("%s: the VM directory %s does not exist: install the VM first (bo.microvm.microvm_install)", name, filepath.Dir(hostPath))
+			}
+			vmDirMissing = true
 		}
 	}
-	if st, err := os.Stat(filepath.Dir(local)); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("%s: the directory %s does not exist", name, filepath.Dir(hostPath))
-	}
-	img, err := m.probe(ctx, local)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if !vmDirMissing {
+		if st, err := os.Stat(filepath.Dir(local)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%s: the directory %s does not exist", name, filepath.Dir(hostPath))
+		}
+		probed, err := m.probe(ctx, local)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		img = probed
 	}
 	res.img = img
 	res.Exists = img.Exists

@@ -480,3 +480,15 @@ func TestAVolumeOfAVMThatIsNotInstalledIsExplained(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ghost volume var.img: the VM directory /var/lib/microvms/ghost does not exist: install the VM first")
 }
+
+func TestCheckModeForAVMThatTheSameRunWouldInstallPredictsItsVolumes(t *testing.T) {
+	e := newEnv(t)
+	req := present(true, VM{Name: "fresh", Volumes: []Volume{vol("var.img", 64, Ext4, "var"), vol("ceph.img", 128, None, "")}})
+	res, err := e.m.Apply(context.Background(), req)
+	require.NoError(t, err)
+	assert.True(t, res.Changed, "check mode predicts the images of a VM that is not installed yet")
+	for _, r := range res.VMs["fresh"].Volumes {
+		assert.Equal(t, ActionCreated, r.Action, r.Path)
+	}
+	assert.NoDirExists(t, e.m.Host.VMDir("fresh"), "check mode creates nothing")
+}

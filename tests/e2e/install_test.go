@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -271,10 +272,12 @@ func (l *installLab) addVMs(t *testing.T) {
 		entries[vm] = map[string]any{"host": d.Host, "ip": d.IP, "mac": d.MAC, "vcpu": d.VCPU, "mem": d.Mem, "generation": "1",
 			"volumes": []any{map[string]any{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}}}
 	}
-	add, err := json.Marshal(entries)
-	require.NoError(t, err)
 	for hv := range l.Hypervisors {
-		l.HV(t, hv, editVMs(`vms.update(json.loads(sys.argv[1]))`, string(add)))
+		l.editVMs(t, hv, func(vms map[string]any) {
+			for vm, e := range entries {
+				vms[vm] = e
+			}
+		})
 	}
 }
 
@@ -282,21 +285,23 @@ func (l *installLab) addVMs(t *testing.T) {
 // stores broken=false as the string "false", which the flake takes as broken.)
 func (l *installLab) setVM(t *testing.T, hv, vm string, fields map[string]any) {
 	t.Helper()
-	arg, err := json.Marshal(map[string]any{"vm": vm, "fields": fields})
-	require.NoError(t, err)
-	l.HV(t, hv, editVMs(`a = json.loads(sys.argv[1]); vms[a["vm"]].update(a["fields"])`, string(arg)))
+	l.editVMs(t, hv, func(vms map[string]any) {
+		entry, ok := vms[vm].(map[string]any)
+		require.True(t, ok, "%s has no VM %s in its site flake", hv, vm)
+		for k, v := range fields {
+			entry[k] = v
+		}
+	})
 }
 
 // removeVMs takes the test's VMs out of the hypervisors' site flakes again.
 func (l *installLab) removeVMs(t *testing.T) {
-	var names []string
-	for vm := range installVMs {
-		names = append(names, vm)
-	}
-	arg, err := json.Marshal(names)
-	require.NoError(t, err)
 	for hv := range l.Hypervisors {
-		l.HV(t, hv, editVMs(`[vms.pop(n, None) for n in json.loads(sys.argv[1])]`, string(arg)))
+		l.editVMs(t, hv, func(vms map[string]any) {
+			for vm := range installVMs {
+				delete(vms, vm)
+			}
+		})
 	}
 }
 
@@ -315,15 +320,14 @@ func (l *installLab) stop(t *testing.T, hv, vm string) {
 	require.Equal(t, "inactive\n", l.HV(t, hv, stopCmd(vm)+"; systemctl is-active microvm@"+vm+" || true"))
 }
 
-// editVMs is a shell command that edits a hypervisor's /srv/site/vms.json (dict vms) with
-// one Python statement taking arg as sys.argv[1], replacing the file atomically.
-func editVMs(stmt, arg string) string {
-	return `python3 - '` + arg + `' <<'EOF'
-import json, os, sys
-p = "/srv/site/vms.json"
-vms = json.load(open(p))
-` + stmt + `
-json.dump(vms, open(p + ".new", "w"), indent=2)
-os.replace(p + ".new", p)
-EOF`
+// editVMs edits a hypervisor's /srv/site/vms.json with edit and replaces the file atomically.
+// The edit happens here: the hypervisors, like NixOS hosts, have no Python.
+func (l *installLab) editVMs(t *testing.T, hv string, edit func(vms map[string]any)) {
+	t.Helper()
+	vms := map[string]any{}
+	require.NoError(t, json.Unmarshal([]byte(l.HV(t, hv, "cat /srv/site/vms.json")), &vms))
+	edit(vms)
+	data, err := json.MarshalIndent(vms, "", "  ")
+	require.NoError(t, err)
+	l.HV(t, hv, "echo "+base64.StdEncoding.EncodeToString(data)+" | base64 -d >/srv/site/vms.json.new && mv /srv/site/vms.json.new /srv/site/vms.json")
 }
