@@ -48,7 +48,7 @@ func main() {
 				{Name: "booted", Type: "str", Returned: "always", Description: "Runner the running VM was started from; empty when not running."},
 				{Name: "outdated", Type: "bool", Returned: "always", Description: "C(booted) differs from C(current): a restart (or switch) would apply a new configuration."},
 				{Name: "flake", Type: "str", Returned: "always", Description: "Content of the C(flake) file."},
-				{Name: "declarative", Type: "bool", Returned: "always", Description: "The VM is managed by the host's NixOS configuration (C(toplevel) present); the lifecycle modules refuse it."},
+				{Name: "declarative", Type: "bool", Returned: "always", Description: "The VM is managed by the host's NixOS configuration (C(toplevel) present); microvm_install refuses to change it and the playbooks stop in preflight."},
 				{Name: "running", Type: "bool", Returned: "always", Description: "The unit is active."},
 				{Name: "unit", Type: "str", Returned: "always", Description: "The VM's systemd unit.", Sample: "microvm@k0s-cp1.service"},
 				{Name: "active_state", Type: "str", Returned: "always", Description: "The unit's ActiveState.", Sample: "active"},
