@@ -12,15 +12,6 @@ __metaclass__ = type
 
 import re
 
-DOCUMENTATION = r"""
-name: microvm_plan
-short_description: Plan a bo.microvm run from the inventory
-description:
-  - Selects the VMs a play touches (VMs in the play, and every VM of a hypervisor in the play, so
-    C(--limit) works with VM or hypervisor names), groups them by hypervisor, names one leader host
-    per hypervisor that runs the batched module call, and lists every inventory problem.
-"""
-
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_NAME = 12
 MAX_TAP = 15
