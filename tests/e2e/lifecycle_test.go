@@ -110,11 +110,14 @@ func TestLifecyclePlaybooks(t *testing.T) {
 			before = bootID("k0s-w1")
 			lab.Playbook(t, ctrl, pb("restart-microvms.yaml"), vars, "--limit", "k0s-w1").RequireOK(t)
 			assert.NotEqual(t, before, bootID("k0s-w1"), "restart rebooted k0s-w1")
+			// A switched VM still boots its old runner (booted != current, as microvm -l shows
+			// "stale"): restarting only outdated VMs restarts it once, then nothing.
 			for i := 0; i < 2; i++ {
 				r := lab.Playbook(t, ctrl, pb("restart-microvms.yaml"), with("microvm_restart_only_outdated", true))
 				r.RequireOK(t)
-				assert.Zero(t, r.Recap().Changed(), "nothing is outdated, nothing restarts")
+				assert.Equal(t, i == 0, r.Recap().Changed() > 0, "restart only outdated, run %d", i+1)
 			}
+			assert.Equal(t, "3", strings.TrimSpace(lab.SSH(t, "k0s-cp1", "cat /run/bo-booted-generation")), "the restart booted the switched configuration")
 
 			// destroy: without confirmation nothing changes; with it, twice.
 			refused := lab.Playbook(t, ctrl, pb("destroy-microvms.yaml"), vars)

@@ -103,7 +103,6 @@
             "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1" "tsc=reliable"
             "init=${sys}/init"
             "bo.ip=${vm.ip}/${prefix}" "bo.gw=${gateway}" "bo.hostname=${name}"
-            "bo.generation=${str vm.generation}"
           ] ++ (if mounted == [ ] then [ ] else [
             ("bo.mounts=" + join "," (map (v: "${v.label}:${v.mount}") mounted))
           ]));
