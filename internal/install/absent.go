@@ -25,19 +25,11 @@ func leftover(name string) bool {
 // absent removes one stopped VM (or predicts it in check mode).
 func (in *Installer) absent(ctx context.Context, req Request, name string, st systemd.UnitState) *VM {
 	r := &VM{Name: name, State: "absent", Changes: []string{}, ActiveState: st.ActiveState, Running: running(st)}
-	if !req.Check {
-		unlock, err := in.Host.Lock(ctx, name)
-		if err != nil {
-			return fail(r, err)
-		}
-		defer unlock()
-	}
-	vm, err := in.Host.Read(name)
-	r.Dir = vm.Dir
+	vm, unlock, err := in.lockAndRead(ctx, req, r)
+	defer unlock()
 	if err != nil {
 		return fail(r, err)
 	}
-	r.Previous, r.Current, r.Booted = vm.Current, vm.Current, vm.Booted
 	if vm.Declarative {
 		return fail(r, fmt.Errorf("VM %s is declared in the hypervisor's NixOS configuration (%s/toplevel exists): "+
 			"remove it from microvm.vms in the host configuration instead; this module would only see it come back", name, vm.Dir))

@@ -33,23 +33,35 @@ func fail(r *VM, err error) *VM {
 	return r
 }
 
+// lockAndRead takes the VM's lock (not in check mode, which changes nothing) and reads its
+// state directory into r. The returned unlock is always safe to call.
+func (in *Installer) lockAndRead(ctx context.Context, req Request, r *VM) (statedir.VM, func(), error) {
+	unlock := func() {}
+	if !req.Check {
+		u, err := in.Host.Lock(ctx, r.Name)
+		if err != nil {
+			return statedir.VM{}, unlock, err
+		}
+		unlock = u
+	}
+	vm, err := in.Host.Read(r.Name)
+	r.Dir = vm.Dir
+	if err != nil {
+		return vm, unlock, err
+	}
+	r.Previous, r.Current, r.Booted = vm.Current, vm.Current, vm.Booted
+	return vm, unlock, nil
+}
+
 // present installs one VM's runner (or predicts it in check mode).
 func (in *Installer) present(ctx context.Context, req Request, name string, st systemd.UnitState) *VM {
 	r := &VM{Name: name, State: "present", Changes: []string{}, Flake: req.Flake,
 		ActiveState: st.ActiveState, Running: running(st)}
-	if !req.Check {
-		unlock, err := in.Host.Lock(ctx, name)
-		if err != nil {
-			return fail(r, err)
-		}
-		defer unlock()
-	}
-	vm, err := in.Host.Read(name)
-	r.Dir = vm.Dir
+	vm, unlock, err := in.lockAndRead(ctx, req, r)
+	defer unlock()
 	if err != nil {
 		return fail(r, err)
 	}
-	r.Previous, r.Current, r.Booted = vm.Current, vm.Current, vm.Booted
 	if vm.Declarative {
 		return fail(r, fmt.Errorf("VM %s is declared in the hypervisor's NixOS configuration (microvm.vms.%s; %s/toplevel exists): "+
 			"its install-microvm-%s.service owns %s/current and a host switch would undo this install. "+
