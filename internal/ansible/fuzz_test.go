@@ -10,6 +10,42 @@ import (
 	"testing"
 )
 
+// richSpec is a copy of argspec's richSpec (argspec/validate_test.go): every rule of a spec.
+var richSpec = Spec{
+	Options: []Option{
+		{Name: "name", Required: true, Aliases: []string{"n", "vm_name"}},
+		{Name: "state", Choices: []any{"present", "absent", "no"}, Default: "present"},
+		{Name: "count", Type: Int},
+		{Name: "force", Type: Bool, Default: false},
+		{Name: "tags", Type: List, Elements: Str, Choices: []any{"a", "b"}},
+		{Name: "ports", Type: List, Elements: Int},
+		{Name: "token", NoLog: true},
+		{Name: "src"}, {Name: "content"}, {Name: "user"}, {Name: "group"}, {Name: "fs"}, {Name: "label"},
+		{Name: "path", Type: Path},
+		{Name: "vm", Type: Dict, Options: []Option{
+			{Name: "mem", Type: Int, Default: int64(256)},
+			{Name: "role", Choices: []any{"controller", "worker"}, Required: true},
+			{Name: "key", NoLog: true, Aliases: []string{"k"}},
+			{Name: "disk", Type: Dict, Options: []Option{{Name: "size", Type: Int, Required: true}}},
+		}, Rules: Rules{MutuallyExclusive: [][]string{{"key", "mem"}}}},
+		{Name: "volumes", Type: List, Elements: Dict, Options: []Option{
+			{Name: "path", Required: true},
+			{Name: "size", Type: Int},
+			{Name: "fs_type", Choices: []any{"ext4", "xfs"}, Default: "ext4"},
+		}, Rules: Rules{RequiredIf: []RequiredIf{{Key: "fs_type", Value: "xfs", Requirements: []string{"size"}}}}},
+		{Name: "opts", Type: Dict, ApplyDefaults: true, Options: []Option{{Name: "retries", Type: Int, Default: int64(3)}}},
+	},
+	Rules: Rules{
+		MutuallyExclusive: [][]string{{"src", "content"}, {"user", "fs"}},
+		RequiredTogether:  [][]string{{"user", "group"}},
+		RequiredIf: []RequiredIf{
+			{Key: "state", Value: "absent", Requirements: []string{"path"}},
+			{Key: "count", Value: int64(0), Requirements: []string{"src", "content"}, Any: true},
+		},
+		RequiredBy: map[string][]string{"fs": {"label", "path"}},
+	},
+}
+
 // fuzzModule validates against richSpec plus every other type, and echoes what it got, so
 // that a fuzzed args file reaches validation, conversion, masking and encoding.
 var fuzzModule = Module{

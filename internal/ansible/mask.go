@@ -3,6 +3,8 @@ package ansible
 import (
 	"sort"
 	"strings"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
 // Masked replaces a value equal to a no_log value; Hidden replaces a no_log value inside a string.
@@ -66,7 +68,7 @@ func removeValues(v any, secrets []string, keepBoolsAndNulls bool) any {
 }
 
 func maskScalar(v any, secrets []string) any {
-	s := pyStr(v)
+	s := pyvalue.Str(v)
 	for _, secret := range secrets {
 		if strings.Contains(s, secret) {
 			return Masked

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -54,7 +55,7 @@ func TestRemoveValuesAgreesWithAnsibleCore(t *testing.T) {
 			n := 0
 			for sc.Scan() {
 				n++
-				line, err := decodeJSON(sc.Bytes())
+				line, err := pyvalue.DecodeJSON(sc.Bytes())
 				require.NoError(t, err)
 				c := line.(map[string]any)
 				var secrets []string
@@ -62,7 +63,7 @@ func TestRemoveValuesAgreesWithAnsibleCore(t *testing.T) {
 					secrets = append(secrets, s.(string))
 				}
 				got := removeValues(c["in"], secrets, f.v219)
-				assert.True(t, pyEqual(c["out"], got) && sameTypes(c["out"], got), "%s with %v: want %s, got %s", pyRepr(c["in"]), secrets, pyRepr(c["out"]), pyRepr(got))
+				assert.True(t, pyvalue.Equal(c["out"], got) && pyvalue.SameKinds(c["out"], got), "%s with %v: want %s, got %s", pyvalue.Repr(c["in"]), secrets, pyvalue.Repr(c["out"]), pyvalue.Repr(got))
 			}
 			require.NoError(t, sc.Err())
 			require.Greater(t, n, 1000)

@@ -1,3 +1,20 @@
+// Package ansible implements Ansible's binary-module protocol for Go modules: it reads the
+// JSON arguments file named by argv[1] and the task's _ansible_ keys (check, diff, no_log,
+// verbosity, the controller's version), validates the arguments against the module's spec
+// (internal/ansible/argspec, as the controller's release does it), runs the module, masks
+// no_log values, and prints exactly one JSON result object on stdout. With --ansible-doc it
+// prints the sidecar documentation (internal/ansible/moddoc) instead.
+//
+// A module needs only this package: it re-exports the spec vocabulary of argspec (Option,
+// Spec, Params, the types) and the documentation types of moddoc (Return, Support).
+//
+// # Fidelity
+//
+// The protocol follows the controller that runs the module, as argspec does (see there for
+// the validator's known differences). Its own:
+//   - Every _ansible_ key is accepted, known or not (a Go binary must outlive the controller
+//     it was built for); AnsibleModule reports unknown ones as unsupported parameters.
+//   - Top-level bools and nulls of the result are never masked, as from 2.15.
 package ansible
 
 import (
@@ -12,16 +29,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// Support says how far a module supports check or diff mode, as DOCUMENTATION's attributes do.
-type Support string
-
-// Support levels.
-const (
-	Full    Support = "full"
-	Partial Support = "partial"
-	None    Support = "none"
+	"github.com/business-operations/bo.microvm/internal/ansible/argspec"
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
 // Module declares one Ansible module: its documentation, argument spec and behaviour.
@@ -43,17 +53,6 @@ type Module struct {
 	Run func(ctx context.Context, inv *Invocation) (*Result, error)
 }
 
-// Return documents one return value.
-type Return struct {
-	Name        string
-	Description string
-	Returned    string // "always", "success", "when changed", ...
-	Type        string // str, int, bool, list, dict, ...
-	Elements    string
-	Sample      any
-	Contains    []Return
-}
-
 // Invocation is what a module's Run receives: validated parameters and the task's modes.
 type Invocation struct {
 	Params          Params
@@ -67,8 +66,8 @@ type Invocation struct {
 	RemoteTmp       string
 	KeepRemoteFiles bool
 
-	debug        bool    // _ansible_debug
-	prof         profile // the controller's release, from _ansible_version
+	debug        bool            // _ansible_debug
+	prof         argspec.Profile // the controller's release, from _ansible_version
 	mu           sync.Mutex
 	warnings     []string
 	deprecations []map[string]any
@@ -175,13 +174,13 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	if err != nil {
 		return failure(fmt.Sprintf("Cannot read the arguments file: %v", err))
 	}
-	raw, err := decodeJSON(data)
+	raw, err := pyvalue.DecodeJSON(data)
 	if err != nil {
 		return failure(fmt.Sprintf("The arguments file %s is not valid JSON: %v", argsFile, err))
 	}
 	all, ok := raw.(map[string]any)
 	if !ok {
-		return failure(fmt.Sprintf("The arguments file %s must hold a JSON object, not %s", argsFile, pyClass(raw)))
+		return failure(fmt.Sprintf("The arguments file %s must hold a JSON object, not %s", argsFile, pyvalue.Class(raw)))
 	}
 	params := map[string]any{}
 	internal := map[string]any{}
@@ -194,8 +193,8 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	}
 	applyInternal(inv, internal)
 
-	inv.prof = profileFor(pyStr(internal["version"]))
-	v := validate(inv.prof, m.Spec, params)
+	inv.prof = argspec.ProfileFor(pyvalue.Str(internal["version"]))
+	v := inv.prof.Validate(m.Spec, params)
 	secrets = v.NoLogValues()
 	base := map[string]any{}
 	if injectInvocation(internal) {
@@ -331,7 +330,7 @@ func passwordWarnings(opts []Option, params map[string]any) []string {
 		}
 	}
 	var out []string
-	for _, k := range sortedKeys(params) {
+	for _, k := range pyvalue.SortedKeys(params) {
 		if !noLog[k] && passwordMatch.MatchString(k) {
 			out = append(out, "Module did not set no_log for "+k)
 		}
@@ -342,7 +341,7 @@ func passwordWarnings(opts []Option, params map[string]any) []string {
 // finish adds warnings, deprecations and diff, makes the result generic JSON and masks it.
 func finish(inv *Invocation, secrets []string, diff []Diff, res map[string]any) map[string]any {
 	warnings := inv.warnings
-	if inv.prof.v219 { // 2.19 keeps each warning once
+	if inv.prof.Is219() { // 2.19 keeps each warning once
 		warnings = nil
 		seen := map[string]bool{}
 		for _, w := range inv.warnings {
@@ -372,7 +371,7 @@ func finish(inv *Invocation, secrets []string, diff []Diff, res map[string]any) 
 	if err != nil {
 		return map[string]any{"failed": true, "changed": false, "msg": "internal error: cannot encode the module result: " + err.Error()}
 	}
-	masked := removeValues(generic, longestFirst(secrets), inv.prof.v219).(map[string]any)
+	masked := removeValues(generic, longestFirst(secrets), inv.prof.Is219()).(map[string]any)
 	// As ansible-core 2.15+: top-level booleans and nulls are never masked.
 	for k, val := range generic {
 		if _, ok := val.(bool); ok || val == nil {
@@ -399,7 +398,7 @@ func applyInternal(inv *Invocation, in map[string]any) {
 	inv.NoLog = boolish(in["no_log"])
 	inv.KeepRemoteFiles = boolish(in["keep_remote_files"])
 	inv.debug = boolish(in["debug"])
-	if n, ok := pyNumber(in["verbosity"]); ok {
+	if n, ok := pyvalue.Number(in["verbosity"]); ok {
 		inv.Verbosity = int(n)
 	}
 	if s, ok := in["module_name"].(string); ok && s != "" {
@@ -417,16 +416,13 @@ func injectInvocation(in map[string]any) bool {
 }
 
 func boolish(v any) bool {
-	b, err := toBool(v)
-	if err != nil {
-		return false
-	}
-	return b.(bool)
+	b, _ := argspec.Boolean(v)
+	return b
 }
 
 // marshal encodes the result as one line of JSON, numbers as Python prints them.
 func marshal(v map[string]any) ([]byte, error) {
-	return encodeResult(v)
+	return pyvalue.EncodeCompact(v)
 }
 
 // WriteJSON is a helper for tests and tools: it writes v as one JSON line.

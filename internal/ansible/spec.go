@@ -1,102 +1,73 @@
-// Package ansible implements Ansible's binary-module protocol for Go modules: it reads the
-// JSON arguments file named by argv[1], validates the arguments against a typed spec with the
-// semantics and messages of ansible-core 2.14's AnsibleModule, runs the module, masks no_log
-// values, and prints exactly one JSON result object on stdout. The same spec renders the
-// module's sidecar documentation.
-//
-// # Fidelity
-//
-// Validation follows the controller that runs the module, as _ansible_version names it:
-// ansible-core 2.14's module_utils below 2.19, 2.19's from 2.19 (releases 2.15 to 2.18 get
-// 2.14's rules; only 2.14 and 2.19 are tested). tests/conformance runs one table of task
-// arguments through both AnsibleModule and this package with real ansible-playbook; the unit
-// tables were produced by ansible-core's own functions. Known differences:
-//   - Go maps keep no key order: where Python renders a dict with the task's key order
-//     (str() of a dict, jsonarg of a dict), keys here are sorted.
-//   - Numbers are int64 or float64: an int beyond int64 is rejected (Python has big ints).
-//   - Where AnsibleModule crashes with a traceback (a number given for a dict with
-//     sub-options, non-string choices in a list option, a key=value sub-options string
-//     without "="), this package reports an error message instead.
-//   - With unsupported parameters at several levels, ansible-core lists the supported
-//     parameters of a random one of them (it iterates a set); this package takes the last
-//     in sorted order.
-//   - Every _ansible_ key is accepted, known or not (a Go binary must outlive the controller
-//     it was built for); AnsibleModule reports unknown ones as unsupported parameters.
-//   - Top-level bools and nulls of the result are never masked, as from 2.15.
 package ansible
 
-// Type names an argument type exactly as ansible-core's argument_spec does.
-type Type string
+import (
+	"io"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/argspec"
+	"github.com/business-operations/bo.microvm/internal/ansible/moddoc"
+)
+
+// The spec vocabulary of argspec, so that a module's main needs this package only.
+type (
+	Type       = argspec.Type
+	Option     = argspec.Option
+	Spec       = argspec.Spec
+	Rules      = argspec.Rules
+	RequiredIf = argspec.RequiredIf
+	Params     = argspec.Params
+)
 
 // The argument types AnsibleModule knows.
 const (
-	Str     Type = "str"
-	Int     Type = "int"
-	Float   Type = "float"
-	Bool    Type = "bool"
-	List    Type = "list"
-	Dict    Type = "dict"
-	Path    Type = "path"
-	Raw     Type = "raw"
-	JSONArg Type = "jsonarg"
-	Bytes   Type = "bytes"
-	Bits    Type = "bits"
+	Str     = argspec.Str
+	Int     = argspec.Int
+	Float   = argspec.Float
+	Bool    = argspec.Bool
+	List    = argspec.List
+	Dict    = argspec.Dict
+	Path    = argspec.Path
+	Raw     = argspec.Raw
+	JSONArg = argspec.JSONArg
+	Bytes   = argspec.Bytes
+	Bits    = argspec.Bits
 )
 
-// Option is one entry of an argument spec. Its zero value is an optional string option.
-type Option struct {
-	Name          string
-	Type          Type // Str when empty
-	Elements      Type // element type of a List
-	Required      bool
-	Default       any
-	Choices       []any
-	Aliases       []string
-	NoLog         bool
-	EnvFallback   []string // environment variables tried, in order, when the option is absent
-	Options       []Option // sub-options of a Dict or of a List of Dict
-	ApplyDefaults bool     // an absent Dict becomes {} so that sub-option defaults apply
-	Rules                  // constraints between sub-options
+// String renders a value as Python's str() would, for messages.
+func String(v any) string { return argspec.String(v) }
 
-	// Documentation only.
-	Description  []string
-	VersionAdded string
+// ParamError is a bad-input error that names the option, for checks beyond the spec.
+func ParamError(name, format string, args ...any) error {
+	return argspec.ParamError(name, format, args...)
 }
 
-// Rules are the constraints between the options of one spec level, checked and reported in
-// ansible-core's order: mutually exclusive groups (every violated group in one message), then,
-// after required options and types, the first violated group of RequiredTogether,
-// RequiredOneOf and RequiredIf, and of RequiredBy in the order of its keys.
-type Rules struct {
-	MutuallyExclusive [][]string
-	RequiredTogether  [][]string
-	RequiredOneOf     [][]string
-	RequiredIf        []RequiredIf
-	RequiredBy        map[string][]string
-}
+// The documentation vocabulary of moddoc.
+type (
+	Support = moddoc.Support
+	Return  = moddoc.Return
+)
 
-// RequiredIf requires Requirements (all, or one of them when Any) when Key equals Value.
-type RequiredIf struct {
-	Key          string
-	Value        any
-	Requirements []string
-	Any          bool
-}
+// Support levels.
+const (
+	Full    = moddoc.Full
+	Partial = moddoc.Partial
+	None    = moddoc.None
+)
 
-// Spec is a module's whole argument spec: its options in declaration order and the rules
-// between them. Order matters as in ansible-core: the first error found is the one reported.
-type Spec struct {
-	Options []Option
-	Rules
-}
+// DocHeader is the first line of every rendered sidecar file.
+const DocHeader = moddoc.Header
 
-func (o Option) typ() Type {
-	if o.Type == "" {
-		return Str
-	}
-	return o.Type
-}
-
-func (o Option) hasSubSpec() bool {
-	return len(o.Options) > 0 && (o.typ() == Dict || (o.typ() == List && o.Elements == Dict))
+// WriteDoc renders m's sidecar documentation (plugins/modules/NAME.yml): DOCUMENTATION,
+// EXAMPLES and RETURN, from the same spec that validates the arguments.
+func WriteDoc(w io.Writer, m Module) error {
+	return moddoc.Write(w, moddoc.Doc{
+		Name:             m.Name,
+		ShortDescription: m.ShortDescription,
+		Description:      m.Description,
+		Notes:            m.Notes,
+		Options:          m.Spec.Options,
+		CheckMode:        m.CheckMode,
+		DiffMode:         m.DiffMode,
+		Examples:         m.Examples,
+		Returns:          m.Returns,
+	})
 }

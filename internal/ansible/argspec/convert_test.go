@@ -1,4 +1,4 @@
-package ansible
+package argspec
 
 import (
 	"math"

@@ -1,10 +1,11 @@
-package ansible
+package moddoc
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 
+	"github.com/business-operations/bo.microvm/internal/ansible/argspec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
@@ -12,11 +13,11 @@ import (
 
 func TestLongDocTextsFoldIntoShortLinesAndReadBackTheSame(t *testing.T) {
 	long := strings.Repeat("A description long enough to wrap, with C(markup) and 'quotes': ", 6) + "end."
-	m := Module{Name: "wrap", ShortDescription: "short", Description: []string{long, "short line"},
-		Spec:    Spec{Options: []Option{{Name: "opt", Type: List, Elements: Str, Default: []any{"a", "b"}, Description: []string{long}}}},
+	m := Doc{Name: "wrap", ShortDescription: "short", Description: []string{long, "short line"},
+		Options: []argspec.Option{{Name: "opt", Type: argspec.List, Elements: argspec.Str, Default: []any{"a", "b"}, Description: []string{long}}},
 		Returns: []Return{{Name: "r", Type: "dict", Returned: "always", Description: long, Sample: map[string]any{"k": []any{1, 2}}}}}
 	var b bytes.Buffer
-	require.NoError(t, WriteDoc(&b, m))
+	require.NoError(t, Write(&b, m))
 	for _, line := range strings.Split(b.String(), "\n") {
 		assert.LessOrEqual(t, len(line), 160, "line %q", line)
 		assert.NotRegexp(t, `,\S`, strings.SplitN(line, "\"", 2)[0], "flow sequences have a space after each comma")

@@ -1,4 +1,10 @@
-package ansible
+// Package pyvalue emulates the Python values an Ansible module sees and prints: JSON read
+// and written as Python's json module does (int and float told apart, NaN and Infinity as
+// bare words, floats as repr), ast.literal_eval of dict literals, str() and repr(), class
+// and type names as messages print them, equality, and the whitespace and digit rules of
+// Python's int() and float(). It knows nothing of Ansible; internal/ansible/argspec and the
+// protocol in internal/ansible build on it.
+package pyvalue
 
 import (
 	"bytes"
@@ -16,10 +22,10 @@ import (
 // map[string]any, mirroring what Python's json module produces (int and float are told
 // apart by the literal, as Python does).
 
-// decodeJSON decodes one JSON value with Python's int/float distinction. Like Python's
+// DecodeJSON decodes one JSON value with Python's int/float distinction. Like Python's
 // json.loads it accepts NaN, Infinity and -Infinity, which json.dumps writes for such
 // floats (a YAML .nan in a task, say).
-func decodeJSON(data []byte) (any, error) {
+func DecodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(pythonNumberWords(data)))
 	dec.UseNumber()
 	var v any
@@ -103,8 +109,8 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-// pyClass is Python's repr of type(v), as ansible-core puts it into messages.
-func pyClass(v any) string {
+// Class is Python's repr of type(v), as ansible-core puts it into messages.
+func Class(v any) string {
 	switch v.(type) {
 	case nil:
 		return "<class 'NoneType'>"
@@ -124,14 +130,14 @@ func pyClass(v any) string {
 	return fmt.Sprintf("<class '%T'>", v)
 }
 
-// pyTypeName is Python's type(v).__name__.
-func pyTypeName(v any) string {
-	c := pyClass(v)
+// TypeName is Python's type(v).__name__.
+func TypeName(v any) string {
+	c := Class(v)
 	return strings.TrimSuffix(strings.TrimPrefix(c, "<class '"), "'>")
 }
 
-// pyStr is Python's str(v).
-func pyStr(v any) string {
+// Str is Python's str(v).
+func Str(v any) string {
 	switch t := v.(type) {
 	case string:
 		return t
@@ -149,7 +155,7 @@ func pyStr(v any) string {
 	case float64:
 		return pyFloat(t)
 	}
-	return pyRepr(v)
+	return Repr(v)
 }
 
 // pyFloat is Python's repr of a float.
@@ -174,26 +180,26 @@ func pyFloat(f float64) string {
 	return s
 }
 
-// pyRepr is Python's repr(v) for the JSON value kinds.
-func pyRepr(v any) string {
+// Repr is Python's repr(v) for the JSON value kinds.
+func Repr(v any) string {
 	switch t := v.(type) {
 	case string:
 		return pyReprString(t)
 	case []any:
 		parts := make([]string, len(t))
 		for i, e := range t {
-			parts[i] = pyRepr(e)
+			parts[i] = Repr(e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
-		keys := sortedKeys(t)
+		keys := SortedKeys(t)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = pyReprString(k) + ": " + pyRepr(t[k])
+			parts[i] = pyReprString(k) + ": " + Repr(t[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
-	return pyStr(v)
+	return Str(v)
 }
 
 func pyReprString(s string) string {
@@ -234,10 +240,10 @@ func pyReprString(s string) string {
 	return b.String()
 }
 
-// pyEqual is Python's == between JSON values (1 == 1.0 == True).
-func pyEqual(a, b any) bool {
-	if fa, ok := pyNumber(a); ok {
-		fb, ok := pyNumber(b)
+// Equal is Python's == between JSON values (1 == 1.0 == True).
+func Equal(a, b any) bool {
+	if fa, ok := Number(a); ok {
+		fb, ok := Number(b)
 		return ok && fa == fb
 	}
 	switch ta := a.(type) {
@@ -252,7 +258,7 @@ func pyEqual(a, b any) bool {
 			return false
 		}
 		for i := range ta {
-			if !pyEqual(ta[i], tb[i]) {
+			if !Equal(ta[i], tb[i]) {
 				return false
 			}
 		}
@@ -264,7 +270,7 @@ func pyEqual(a, b any) bool {
 		}
 		for k, v := range ta {
 			w, ok := tb[k]
-			if !ok || !pyEqual(v, w) {
+			if !ok || !Equal(v, w) {
 				return false
 			}
 		}
@@ -273,7 +279,7 @@ func pyEqual(a, b any) bool {
 	return false
 }
 
-func pyNumber(v any) (float64, bool) {
+func Number(v any) (float64, bool) {
 	switch t := v.(type) {
 	case bool:
 		if t {
@@ -290,16 +296,16 @@ func pyNumber(v any) (float64, bool) {
 	return 0, false
 }
 
-func pyContains(list []any, v any) bool {
+func Contains(list []any, v any) bool {
 	for _, e := range list {
-		if pyEqual(e, v) {
+		if Equal(e, v) {
 			return true
 		}
 	}
 	return false
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -308,19 +314,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// deepCopy copies a decoded JSON value so validation never aliases the caller's data.
-func deepCopy(v any) any {
+// DeepCopy copies a decoded JSON value so validation never aliases the caller's data.
+func DeepCopy(v any) any {
 	switch t := v.(type) {
 	case []any:
 		out := make([]any, len(t))
 		for i := range t {
-			out[i] = deepCopy(t[i])
+			out[i] = DeepCopy(t[i])
 		}
 		return out
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {
-			out[k] = deepCopy(e)
+			out[k] = DeepCopy(e)
 		}
 		return out
 	}
@@ -338,18 +344,18 @@ func pyIsSpace(r rune) bool {
 	return r == 0x85 || unicode.IsSpace(r)
 }
 
-// pyStrip is Python's str.strip().
-func pyStrip(s string) string { return strings.TrimFunc(s, pyIsSpace) }
+// Strip is Python's str.strip().
+func Strip(s string) string { return strings.TrimFunc(s, pyIsSpace) }
 
-// pyNumberStrip is what int() and float() strip from a string: Python's whitespace but
+// NumberStrip is what int() and float() strip from a string: Python's whitespace but
 // for the separators \x1c to \x1f.
-func pyNumberStrip(s string) string {
+func NumberStrip(s string) string {
 	return strings.TrimFunc(s, func(r rune) bool { return pyIsSpace(r) && (r < 0x1c || r > 0x1f) })
 }
 
-// asciiDigits replaces every Unicode decimal digit by its ASCII digit, as Python's int()
+// ASCIIDigits replaces every Unicode decimal digit by its ASCII digit, as Python's int()
 // and float() read them ("١٢" is 12).
-func asciiDigits(s string) string {
+func ASCIIDigits(s string) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -384,4 +390,34 @@ func digitValue(r rune) int {
 		}
 	}
 	return 0
+}
+
+// SameKinds reports whether a and b hold the same Python types throughout (Equal alone
+// takes 1, 1.0 and True as equal): differential tests compare with both.
+func SameKinds(a, b any) bool {
+	switch ta := a.(type) {
+	case []any:
+		tb, ok := b.([]any)
+		if !ok || len(ta) != len(tb) {
+			return false
+		}
+		for i := range ta {
+			if !SameKinds(ta[i], tb[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		tb, ok := b.(map[string]any)
+		if !ok || len(ta) != len(tb) {
+			return false
+		}
+		for k := range ta {
+			if !SameKinds(ta[k], tb[k]) {
+				return false
+			}
+		}
+		return true
+	}
+	return Class(a) == Class(b)
 }

@@ -1,4 +1,4 @@
-package ansible
+package argspec
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,10 +27,10 @@ import (
 func TestValidateAgreesWithAnsibleCoreOnRandomInputs(t *testing.T) {
 	files := []struct {
 		name string
-		prof profile
+		prof Profile
 	}{
-		{"rich-2.14.jsonl.gz", profile{}},
-		{"rich-2.19.jsonl.gz", profile{v219: true}},
+		{"rich-2.14.jsonl.gz", Profile{}},
+		{"rich-2.19.jsonl.gz", Profile{v219: true}},
 	}
 	for _, f := range files {
 		t.Run(f.name, func(t *testing.T) {
@@ -43,7 +44,7 @@ func TestValidateAgreesWithAnsibleCoreOnRandomInputs(t *testing.T) {
 			n, checked := 0, 0
 			for sc.Scan() {
 				n++
-				line, err := decodeJSON(sc.Bytes())
+				line, err := pyvalue.DecodeJSON(sc.Bytes())
 				require.NoError(t, err)
 				c := line.(map[string]any)
 				if _, crashed := c["crash"]; crashed {
@@ -60,16 +61,16 @@ func TestValidateAgreesWithAnsibleCoreOnRandomInputs(t *testing.T) {
 				for i, e := range want {
 					want[i] = sortedBooleans(randomSupported(e.(string)))
 				}
-				if !assert.Equal(t, want, got, "errors for %s", pyRepr(in)) {
+				if !assert.Equal(t, want, got, "errors for %s", pyvalue.Repr(in)) {
 					continue
 				}
-				assert.True(t, pyEqual(c["params"], map[string]any(v.Params)) && sameTypes(c["params"], map[string]any(v.Params)),
-					"parameters for %s:\nwant %s\ngot  %s", pyRepr(in), pyRepr(c["params"]), pyRepr(map[string]any(v.Params)))
+				assert.True(t, pyvalue.Equal(c["params"], map[string]any(v.Params)) && pyvalue.SameKinds(c["params"], map[string]any(v.Params)),
+					"parameters for %s:\nwant %s\ngot  %s", pyvalue.Repr(in), pyvalue.Repr(c["params"]), pyvalue.Repr(map[string]any(v.Params)))
 				warnings := make([]any, len(v.Warnings))
 				for i, w := range v.Warnings {
 					warnings[i] = w
 				}
-				assert.Equal(t, c["warnings"], warnings, "warnings for %s", pyRepr(in))
+				assert.Equal(t, c["warnings"], warnings, "warnings for %s", pyvalue.Repr(in))
 				noLog := make([]any, 0)
 				for _, s := range v.NoLogValues() {
 					noLog = append(noLog, s)
@@ -77,7 +78,7 @@ func TestValidateAgreesWithAnsibleCoreOnRandomInputs(t *testing.T) {
 				if len(want) > 0 && noLogFailed.MatchString(want[0].(string)) {
 					continue // ansible-core then loses every no_log value; this package keeps them
 				}
-				assert.Equal(t, c["nolog"], noLog, "no_log values for %s", pyRepr(in))
+				assert.Equal(t, c["nolog"], noLog, "no_log values for %s", pyvalue.Repr(in))
 			}
 			require.NoError(t, sc.Err())
 			require.Greater(t, checked, n/2, "most inputs must be checked")
@@ -104,34 +105,4 @@ func randomSupported(msg string) string {
 		return names + ". Supported parameters include: (one level's)"
 	}
 	return msg
-}
-
-// sameTypes reports whether a and b hold the same JSON kinds throughout (pyEqual alone
-// takes 1, 1.0 and True as equal).
-func sameTypes(a, b any) bool {
-	switch ta := a.(type) {
-	case []any:
-		tb, ok := b.([]any)
-		if !ok || len(ta) != len(tb) {
-			return false
-		}
-		for i := range ta {
-			if !sameTypes(ta[i], tb[i]) {
-				return false
-			}
-		}
-		return true
-	case map[string]any:
-		tb, ok := b.(map[string]any)
-		if !ok || len(ta) != len(tb) {
-			return false
-		}
-		for k := range ta {
-			if !sameTypes(ta[k], tb[k]) {
-				return false
-			}
-		}
-		return true
-	}
-	return pyClass(a) == pyClass(b)
 }

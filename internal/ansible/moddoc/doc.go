@@ -1,4 +1,7 @@
-package ansible
+// Package moddoc renders a Go module's sidecar documentation (plugins/modules/NAME.yml):
+// DOCUMENTATION, EXAMPLES and RETURN in the YAML ansible-doc reads, from the same argument
+// spec (internal/ansible/argspec) that validates the task's arguments.
+package moddoc
 
 import (
 	"bytes"
@@ -6,21 +9,59 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/argspec"
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
-// DocHeader is the first line of every rendered sidecar file.
-const DocHeader = "# Generated from the module's Go spec by `make docs`; do not edit."
+// Header is the first line of every rendered sidecar file.
+const Header = "# Generated from the module's Go spec by `make docs`; do not edit."
 
-// WriteDoc renders m's sidecar documentation (plugins/modules/NAME.yml): DOCUMENTATION,
-// EXAMPLES and RETURN, from the same spec that validates the arguments.
-func WriteDoc(w io.Writer, m Module) error {
+// Support says how far a module supports check or diff mode, as DOCUMENTATION's attributes do.
+type Support string
+
+// Support levels.
+const (
+	Full    Support = "full"
+	Partial Support = "partial"
+	None    Support = "none"
+)
+
+// Return documents one return value.
+type Return struct {
+	Name        string
+	Description string
+	Returned    string // "always", "success", "when changed", ...
+	Type        string // str, int, bool, list, dict, ...
+	Elements    string
+	Sample      any
+	Contains    []Return
+}
+
+// Doc is what a module's documentation says: its name, prose, options (the argument spec's),
+// mode support, examples and return values.
+type Doc struct {
+	Name             string // e.g. "microvm_info"
+	ShortDescription string
+	Description      []string
+	Notes            []string
+	Options          []argspec.Option
+	CheckMode        Support // "" is None
+	DiffMode         Support
+	Examples         string
+	Returns          []Return
+}
+
+// Write renders m's sidecar documentation (plugins/modules/NAME.yml): DOCUMENTATION,
+// EXAMPLES and RETURN.
+func Write(w io.Writer, m Doc) error {
 	doc := ymap{
 		{"module", m.Name},
 		{"short_description", m.ShortDescription},
 		{"description", m.Description},
 		{"version_added", "0.1.0"},
 		{"author", []string{"bo.microvm developers"}},
-		{"options", optionsDoc(m.Spec.Options)},
+		{"options", optionsDoc(m.Options)},
 		{"attributes", ymap{
 			{"check_mode", ymap{{"support", supportOr(m.CheckMode)}, {"description", "Can run in check_mode and return changed status prediction without modifying target."}}},
 			{"diff_mode", ymap{{"support", supportOr(m.DiffMode)}, {"description", "Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode."}}},
@@ -31,7 +72,7 @@ func WriteDoc(w io.Writer, m Module) error {
 		doc = append(doc, kv{"notes", m.Notes})
 	}
 	var b bytes.Buffer
-	b.WriteString(DocHeader + "\n")
+	b.WriteString(Header + "\n")
 	b.WriteString("DOCUMENTATION:\n")
 	emitMap(&b, 1, doc)
 	b.WriteString("EXAMPLES: |\n")
@@ -68,10 +109,10 @@ type kv struct {
 // ymap is an ordered YAML mapping.
 type ymap []kv
 
-func optionsDoc(opts []Option) ymap {
+func optionsDoc(opts []argspec.Option) ymap {
 	var out ymap
 	for _, o := range opts {
-		d := ymap{{"description", nonEmpty(o.Description, "No description.")}, {"type", string(o.typ())}}
+		d := ymap{{"description", nonEmpty(o.Description, "No description.")}, {"type", string(o.EffectiveType())}}
 		if o.Required {
 			d = append(d, kv{"required", true})
 		}
@@ -201,7 +242,7 @@ func scalar(v any) string {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
-		keys := sortedKeys(t)
+		keys := pyvalue.SortedKeys(t)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = scalar(k) + ": " + scalar(t[k])

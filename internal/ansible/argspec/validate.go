@@ -1,10 +1,12 @@
-package ansible
+package argspec
 
 import (
 	"fmt"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
 // Validation is the outcome of validating parameters against a Spec, in the order and with
@@ -17,7 +19,7 @@ type Validation struct {
 	// AnsibleModule prefixes with "Unsupported parameters for (NAME) module: ".
 	Unsupported bool
 	noLog       map[string]struct{}
-	prof        profile
+	prof        Profile
 }
 
 // NoLogValues are the strings that must not appear in any output.
@@ -33,12 +35,12 @@ func (v *Validation) NoLogValues() []string {
 // Validate checks and coerces params (the task arguments without _ansible_ keys) against spec.
 // It never modifies params.
 func Validate(spec Spec, params map[string]any) *Validation {
-	return validate(profile{}, spec, params)
+	return validate(Profile{}, spec, params)
 }
 
 // validate is Validate as the ansible-core release of prof does it.
-func validate(prof profile, spec Spec, params map[string]any) *Validation {
-	p, _ := deepCopy(params).(map[string]any)
+func validate(prof Profile, spec Spec, params map[string]any) *Validation {
+	p, _ := pyvalue.DeepCopy(params).(map[string]any)
 	if p == nil {
 		p = map[string]any{}
 	}
@@ -169,7 +171,7 @@ func unsupportedParams(opts []Option, p map[string]any, aliases map[string]strin
 // sub-options. Its error is the one ansible-core reports when a sub-options value is a
 // string that is no dict or is not a dict at all; unlike ansible-core, the values found are
 // still returned, so that they are masked.
-func (prof profile) listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
+func (prof Profile) listNoLogValues(opts []Option, p map[string]any) ([]string, error) {
 	var out []string
 	var first error
 	for _, o := range opts {
@@ -207,7 +209,7 @@ func (prof profile) listNoLogValues(opts []Option, p map[string]any) ([]string, 
 					if prof.v219 {
 						verb = "must be a"
 					}
-					first = fmt.Errorf("Value '%s' in the sub parameter field '%s' %s %s, not '%s'", pyStr(it), o.Name, verb, o.typ(), pyTypeName(it))
+					first = fmt.Errorf("Value '%s' in the sub parameter field '%s' %s %s, not '%s'", pyvalue.Str(it), o.Name, verb, o.typ(), pyvalue.TypeName(it))
 				}
 				continue
 			}
@@ -242,7 +244,7 @@ func truthy(v any) bool {
 	case map[string]any:
 		return len(t) > 0
 	}
-	f, _ := pyNumber(v)
+	f, _ := pyvalue.Number(v)
 	return f != 0
 }
 
@@ -255,7 +257,7 @@ func datastructureStrings(v any) []string {
 		return []string{t}
 	case map[string]any:
 		var out []string
-		for _, k := range sortedKeys(t) {
+		for _, k := range pyvalue.SortedKeys(t) {
 			out = append(out, datastructureStrings(t[k])...)
 		}
 		return out
@@ -268,7 +270,7 @@ func datastructureStrings(v any) []string {
 	case nil, bool:
 		return nil
 	}
-	return []string{pyStr(v)}
+	return []string{pyvalue.Str(v)}
 }
 
 func inContext(msg string, context []string) string {
@@ -313,9 +315,9 @@ func setDefaults(opts []Option, p map[string]any, setNil bool) []string {
 			continue
 		}
 		if o.NoLog && truthy(o.Default) {
-			noLog = append(noLog, pyStr(o.Default))
+			noLog = append(noLog, pyvalue.Str(o.Default))
 		}
-		p[o.Name] = deepCopy(o.Default)
+		p[o.Name] = pyvalue.DeepCopy(o.Default)
 	}
 	return noLog
 }
@@ -355,7 +357,7 @@ func (v *Validation) validateTypes(opts []Option, p map[string]any, context []st
 		}
 		list, isList := converted.([]any)
 		if !isList || o.typ() != List && !v.prof.v219 {
-			msg := fmt.Sprintf("Invalid type %s for option '%s'", o.typ(), pyStr(converted))
+			msg := fmt.Sprintf("Invalid type %s for option '%s'", o.typ(), pyvalue.Str(converted))
 			if len(context) > 0 {
 				msg += fmt.Sprintf(" found in '%s'.", strings.Join(context, " -> "))
 			}
@@ -390,13 +392,13 @@ func (v *Validation) validateValues(opts []Option, p map[string]any, context []s
 		}
 		choices := make([]string, len(o.Choices))
 		for i, c := range o.Choices {
-			choices[i] = pyStr(c)
+			choices[i] = pyvalue.Str(c)
 		}
 		if list, isList := val.([]any); isList {
 			var miss []string
 			for _, e := range list {
-				if !pyContains(o.Choices, e) {
-					miss = append(miss, pyStr(e))
+				if !pyvalue.Contains(o.Choices, e) {
+					miss = append(miss, pyvalue.Str(e))
 				}
 			}
 			if len(miss) > 0 {
@@ -404,7 +406,7 @@ func (v *Validation) validateValues(opts []Option, p map[string]any, context []s
 			}
 			continue
 		}
-		if pyContains(o.Choices, val) {
+		if pyvalue.Contains(o.Choices, val) {
 			continue
 		}
 		// YAML turned "no" into False and str() into "False": map back when unambiguous.
@@ -417,7 +419,7 @@ func (v *Validation) validateValues(opts []Option, p map[string]any, context []s
 			}
 			var overlap []any // a set: 0 and False are one element
 			for _, c := range o.Choices {
-				if pyContains(fix.set, c) && !pyContains(overlap, c) {
+				if pyvalue.Contains(fix.set, c) && !pyvalue.Contains(overlap, c) {
 					overlap = append(overlap, c)
 				}
 			}
@@ -426,8 +428,8 @@ func (v *Validation) validateValues(opts []Option, p map[string]any, context []s
 				p[o.Name] = val
 			}
 		}
-		if !pyContains(o.Choices, val) {
-			v.Errors = append(v.Errors, inContext(fmt.Sprintf("value of %s must be one of: %s, got: %s", o.Name, strings.Join(choices, ", "), pyStr(val)), context))
+		if !pyvalue.Contains(o.Choices, val) {
+			v.Errors = append(v.Errors, inContext(fmt.Sprintf("value of %s must be one of: %s, got: %s", o.Name, strings.Join(choices, ", "), pyvalue.Str(val)), context))
 		}
 	}
 }
@@ -454,7 +456,7 @@ func (v *Validation) additionalChecks(r Rules, p map[string]any, context []strin
 	}
 	for _, req := range r.RequiredIf {
 		val, ok := p[req.Key]
-		if !ok || !pyEqual(val, req.Value) {
+		if !ok || !pyvalue.Equal(val, req.Value) {
 			continue
 		}
 		var missing []string
@@ -470,11 +472,11 @@ func (v *Validation) additionalChecks(r Rules, p map[string]any, context []strin
 			requires = "any"
 		}
 		if len(missing) > 0 && len(missing) >= need {
-			v.Errors = append(v.Errors, inContext(fmt.Sprintf("%s is %s but %s of the following are missing: %s", req.Key, pyStr(req.Value), requires, strings.Join(missing, ", ")), context))
+			v.Errors = append(v.Errors, inContext(fmt.Sprintf("%s is %s but %s of the following are missing: %s", req.Key, pyvalue.Str(req.Value), requires, strings.Join(missing, ", ")), context))
 			break
 		}
 	}
-	for _, key := range sortedKeys(r.RequiredBy) {
+	for _, key := range pyvalue.SortedKeys(r.RequiredBy) {
 		if val, ok := p[key]; !ok || val == nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package ansible
+package argspec
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,10 +25,10 @@ import (
 func TestConvertAgreesWithAnsibleCoreOnRandomValues(t *testing.T) {
 	files := []struct {
 		name string
-		prof profile
+		prof Profile
 	}{
-		{"convert-2.14.jsonl.gz", profile{}},
-		{"convert-2.19.jsonl.gz", profile{v219: true}},
+		{"convert-2.14.jsonl.gz", Profile{}},
+		{"convert-2.19.jsonl.gz", Profile{v219: true}},
 	}
 	for _, f := range files {
 		t.Run(f.name, func(t *testing.T) {
@@ -40,7 +41,7 @@ func TestConvertAgreesWithAnsibleCoreOnRandomValues(t *testing.T) {
 			n, checked := 0, 0
 			for sc.Scan() {
 				n++
-				line, err := decodeJSON(sc.Bytes())
+				line, err := pyvalue.DecodeJSON(sc.Bytes())
 				require.NoError(t, err)
 				c := line.(map[string]any)
 				if _, crashed := c["crash"]; crashed {
@@ -53,13 +54,13 @@ func TestConvertAgreesWithAnsibleCoreOnRandomValues(t *testing.T) {
 				checked++
 				got, err := f.prof.convert(Type(c["type"].(string)), c["in"])
 				if want, failed := c["err"]; failed {
-					if assert.Error(t, err, "%s from %s", c["type"], pyRepr(c["in"])) {
-						assert.Equal(t, sortedBooleans(want.(string)), sortedBooleans(err.Error()), "%s from %s", c["type"], pyRepr(c["in"]))
+					if assert.Error(t, err, "%s from %s", c["type"], pyvalue.Repr(c["in"])) {
+						assert.Equal(t, sortedBooleans(want.(string)), sortedBooleans(err.Error()), "%s from %s", c["type"], pyvalue.Repr(c["in"]))
 					}
 					continue
 				}
-				if assert.NoError(t, err, "%s from %s", c["type"], pyRepr(c["in"])) {
-					assert.True(t, (pyEqual(c["ok"], got) || bothNaN(c["ok"], got)) && sameTypes(c["ok"], got), "%s from %s: want %s, got %s", c["type"], pyRepr(c["in"]), pyRepr(c["ok"]), pyRepr(got))
+				if assert.NoError(t, err, "%s from %s", c["type"], pyvalue.Repr(c["in"])) {
+					assert.True(t, (pyvalue.Equal(c["ok"], got) || bothNaN(c["ok"], got)) && pyvalue.SameKinds(c["ok"], got), "%s from %s: want %s, got %s", c["type"], pyvalue.Repr(c["in"]), pyvalue.Repr(c["ok"]), pyvalue.Repr(got))
 				}
 			}
 			require.NoError(t, sc.Err())

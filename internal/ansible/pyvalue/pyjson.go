@@ -1,7 +1,6 @@
-package ansible
+package pyvalue
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -11,11 +10,11 @@ import (
 	"unicode/utf8"
 )
 
-// pyJSON encodes a generic value (nil, bool, int64, float64, string, []any, map[string]any)
+// Dumps encodes a generic value (nil, bool, int64, float64, string, []any, map[string]any)
 // as Python's json.dumps does with its default arguments: ", " and ": " separators, floats
 // as repr (1.0 stays 1.0), NaN and Infinity as bare words, and non-ASCII escaped as \uXXXX.
 // Map keys are sorted: Go maps keep no order.
-func pyJSON(v any) (string, error) {
+func Dumps(v any) (string, error) {
 	var b strings.Builder
 	if err := encodePy(&b, v, true, ", ", ": "); err != nil {
 		return "", err
@@ -23,9 +22,9 @@ func pyJSON(v any) (string, error) {
 	return b.String(), nil
 }
 
-// encodeResult encodes a module result on one line: compact, UTF-8, floats as Python
+// EncodeCompact encodes a module result on one line: compact, UTF-8, floats as Python
 // prints them so the controller reads back the same types.
-func encodeResult(v any) ([]byte, error) {
+func EncodeCompact(v any) ([]byte, error) {
 	var b strings.Builder
 	if err := encodePy(&b, v, false, ",", ":"); err != nil {
 		return nil, err
@@ -131,68 +130,4 @@ func writePyString(b *strings.Builder, s string, ascii bool) {
 		}
 	}
 	b.WriteByte('"')
-}
-
-// generic turns a result value into the generic JSON kinds, keeping float64 values as
-// floats; values of other Go types go through encoding/json.
-func generic(v any) (any, error) {
-	switch t := v.(type) {
-	case nil, bool, string, int64, float64:
-		return t, nil
-	case int:
-		return int64(t), nil
-	case int32:
-		return int64(t), nil
-	case uint32:
-		return int64(t), nil
-	case float32:
-		return float64(t), nil
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			g, err := generic(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = g
-		}
-		return out, nil
-	case []string:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = e
-		}
-		return out, nil
-	case map[string]any:
-		return genericMap(t)
-	case Params:
-		return genericMap(t)
-	case []map[string]any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			g, err := genericMap(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = g
-		}
-		return out, nil
-	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return decodeJSON(data)
-}
-
-func genericMap(m map[string]any) (map[string]any, error) {
-	out := make(map[string]any, len(m))
-	for k, e := range m {
-		g, err := generic(e)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = g
-	}
-	return out, nil
 }

@@ -1,6 +1,10 @@
-package ansible
+package argspec
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
+)
 
 // Params are validated module parameters. The accessors return the zero value for an
 // absent or null option; validation has already enforced the types.
@@ -34,7 +38,7 @@ func (p Params) Int(name string) int64 {
 
 // Float returns a float option.
 func (p Params) Float(name string) float64 {
-	f, _ := pyNumber(p[name])
+	f, _ := pyvalue.Number(p[name])
 	return f
 }
 
@@ -55,7 +59,7 @@ func (p Params) Strs(name string) []string {
 	l := p.List(name)
 	out := make([]string, 0, len(l))
 	for _, e := range l {
-		out = append(out, pyStr(e))
+		out = append(out, pyvalue.Str(e))
 	}
 	return out
 }
@@ -79,7 +83,7 @@ func (p Params) Dicts(name string) []Params {
 }
 
 // String renders a value as Python's str() would, for messages.
-func String(v any) string { return pyStr(v) }
+func String(v any) string { return pyvalue.Str(v) }
 
 // ParamError is a bad-input error that names the option, for checks beyond the spec.
 func ParamError(name, format string, args ...any) error {

@@ -1,4 +1,4 @@
-package ansible
+package argspec
 
 import (
 	"errors"
@@ -9,13 +9,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
 // convert applies ansible-core 2.14's type checker for t to v (module_utils/common/validation.py).
 func convert(t Type, v any) (any, error) {
 	switch t {
 	case Str, "":
-		return pyStr(v), nil
+		return pyvalue.Str(v), nil
 	case Int:
 		return toInt(v)
 	case Float:
@@ -27,7 +29,7 @@ func convert(t Type, v any) (any, error) {
 	case Dict:
 		return toDict(v)
 	case Path:
-		return expandPath(pyStr(v)), nil
+		return expandPath(pyvalue.Str(v)), nil
 	case Raw:
 		return v, nil
 	case JSONArg:
@@ -35,17 +37,24 @@ func convert(t Type, v any) (any, error) {
 	case Bytes:
 		n, err := humanToBytes(v, false)
 		if err != nil {
-			return nil, fmt.Errorf("%s cannot be converted to a Byte value", pyClass(v))
+			return nil, fmt.Errorf("%s cannot be converted to a Byte value", pyvalue.Class(v))
 		}
 		return n, nil
 	case Bits:
 		n, err := humanToBytes(v, true)
 		if err != nil {
-			return nil, fmt.Errorf("%s cannot be converted to a Bit value", pyClass(v))
+			return nil, fmt.Errorf("%s cannot be converted to a Bit value", pyvalue.Class(v))
 		}
 		return n, nil
 	}
 	return nil, fmt.Errorf("internal error: unknown type %q", t)
+}
+
+// safeEvalPassthrough are the patterns for which ansible-core 2.14's safe_eval returns the
+// string unchanged instead of evaluating it: a dict option then keeps the string.
+var safeEvalPassthrough = []*regexp.Regexp{
+	regexp.MustCompile(`\w\.\w+\(`),
+	regexp.MustCompile(`import \w+`),
 }
 
 var (
@@ -57,29 +66,38 @@ var (
 // changes from run to run, so any fixed order is as faithful as another.
 const validBooleans = "'y', 'yes', 'on', '1', 'true', 't', 1, 'n', 'no', 'off', '0', 'false', 'f', 0"
 
+// Boolean is module_utils/parsing/convert_bool.boolean as the 2.14 type checker uses it.
+func Boolean(v any) (bool, error) {
+	b, err := toBool(v)
+	if err != nil {
+		return false, err
+	}
+	return b.(bool), nil
+}
+
 func toBool(v any) (any, error) {
 	switch t := v.(type) {
 	case bool:
 		return t, nil
 	case string:
-		n := strings.ToLower(pyStrip(t))
-		if pyContains(booleansTrue, n) {
+		n := strings.ToLower(pyvalue.Strip(t))
+		if pyvalue.Contains(booleansTrue, n) {
 			return true, nil
 		}
-		if pyContains(booleansFalse, n) {
+		if pyvalue.Contains(booleansFalse, n) {
 			return false, nil
 		}
 		return nil, fmt.Errorf("The value '%s' is not a valid boolean.  Valid booleans include: %s", t, validBooleans)
 	case int64, int, float64:
-		if pyContains(booleansTrue, t) {
+		if pyvalue.Contains(booleansTrue, t) {
 			return true, nil
 		}
-		if pyContains(booleansFalse, t) {
+		if pyvalue.Contains(booleansFalse, t) {
 			return false, nil
 		}
-		return nil, fmt.Errorf("The value '%s' is not a valid boolean.  Valid booleans include: %s", pyStr(t), validBooleans)
+		return nil, fmt.Errorf("The value '%s' is not a valid boolean.  Valid booleans include: %s", pyvalue.Str(t), validBooleans)
 	}
-	return nil, fmt.Errorf("%s cannot be converted to a bool", pyClass(v))
+	return nil, fmt.Errorf("%s cannot be converted to a bool", pyvalue.Class(v))
 }
 
 // pyIntLiteral matches what Python's int(str) accepts (ASCII digits, underscores between digits).
@@ -90,14 +108,14 @@ func toInt(v any) (any, error) {
 	case int64, int, bool: // Python: bool is an int and passes as is
 		return t, nil
 	case string:
-		s := asciiDigits(pyNumberStrip(t))
+		s := pyvalue.ASCIIDigits(pyvalue.NumberStrip(t))
 		if pyIntLiteral.MatchString(s) {
 			if i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64); err == nil {
 				return i, nil
 			}
 		}
 	}
-	return nil, fmt.Errorf("%s cannot be converted to an int", pyClass(v))
+	return nil, fmt.Errorf("%s cannot be converted to an int", pyvalue.Class(v))
 }
 
 var pyFloatLiteral = regexp.MustCompile(`^[+-]?(?:(?:[0-9](?:_?[0-9])*)?\.?[0-9](?:_?[0-9])*\.?|[0-9](?:_?[0-9])*\.)(?:[eE][+-]?[0-9](?:_?[0-9])*)?$|^[+-]?(?i:inf|infinity|nan)$`)
@@ -116,14 +134,14 @@ func toFloat(v any) (any, error) {
 	case int:
 		return float64(t), nil
 	case string:
-		s := asciiDigits(pyNumberStrip(t))
+		s := pyvalue.ASCIIDigits(pyvalue.NumberStrip(t))
 		if pyFloatLiteral.MatchString(s) {
 			if f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil || errors.Is(err, strconv.ErrRange) {
 				return f, nil
 			}
 		}
 	}
-	return nil, fmt.Errorf("%s cannot be converted to a float", pyClass(v))
+	return nil, fmt.Errorf("%s cannot be converted to a float", pyvalue.Class(v))
 }
 
 func toList(v any) (any, error) {
@@ -138,9 +156,9 @@ func toList(v any) (any, error) {
 		}
 		return out, nil
 	case int64, int, float64, bool:
-		return []any{pyStr(t)}, nil
+		return []any{pyvalue.Str(t)}, nil
 	}
-	return nil, fmt.Errorf("%s cannot be converted to a list", pyClass(v))
+	return nil, fmt.Errorf("%s cannot be converted to a list", pyvalue.Class(v))
 }
 
 func toDict(v any) (any, error) {
@@ -149,7 +167,7 @@ func toDict(v any) (any, error) {
 		return t, nil
 	case string:
 		if strings.HasPrefix(t, "{") {
-			if d, err := decodeJSON([]byte(t)); err == nil {
+			if d, err := pyvalue.DecodeJSON([]byte(t)); err == nil {
 				return d, nil
 			}
 			for _, re := range safeEvalPassthrough {
@@ -157,7 +175,7 @@ func toDict(v any) (any, error) {
 					return t, nil // safe_eval declines and returns the string itself
 				}
 			}
-			d, err := pyLiteral(t)
+			d, err := pyvalue.LiteralEval(t)
 			if err != nil {
 				return nil, errors.New("unable to evaluate string as dictionary")
 			}
@@ -168,7 +186,7 @@ func toDict(v any) (any, error) {
 		}
 		return nil, errors.New("dictionary requested, could not parse JSON or key=value")
 	}
-	return nil, fmt.Errorf("%s cannot be converted to a dict", pyClass(v))
+	return nil, fmt.Errorf("%s cannot be converted to a dict", pyvalue.Class(v))
 }
 
 // keyValueDict is check_type_dict's k=v parser: fields split on ',' or ' ' outside quotes,
@@ -178,7 +196,7 @@ func keyValueDict(s string) (any, error) {
 	var buf []rune
 	var inQuote rune
 	inEscape := false
-	for _, c := range pyStrip(s) {
+	for _, c := range pyvalue.Strip(s) {
 		switch {
 		case inEscape:
 			buf = append(buf, c)
@@ -215,12 +233,12 @@ func keyValueDict(s string) (any, error) {
 func toJSONArg(v any) (any, error) {
 	switch t := v.(type) {
 	case string:
-		return pyStrip(t), nil
+		return pyvalue.Strip(t), nil
 	case []any, map[string]any:
 		// jsonify: json.dumps with its default separators and ensure_ascii
-		return pyJSON(t)
+		return pyvalue.Dumps(t)
 	}
-	return nil, fmt.Errorf("%s cannot be converted to a json string", pyClass(v))
+	return nil, fmt.Errorf("%s cannot be converted to a json string", pyvalue.Class(v))
 }
 
 var humanSize = regexp.MustCompile(`^\s*(\d*\.?\d*)\s*([A-Za-z]+)?`)
@@ -232,7 +250,7 @@ const sizeRanges = "BKMGTPEZY"
 // str() of any value, so a bool or a negative number is an error; a number with no unit
 // is bytes (or bits); the result is rounded half to even, as Python's round().
 func humanToBytes(v any, isBits bool) (int64, error) {
-	s := pyStr(v)
+	s := pyvalue.Str(v)
 	m := humanSize.FindStringSubmatch(s)
 	num, err := strconv.ParseFloat(m[1], 64)
 	if m[1] == "" || err != nil {

@@ -1,4 +1,4 @@
-package ansible
+package argspec
 
 import (
 	"errors"
@@ -7,45 +7,56 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
-// profile is the ansible-core release whose AnsibleModule a run imitates. A Python module
+// Profile is the ansible-core release whose AnsibleModule a run imitates. A Python module
 // runs with the controller's own module_utils, so a Go module follows the controller that
 // runs it, as _ansible_version names it: 2.14 semantics (the default, and every release
 // before 2.19), or those of 2.19, whose type checks, messages and masking changed.
 // Releases 2.15 to 2.18 are treated as 2.14; only 2.14 and 2.19 are tested against.
-type profile struct {
+type Profile struct {
 	v219 bool
 }
 
-// profileFor returns the profile for an ansible-core version such as "2.19.11".
-func profileFor(version string) profile {
+// ProfileFor returns the profile for an ansible-core version such as "2.19.11".
+func ProfileFor(version string) Profile {
 	major, rest, _ := strings.Cut(version, ".")
 	minor, _, _ := strings.Cut(rest, ".")
 	ma, err1 := strconv.Atoi(major)
 	mi, err2 := strconv.Atoi(minor)
 	if err1 != nil || err2 != nil {
-		return profile{}
+		return Profile{}
 	}
-	return profile{v219: ma > 2 || ma == 2 && mi >= 19}
+	return Profile{v219: ma > 2 || ma == 2 && mi >= 19}
+}
+
+// Is219 says whether the profile is 2.19's: the protocol keeps each warning once and never
+// masks booleans and nulls.
+func (p Profile) Is219() bool { return p.v219 }
+
+// Validate is the package's Validate as the profile's release does it.
+func (p Profile) Validate(spec Spec, params map[string]any) *Validation {
+	return validate(p, spec, params)
 }
 
 // typeName is how messages name the type of v: "<class 'str'>" until 2.18, "str" from 2.19.
-func (p profile) typeName(v any) string {
+func (p Profile) typeName(v any) string {
 	if p.v219 {
-		return pyTypeName(v)
+		return pyvalue.TypeName(v)
 	}
-	return pyClass(v)
+	return pyvalue.Class(v)
 }
 
 // checksNull says whether a null value is type-checked: from 2.19 when the option is
 // required or has a default; before, never.
-func (p profile) checksNull(o Option) bool {
+func (p Profile) checksNull(o Option) bool {
 	return p.v219 && (o.Required || o.Default != nil)
 }
 
 // convert applies the type checker of t to v.
-func (p profile) convert(t Type, v any) (any, error) {
+func (p Profile) convert(t Type, v any) (any, error) {
 	if !p.v219 {
 		return convert(t, v)
 	}
@@ -72,7 +83,7 @@ func (p profile) convert(t Type, v any) (any, error) {
 			if t == Bits {
 				unit = "Bit"
 			}
-			return nil, fmt.Errorf("%s cannot be converted to a %s value", pyClass(v), unit)
+			return nil, fmt.Errorf("%s cannot be converted to a %s value", pyvalue.Class(v), unit)
 		}
 		return n, nil
 	}
@@ -87,7 +98,7 @@ var pyDecimalLiteral = regexp.MustCompile(`^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+
 // without a decimal part ("1.0", 2.0, "1e3"); a bool stays as it is.
 func toInt219(v any) (any, error) {
 	fail := func() (any, error) {
-		return nil, fmt.Errorf(`"%s" cannot be converted to an int`, pyRepr(v))
+		return nil, fmt.Errorf(`"%s" cannot be converted to an int`, pyvalue.Repr(v))
 	}
 	var r *big.Rat
 	switch t := v.(type) {
@@ -99,7 +110,7 @@ func toInt219(v any) (any, error) {
 			return fail() // inf and nan
 		}
 	case string:
-		s := strings.ReplaceAll(asciiDigits(pyStrip(t)), "_", "") // Decimal strips as str.strip() does
+		s := strings.ReplaceAll(pyvalue.ASCIIDigits(pyvalue.Strip(t)), "_", "") // Decimal strips as str.strip() does
 		if !pyDecimalLiteral.MatchString(s) {
 			return fail()
 		}
@@ -124,10 +135,10 @@ func toDict219(v any) (any, error) {
 		return toDict(v)
 	}
 	if strings.HasPrefix(s, "{") {
-		if d, err := decodeJSON([]byte(s)); err == nil {
+		if d, err := pyvalue.DecodeJSON([]byte(s)); err == nil {
 			return d, nil
 		}
-		if d, err := pyLiteral(s); err == nil {
+		if d, err := pyvalue.LiteralEval(s); err == nil {
 			if _, isDict := d.(map[string]any); isDict {
 				return d, nil
 			}
@@ -163,7 +174,7 @@ var unitNames = map[byte][2][2]string{
 // humanToBytes219 is 2.19's human_to_bytes: the whole string must match, and a unit of
 // more than one letter must be spelled exactly ("KB", "Kb") or in full ("kilobyte").
 func humanToBytes219(v any, isBits bool) (int64, error) {
-	s := pyStr(v)
+	s := pyvalue.Str(v)
 	m := humanSize219.FindStringSubmatch(s)
 	if m == nil {
 		return 0, errors.New("can't interpret")

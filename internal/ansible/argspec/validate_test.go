@@ -1,194 +1,63 @@
-package ansible
+package argspec
 
 import (
-	"context"
-	"math"
 	"testing"
 
+	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
-// convertCases219 were produced by ansible-core 2.19.11's type checkers (Debian 13) with
-// HOME=/home/tester and BO_VAR=v: what AnsibleModule does when a 2.19 controller runs it.
-var convertCases219 = []struct {
-	name string
-	typ  Type
-	in   any
-	want any
-	err  string
-}{
-	{"str from \"hello\" is \"hello\"", "str", "hello", "hello", ""},
-	{"str from 42 is \"42\"", "str", int64(42), "42", ""},
-	{"str from 1.5 is \"1.5\"", "str", float64(1.5), "1.5", ""},
-	{"str from 1.0 is \"1.0\"", "str", float64(1.0), "1.0", ""},
-	{"str from 0.0001 is \"0.0001\"", "str", float64(0.0001), "0.0001", ""},
-	{"str from true is \"True\"", "str", true, "True", ""},
-	{"str from null is \"\"", "str", nil, "", ""},
-	{"str from [\"a\", 1, true, null, \"it's\"] is \"['a', 1, True, None, \\\"it's\\\"]\"", "str", []any{"a", int64(1), true, nil, "it's"}, "['a', 1, True, None, \"it's\"]", ""},
-	{"str from {\"a\": 1, \"b\": [\"x\"]} is \"{'a': 1, 'b': ['x']}\"", "str", map[string]any{"a": int64(1), "b": []any{"x"}}, "{'a': 1, 'b': ['x']}", ""},
-	{"str from \"x\\\"y'z\" is \"x\\\"y'z\"", "str", "x\"y'z", "x\"y'z", ""},
-	{"str from [\"a\\nb\", \"\\\\\"] is \"['a\\\\nb', '\\\\\\\\']\"", "str", []any{"a\nb", "\\"}, "['a\\nb', '\\\\']", ""},
-	{"int from \"7\" is 7", "int", "7", int64(7), ""},
-	{"int from \" 7 \" is 7", "int", " 7 ", int64(7), ""},
-	{"int from \"+1_000\" is 1000", "int", "+1_000", int64(1000), ""},
-	{"int from \"1.0\" is 1", "int", "1.0", int64(1), ""},
-	{"int from 1.5 fails", "int", float64(1.5), nil, "\"1.5\" cannot be converted to an int"},
-	{"int from true is true", "int", true, true, ""},
-	{"int from \"seven\" fails", "int", "seven", nil, "\"'seven'\" cannot be converted to an int"},
-	{"int from \"\u0661\u0662\" is 12", "int", "\u0661\u0662", int64(12), ""},
-	{"int from \"1__0\" is 10", "int", "1__0", int64(10), ""},
-	{"int from \"_1\" is 1", "int", "_1", int64(1), ""},
-	{"int from [1] fails", "int", []any{int64(1)}, nil, "\"[1]\" cannot be converted to an int"},
-	{"int from \"-0\" is 0", "int", "-0", int64(0), ""},
-	{"int from \"0007\" is 7", "int", "0007", int64(7), ""},
-	{"float from \"1e3\" is 1000.0", "float", "1e3", float64(1000.0), ""},
-	{"float from \" 2.5 \" is 2.5", "float", " 2.5 ", float64(2.5), ""},
-	{"float from 2 is 2.0", "float", int64(2), float64(2.0), ""},
-	{"float from true is 1.0", "float", true, float64(1.0), ""},
-	{"float from \"inf\" is Infinity", "float", "inf", math.Inf(1), ""},
-	{"float from \"-Infinity\" is -Infinity", "float", "-Infinity", math.Inf(-1), ""},
-	{"float from \"1_0.5\" is 10.5", "float", "1_0.5", float64(10.5), ""},
-	{"float from \"abc\" fails", "float", "abc", nil, "<class 'str'> cannot be converted to a float"},
-	{"float from [1] fails", "float", []any{int64(1)}, nil, "<class 'list'> cannot be converted to a float"},
-	{"float from \".5\" is 0.5", "float", ".5", float64(0.5), ""},
-	{"float from \"5.\" is 5.0", "float", "5.", float64(5.0), ""},
-	{"bool from \"yes\" is true", "bool", "yes", true, ""},
-	{"bool from \"On\" is true", "bool", "On", true, ""},
-	{"bool from \" no \" is false", "bool", " no ", false, ""},
-	{"bool from \"TRUE\" is true", "bool", "TRUE", true, ""},
-	{"bool from \"t\" is true", "bool", "t", true, ""},
-	{"bool from \"f\" is false", "bool", "f", false, ""},
-	{"bool from \"y\" is true", "bool", "y", true, ""},
-	{"bool from \"n\" is false", "bool", "n", false, ""},
-	{"bool from \"off\" is false", "bool", "off", false, ""},
-	{"bool from \"1\" is true", "bool", "1", true, ""},
-	{"bool from \"0\" is false", "bool", "0", false, ""},
-	{"bool from 1 is true", "bool", int64(1), true, ""},
-	{"bool from 0 is false", "bool", int64(0), false, ""},
-	{"bool from 1.0 is true", "bool", float64(1.0), true, ""},
-	{"bool from 0.0 is false", "bool", float64(0.0), false, ""},
-	{"bool from \"2\" fails", "bool", "2", nil, "The value '2' is not a valid boolean. Valid booleans include: 0, 1, 'n', 'true', '1', 't', 'yes', 'y', 'no', 'on', 'f', 'false', 'off', '0'"},
-	{"bool from 2 fails", "bool", int64(2), nil, "The value '2' is not a valid boolean. Valid booleans include: 0, 1, 'n', 'true', '1', 't', 'yes', 'y', 'no', 'on', 'f', 'false', 'off', '0'"},
-	{"bool from 0.5 fails", "bool", float64(0.5), nil, "The value '0.5' is not a valid boolean. Valid booleans include: 0, 1, 'n', 'true', '1', 't', 'yes', 'y', 'no', 'on', 'f', 'false', 'off', '0'"},
-	{"bool from [1] fails", "bool", []any{int64(1)}, nil, "<class 'list'> cannot be converted to a bool"},
-	{"bool from \"\\u001cyes\\u001f\" is true", "bool", "\u001cyes\u001f", true, ""},
-	{"bool from \"\" fails", "bool", "", nil, "The value '' is not a valid boolean. Valid booleans include: 0, 1, 'n', 'true', '1', 't', 'yes', 'y', 'no', 'on', 'f', 'false', 'off', '0'"},
-	{"list from \"a, b,,c\" is [\"a\", \" b\", \"\", \"c\"]", "list", "a, b,,c", []any{"a", " b", "", "c"}, ""},
-	{"list from 3 is [\"3\"]", "list", int64(3), []any{"3"}, ""},
-	{"list from 1.5 is [\"1.5\"]", "list", float64(1.5), []any{"1.5"}, ""},
-	{"list from true is [\"True\"]", "list", true, []any{"True"}, ""},
-	{"list from {\"a\": 1} fails", "list", map[string]any{"a": int64(1)}, nil, "<class 'dict'> cannot be converted to a list"},
-	{"list from [\"x\"] is [\"x\"]", "list", []any{"x"}, []any{"x"}, ""},
-	{"list from \"\" is [\"\"]", "list", "", []any{""}, ""},
-	{"dict from \"{\\\"a\\\": 1, \\\"b\\\": [true, null, 1.5]}\" is {\"a\": 1, \"b\": [true, null, 1.5]}", "dict", "{\"a\": 1, \"b\": [true, null, 1.5]}", map[string]any{"a": int64(1), "b": []any{true, nil, float64(1.5)}}, ""},
-	{"dict from \"{'a': 1, 'b': [True, None, (1, 2)], 3: 'x'}\" is {\"a\": 1, \"b\": [true, null, [1, 2]], \"3\": \"x\"}", "dict", "{'a': 1, 'b': [True, None, (1, 2)], 3: 'x'}", map[string]any{"a": int64(1), "b": []any{true, nil, []any{int64(1), int64(2)}}, "3": "x"}, ""},
-	{"dict from \"a=1 b='x y',c=\\\"q\\\\\\\" r\\\" e=f=g\" is {\"a\": \"1\", \"b\": \"x y\", \"c\": \"q\\\" r\", \"e\": \"f=g\"}", "dict", "a=1 b='x y',c=\"q\\\" r\" e=f=g", map[string]any{"a": "1", "b": "x y", "c": "q\" r", "e": "f=g"}, ""},
-	{"dict from \"garbage\" fails", "dict", "garbage", nil, "dictionary requested, could not parse JSON or key=value"},
-	{"dict from \"a=1 b\" fails", "dict", "a=1 b", nil, "unable to evaluate string in the \"key=value\" format as dictionary"},
-	{"dict from \"{bad\" fails", "dict", "{bad", nil, "unable to evaluate string as dictionary"},
-	{"dict from 5 fails", "dict", int64(5), nil, "<class 'int'> cannot be converted to a dict"},
-	{"dict from \"{'a': os.path.join('x')}\" fails", "dict", "{'a': os.path.join('x')}", nil, "unable to evaluate string as dictionary"},
-	{"dict from \"{True: 1, None: 2, 1.5: 3}\" is {\"true\": 1, \"null\": 2, \"1.5\": 3}", "dict", "{True: 1, None: 2, 1.5: 3}", map[string]any{"true": int64(1), "null": int64(2), "1.5": int64(3)}, ""},
-	{"dict from \"{'a': inf}\" fails", "dict", "{'a': inf}", nil, "unable to evaluate string as dictionary"},
-	{"dict from \"{'a': 007}\" fails", "dict", "{'a': 007}", nil, "unable to evaluate string as dictionary"},
-	{"dict from \"{'a': 0x1F, 'b': -1.5e3, 'c': 'x' \\\"y\\\", 'd': '\\\\x41\\\\u00e9\\\\101\\\\d', 'e': (1,), 'f': 0o17, 'g': r'\\\\n'}\" is {\"a\": 31, \"b\": -1500.0, \"c\": \"xy\", \"d\": \"A\u00e9A\\\\d\", \"e\": [1], \"f\": 15, \"g\": \"\\\\n\"}", "dict", "{'a': 0x1F, 'b': -1.5e3, 'c': 'x' \"y\", 'd': '\\x41\\u00e9\\101\\d', 'e': (1,), 'f': 0o17, 'g': r'\\n'}", map[string]any{"a": int64(31), "b": float64(-1500.0), "c": "xy", "d": "A\u00e9A\\d", "e": []any{int64(1)}, "f": int64(15), "g": "\\n"}, ""},
-	{"dict from \"{1, 2}\" fails", "dict", "{1, 2}", nil, "unable to evaluate string as dictionary"},
-	{"dict from \"\" fails", "dict", "", nil, "dictionary requested, could not parse JSON or key=value"},
-	{"dict from {\"k\": \"v\"} is {\"k\": \"v\"}", "dict", map[string]any{"k": "v"}, map[string]any{"k": "v"}, ""},
-	{"dict from \"  a=1  \" is {\"a\": \"1\"}", "dict", "  a=1  ", map[string]any{"a": "1"}, ""},
-	{"dict from \"{'a': import os}\" fails", "dict", "{'a': import os}", nil, "unable to evaluate string as dictionary"},
-	{"path from \"~/x/../y\" is \"/home/tester/x/../y\"", "path", "~/x/../y", "/home/tester/x/../y", ""},
-	{"path from \"$HOME/a/${HOME}b/$NO_SUCH/${NO_SUCH}/$$\" is \"/home/tester/a//home/testerb/$NO_SUCH/${NO_SUCH}/$$\"", "path", "$HOME/a/${HOME}b/$NO_SUCH/${NO_SUCH}/$$", "/home/tester/a//home/testerb/$NO_SUCH/${NO_SUCH}/$$", ""},
-	{"path from \"~no_such_user/q\" is \"~no_such_user/q\"", "path", "~no_such_user/q", "~no_such_user/q", ""},
-	{"path from \"~\" is \"/home/tester\"", "path", "~", "/home/tester", ""},
-	{"path from \"~root/x\" is \"/root/x\"", "path", "~root/x", "/root/x", ""},
-	{"path from \"${BO_VAR}x$BO_VARy\" is \"vx$BO_VARy\"", "path", "${BO_VAR}x$BO_VARy", "vx$BO_VARy", ""},
-	{"path from 5 is \"5\"", "path", int64(5), "5", ""},
-	{"raw from [1, {\"a\": \"b\"}, 2.0] is [1, {\"a\": \"b\"}, 2.0]", "raw", []any{int64(1), map[string]any{"a": "b"}, float64(2.0)}, []any{int64(1), map[string]any{"a": "b"}, float64(2.0)}, ""},
-	{"jsonarg from \" {\\\"a\\\": 1} \" is \"{\\\"a\\\": 1}\"", "jsonarg", " {\"a\": 1} ", "{\"a\": 1}", ""},
-	{"jsonarg from {\"a\": 1, \"b\": [1, 2.5, \"\u00e9\"], \"c\": null} is \"{\\\"a\\\": 1, \\\"b\\\": [1, 2.5, \\\"\\\\u00e9\\\"], \\\"c\\\": null}\"", "jsonarg", map[string]any{"a": int64(1), "b": []any{int64(1), float64(2.5), "\u00e9"}, "c": nil}, "{\"a\": 1, \"b\": [1, 2.5, \"\\u00e9\"], \"c\": null}", ""},
-	{"jsonarg from 5 fails", "jsonarg", int64(5), nil, "<class 'int'> cannot be converted to a json string"},
-	{"jsonarg from [\"x\", \"<>&\"] is \"[\\\"x\\\", \\\"<>&\\\"]\"", "jsonarg", []any{"x", "<>&"}, "[\"x\", \"<>&\"]", ""},
-	{"bytes from \"10MB\" is 10485760", "bytes", "10MB", int64(10485760), ""},
-	{"bytes from \"1.5K\" is 1536", "bytes", "1.5K", int64(1536), ""},
-	{"bytes from \"2.5\" is 2", "bytes", "2.5", int64(2), ""},
-	{"bytes from \"3.5\" is 4", "bytes", "3.5", int64(4), ""},
-	{"bytes from \"10Mb\" fails", "bytes", "10Mb", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from true fails", "bytes", true, nil, "<class 'bool'> cannot be converted to a Byte value"},
-	{"bytes from -5 fails", "bytes", int64(-5), nil, "<class 'int'> cannot be converted to a Byte value"},
-	{"bytes from 10 is 10", "bytes", int64(10), int64(10), ""},
-	{"bytes from \"1KByte\" fails", "bytes", "1KByte", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from \"1 kB\" fails", "bytes", "1 kB", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from \"b\" fails", "bytes", "b", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from \"1b\" is 1", "bytes", "1b", int64(1), ""},
-	{"bytes from \"1MBxyz\" fails", "bytes", "1MBxyz", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from \"1X\" fails", "bytes", "1X", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from 1.5 is 2", "bytes", float64(1.5), int64(2), ""},
-	{"int from \"1.0\" is 1", "int", "1.0", int64(1), ""},
-	{"int from \"1e3\" is 1000", "int", "1e3", int64(1000), ""},
-	{"int from 2.0 is 2", "int", float64(2.0), int64(2), ""},
-	{"int from \"nan\" fails", "int", "nan", nil, "\"'nan'\" cannot be converted to an int"},
-	{"int from \"1.5\" fails", "int", "1.5", nil, "\"'1.5'\" cannot be converted to an int"},
-	{"int from \" 1_0.0 \" is 10", "int", " 1_0.0 ", int64(10), ""},
-	{"int from null fails", "int", nil, nil, "\"None\" cannot be converted to an int"},
-	{"str from null is \"\"", "str", nil, "", ""},
-	{"path from null is \"\"", "path", nil, "", ""},
-	{"bool from null fails", "bool", nil, nil, "<class 'NoneType'> cannot be converted to a bool"},
-	{"float from null fails", "float", nil, nil, "<class 'NoneType'> cannot be converted to a float"},
-	{"bytes from \"1kilobyte\" is 1024", "bytes", "1kilobyte", int64(1024), ""},
-	{"bytes from \"1 KB \" is 1024", "bytes", "1 KB ", int64(1024), ""},
-	{"bits from \"1 Kb\" is 1024", "bits", "1 Kb", int64(1024), ""},
-	{"bytes from \" 1K\" fails", "bytes", " 1K", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"bytes from \"5.\" fails", "bytes", "5.", nil, "<class 'str'> cannot be converted to a Byte value"},
-	{"dict from \"{1, 2}\" fails", "dict", "{1, 2}", nil, "unable to evaluate string as dictionary"},
-	{"bits from \"1Mb\" is 1048576", "bits", "1Mb", int64(1048576), ""},
-	{"bits from \"1MB\" fails", "bits", "1MB", nil, "<class 'str'> cannot be converted to a Bit value"},
-	{"bits from \"1 Kbits\" fails", "bits", "1 Kbits", nil, "<class 'str'> cannot be converted to a Bit value"},
-	{"bits from \"8\" is 8", "bits", "8", int64(8), ""},
+// richSpec uses every rule; its Python twin gave the expectations of validateCases.
+var richSpec = Spec{
+	Options: []Option{
+		{Name: "name", Required: true, Aliases: []string{"n", "vm_name"}},
+		{Name: "state", Choices: []any{"present", "absent", "no"}, Default: "present"},
+		{Name: "count", Type: Int},
+		{Name: "force", Type: Bool, Default: false},
+		{Name: "tags", Type: List, Elements: Str, Choices: []any{"a", "b"}},
+		{Name: "ports", Type: List, Elements: Int},
+		{Name: "token", NoLog: true},
+		{Name: "src"}, {Name: "content"}, {Name: "user"}, {Name: "group"}, {Name: "fs"}, {Name: "label"},
+		{Name: "path", Type: Path},
+		{Name: "vm", Type: Dict, Options: []Option{
+			{Name: "mem", Type: Int, Default: int64(256)},
+			{Name: "role", Choices: []any{"controller", "worker"}, Required: true},
+			{Name: "key", NoLog: true, Aliases: []string{"k"}},
+			{Name: "disk", Type: Dict, Options: []Option{{Name: "size", Type: Int, Required: true}}},
+		}, Rules: Rules{MutuallyExclusive: [][]string{{"key", "mem"}}}},
+		{Name: "volumes", Type: List, Elements: Dict, Options: []Option{
+			{Name: "path", Required: true},
+			{Name: "size", Type: Int},
+			{Name: "fs_type", Choices: []any{"ext4", "xfs"}, Default: "ext4"},
+		}, Rules: Rules{RequiredIf: []RequiredIf{{Key: "fs_type", Value: "xfs", Requirements: []string{"size"}}}}},
+		{Name: "opts", Type: Dict, ApplyDefaults: true, Options: []Option{{Name: "retries", Type: Int, Default: int64(3)}}},
+	},
+	Rules: Rules{
+		MutuallyExclusive: [][]string{{"src", "content"}, {"user", "fs"}},
+		RequiredTogether:  [][]string{{"user", "group"}},
+		RequiredIf: []RequiredIf{
+			{Key: "state", Value: "absent", Requirements: []string{"path"}},
+			{Key: "count", Value: int64(0), Requirements: []string{"src", "content"}, Any: true},
+		},
+		RequiredBy: map[string][]string{"fs": {"label", "path"}},
+	},
 }
 
-func TestConvertDoesWhatAnsibleCore219TypeCheckersDo(t *testing.T) {
-	t.Setenv("HOME", "/home/tester")
-	t.Setenv("BO_VAR", "v")
-	p := profileFor("2.19.11")
-	require.True(t, p.v219)
-	for _, c := range convertCases219 {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := p.convert(c.typ, c.in)
-			if c.err != "" {
-				require.Error(t, err)
-				assert.Equal(t, sortedBooleans(c.err), sortedBooleans(err.Error()))
-				return
-			}
-			require.NoError(t, err)
-			if f, ok := c.want.(float64); ok && math.IsInf(f, 0) {
-				assert.Equal(t, f, got)
-				return
-			}
-			assert.Equal(t, c.want, got)
-		})
-	}
+var oneSpec = Spec{
+	Options: []Option{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"}},
+	Rules:   Rules{RequiredOneOf: [][]string{{"a", "b"}, {"c", "d"}}},
 }
 
-func TestProfileFollowsTheControllerVersion(t *testing.T) {
-	cases := []struct {
-		version string
-		v219    bool
-	}{
-		{"", false}, {"0.0", false}, {"2.14.18", false}, {"2.18.1", false},
-		{"2.19.0", true}, {"2.19.11", true}, {"2.20.0.dev0", true}, {"3.0.0", true}, {"garbage", false},
-	}
-	for _, c := range cases {
-		t.Run("version "+c.version, func(t *testing.T) {
-			assert.Equal(t, c.v219, profileFor(c.version).v219)
-		})
-	}
-}
+var boolchSpec = Spec{Options: []Option{
+	{Name: "yn", Choices: []any{"yes", "no", "maybe"}},
+	{Name: "tf", Choices: []any{"true", "false", int64(0)}},
+	{Name: "tf2", Choices: []any{"on", "y"}},
+}}
 
-// validateCases219 hold what ansible-core 2.19.11's ModuleArgumentSpecValidator gave for
-// the cases of validateCases.
-var validateCases219 = []struct {
+// validateCases hold what ansible-core 2.14's ModuleArgumentSpecValidator.validate gave for
+// the same spec and parameters: every error in order, the validated parameters, the
+// warnings and the no_log values.
+var validateCases = []struct {
 	name     string
 	spec     Spec
 	params   map[string]any
@@ -220,7 +89,7 @@ var validateCases219 = []struct {
 		spec:     richSpec,
 		params:   map[string]any{"name": nil},
 		errors:   nil,
-		want:     map[string]any{"name": "", "state": "present", "force": false, "count": nil, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "vm": nil, "volumes": nil, "opts": map[string]any{"retries": int64(3)}},
+		want:     map[string]any{"name": nil, "state": "present", "force": false, "count": nil, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "vm": nil, "volumes": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
 	},
@@ -363,7 +232,7 @@ var validateCases219 = []struct {
 		name:     "a type error comes before a choices error",
 		spec:     richSpec,
 		params:   map[string]any{"name": "x", "count": "many", "state": "gone"},
-		errors:   []string{"argument 'count' is of type str and we were unable to convert to int: \"'many'\" cannot be converted to an int", "value of state must be one of: present, absent, no, got: gone"},
+		errors:   []string{"argument 'count' is of type <class 'str'> and we were unable to convert to int: <class 'str'> cannot be converted to an int", "value of state must be one of: present, absent, no, got: gone"},
 		want:     map[string]any{"name": "x", "count": "many", "state": "gone", "force": false, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "vm": nil, "volumes": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
@@ -372,7 +241,7 @@ var validateCases219 = []struct {
 		name:     "element type errors name the option",
 		spec:     richSpec,
 		params:   map[string]any{"name": "x", "ports": []any{"1", "x", int64(3)}},
-		errors:   []string{"Elements value for option 'ports' is of type str and we were unable to convert to int: \"'x'\" cannot be converted to an int"},
+		errors:   []string{"Elements value for option 'ports' is of type <class 'str'> and we were unable to convert to int: <class 'str'> cannot be converted to an int"},
 		want:     map[string]any{"name": "x", "ports": []any{int64(1), int64(3)}, "state": "present", "force": false, "count": nil, "tags": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "vm": nil, "volumes": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
@@ -426,7 +295,7 @@ var validateCases219 = []struct {
 		name:     "a sub-option type error names its parent",
 		spec:     richSpec,
 		params:   map[string]any{"name": "x", "vm": map[string]any{"role": "worker", "mem": "big"}},
-		errors:   []string{"argument 'mem' is of type str found in 'vm'. and we were unable to convert to int: \"'big'\" cannot be converted to an int"},
+		errors:   []string{"argument 'mem' is of type <class 'str'> found in 'vm'. and we were unable to convert to int: <class 'str'> cannot be converted to an int"},
 		want:     map[string]any{"name": "x", "vm": map[string]any{"role": "worker", "mem": "big", "key": nil, "disk": nil}, "state": "present", "force": false, "count": nil, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "volumes": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
@@ -498,7 +367,7 @@ var validateCases219 = []struct {
 		name:     "a dict with sub-options given garbage fails in the no_log pass first",
 		spec:     richSpec,
 		params:   map[string]any{"name": "x", "vm": "garbage"},
-		errors:   []string{"dictionary requested, could not parse JSON or key=value", "argument 'vm' is of type str and we were unable to convert to dict: dictionary requested, could not parse JSON or key=value", "value of 'vm' must be of type dict or list of dicts"},
+		errors:   []string{"dictionary requested, could not parse JSON or key=value", "argument 'vm' is of type <class 'str'> and we were unable to convert to dict: dictionary requested, could not parse JSON or key=value", "value of 'vm' must be of type dict or list of dicts"},
 		want:     map[string]any{"name": "x", "vm": "garbage", "state": "present", "force": false, "count": nil, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "volumes": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
@@ -525,7 +394,7 @@ var validateCases219 = []struct {
 		name:     "a number in a list of dicts fails in the no_log pass first",
 		spec:     richSpec,
 		params:   map[string]any{"name": "x", "volumes": []any{int64(5)}},
-		errors:   []string{"Value '5' in the sub parameter field 'volumes' must be a list, not 'int'", "Elements value for option 'volumes' is of type int and we were unable to convert to dict: <class 'int'> cannot be converted to a dict"},
+		errors:   []string{"Value '5' in the sub parameter field 'volumes' must by a list, not 'int'", "Elements value for option 'volumes' is of type <class 'int'> and we were unable to convert to dict: <class 'int'> cannot be converted to a dict"},
 		want:     map[string]any{"name": "x", "volumes": []any{}, "state": "present", "force": false, "count": nil, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "vm": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
@@ -534,7 +403,7 @@ var validateCases219 = []struct {
 		name:     "a dict given for a list of dicts is a type error",
 		spec:     richSpec,
 		params:   map[string]any{"name": "x", "volumes": map[string]any{"path": "a"}},
-		errors:   []string{"argument 'volumes' is of type dict and we were unable to convert to list: <class 'dict'> cannot be converted to a list"},
+		errors:   []string{"argument 'volumes' is of type <class 'dict'> and we were unable to convert to list: <class 'dict'> cannot be converted to a list"},
 		want:     map[string]any{"name": "x", "volumes": map[string]any{"path": "a", "fs_type": "ext4", "size": nil}, "state": "present", "force": false, "count": nil, "tags": nil, "ports": nil, "token": nil, "src": nil, "content": nil, "user": nil, "group": nil, "fs": nil, "label": nil, "path": nil, "vm": nil, "opts": map[string]any{"retries": int64(3)}},
 		warnings: nil,
 		noLog:    nil,
@@ -613,10 +482,11 @@ var validateCases219 = []struct {
 	},
 }
 
-func TestValidateMatchesAnsibleCore219(t *testing.T) {
-	for _, c := range validateCases219 {
+func TestValidateMatchesAnsibleCore(t *testing.T) {
+	for _, c := range validateCases {
 		t.Run(c.name, func(t *testing.T) {
-			v := validate(profileFor("2.19.11"), c.spec, c.params)
+			before := pyvalue.DeepCopy(c.params)
+			v := Validate(c.spec, c.params)
 			assert.Equal(t, c.errors, v.Errors, "errors")
 			assert.Equal(t, c.want, v.Params, "validated parameters")
 			assert.Equal(t, c.warnings, v.Warnings, "warnings")
@@ -625,42 +495,25 @@ func TestValidateMatchesAnsibleCore219(t *testing.T) {
 				noLog = nil
 			}
 			assert.Equal(t, c.noLog, noLog, "no_log values")
+			assert.Equal(t, before, c.params, "Validate must not modify its input")
 		})
 	}
 }
 
-func TestExecuteUnder219(t *testing.T) {
-	spec := Spec{Options: []Option{{Name: "token", NoLog: true}, {Name: "name"}, {Name: "count", Type: Int, Default: int64(1)}}}
-	m := echo(spec, func(_ context.Context, inv *Invocation) (*Result, error) {
-		inv.Warn("twice")
-		inv.Warn("twice")
-		return &Result{Values: map[string]any{"deep": map[string]any{"flag": true, "none": nil}}}, nil
-	})
+func TestValidateFlagsTheUnsupportedParametersError(t *testing.T) {
 	cases := []struct {
-		name    string
-		version string
-		args    map[string]any
-		want    map[string]any
+		name        string
+		params      map[string]any
+		unsupported bool
 	}{
-		{"2.19 never masks bools and nulls, and keeps each warning once", "2.19.11", map[string]any{"token": "True"},
-			map[string]any{"deep": map[string]any{"flag": true, "none": nil}, "warnings": []any{"twice"}}},
-		{"2.14 masks them when their text holds a secret", "2.14.18", map[string]any{"token": "None"},
-			map[string]any{"deep": map[string]any{"flag": true, "none": Masked}, "warnings": []any{"twice", "twice"}}},
-		{"2.19 type-checks a null with a default", "2.19.11", map[string]any{"count": nil},
-			map[string]any{"failed": true, "msg": `argument 'count' is of type NoneType and we were unable to convert to int: "None" cannot be converted to an int`}},
-		{"2.14 leaves a null with a default alone", "2.14.18", map[string]any{"count": nil},
-			map[string]any{"failed": false}},
+		{"an unknown option alone is the unsupported error", map[string]any{"name": "x", "zz": 1}, true},
+		{"an unknown option after another error is not first", map[string]any{"zz": 1}, false},
+		{"a nested unknown option is the unsupported error", map[string]any{"name": "x", "vm": map[string]any{"role": "worker", "zz": 1}}, true},
+		{"valid arguments have none", map[string]any{"name": "x"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := map[string]any{"_ansible_version": c.version}
-			for k, v := range c.args {
-				args[k] = v
-			}
-			res := execute(t, m, writeArgs(t, args))
-			for k, v := range c.want {
-				assert.Equal(t, v, res[k], k)
-			}
+			assert.Equal(t, c.unsupported, Validate(richSpec, c.params).Unsupported)
 		})
 	}
 }

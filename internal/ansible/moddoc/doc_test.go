@@ -1,4 +1,4 @@
-package ansible
+package moddoc
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/business-operations/bo.microvm/internal/ansible/argspec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -14,24 +15,24 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // sampleModule uses every documented feature of a spec.
-var sampleModule = Module{
+var sampleModule = Doc{
 	Name:             "sample",
 	ShortDescription: "Manage a sample thing",
 	Description:      []string{"Creates or removes a sample thing.", `Says "why" with quotes: and a colon.`},
 	Notes:            []string{"Runs on the hypervisor as root."},
 	CheckMode:        Full,
 	DiffMode:         Partial,
-	Spec: Spec{Options: []Option{
-		{Name: "name", Required: true, Aliases: []string{"vm"}, Type: List, Elements: Str, Description: []string{"One VM or a list."}},
+	Options: []argspec.Option{
+		{Name: "name", Required: true, Aliases: []string{"vm"}, Type: argspec.List, Elements: argspec.Str, Description: []string{"One VM or a list."}},
 		{Name: "state", Choices: []any{"present", "absent"}, Default: "present", Description: []string{"What to do."}},
-		{Name: "size", Type: Int, Default: int64(512), VersionAdded: "0.2.0"},
-		{Name: "force", Type: Bool, Default: false},
+		{Name: "size", Type: argspec.Int, Default: int64(512), VersionAdded: "0.2.0"},
+		{Name: "force", Type: argspec.Bool, Default: false},
 		{Name: "token", NoLog: true, Description: []string{"A secret."}},
-		{Name: "volumes", Type: List, Elements: Dict, Description: []string{"Disks."}, Options: []Option{
-			{Name: "path", Type: Path, Required: true, Description: []string{"Relative to the VM directory."}},
+		{Name: "volumes", Type: argspec.List, Elements: argspec.Dict, Description: []string{"Disks."}, Options: []argspec.Option{
+			{Name: "path", Type: argspec.Path, Required: true, Description: []string{"Relative to the VM directory."}},
 			{Name: "fs_type", Choices: []any{"ext4", "none"}, Default: "ext4"},
 		}},
-	}},
+	},
 	Examples: `
 - name: Create the thing
   bo.microvm.sample:
@@ -52,19 +53,19 @@ var sampleModule = Module{
 
 func TestWriteDocRendersTheGoldenSidecar(t *testing.T) {
 	var b bytes.Buffer
-	require.NoError(t, WriteDoc(&b, sampleModule))
+	require.NoError(t, Write(&b, sampleModule))
 	golden := filepath.Join("testdata", "sample.yml")
 	if *update {
 		require.NoError(t, os.WriteFile(golden, b.Bytes(), 0o644))
 	}
 	want, err := os.ReadFile(golden)
-	require.NoError(t, err, "run go test ./internal/ansible -run TestWriteDoc -update to create it")
-	assert.Equal(t, string(want), b.String(), "run go test ./internal/ansible -run TestWriteDoc -update after a deliberate change")
+	require.NoError(t, err, "run go test ./internal/ansible/moddoc -run TestWriteDoc -update to create it")
+	assert.Equal(t, string(want), b.String(), "run go test ./internal/ansible/moddoc -run TestWriteDoc -update after a deliberate change")
 }
 
 func TestWriteDocWithoutReturnsOrOptions(t *testing.T) {
 	var b bytes.Buffer
-	require.NoError(t, WriteDoc(&b, Module{Name: "bare", ShortDescription: "Bare"}))
+	require.NoError(t, Write(&b, Doc{Name: "bare", ShortDescription: "Bare"}))
 	assert.Contains(t, b.String(), "\n  options: {}\n")
 	assert.Contains(t, b.String(), "\n  description: []\n", "an empty list is a list, not null")
 	assert.Contains(t, b.String(), "\nRETURN: {}\n")

@@ -1,4 +1,4 @@
-package ansible
+package pyvalue
 
 import (
 	"errors"
@@ -11,20 +11,13 @@ import (
 	"unicode/utf8"
 )
 
-// safeEvalPassthrough are the patterns for which ansible-core 2.14's safe_eval returns the
-// string unchanged instead of evaluating it: a dict option then keeps the string.
-var safeEvalPassthrough = []*regexp.Regexp{
-	regexp.MustCompile(`\w\.\w+\(`),
-	regexp.MustCompile(`import \w+`),
-}
-
-// pyLiteral is what check_type_dict does with a string that starts with "{" and is no JSON:
+// LiteralEval is what check_type_dict does with a string that starts with "{" and is no JSON:
 // ast.literal_eval for the literals it knows (dicts, lists, tuples, sets, strings and bytes
 // with their prefixes and escapes, ints in any base, floats, a sign, True, False, None). Tuples
 // and sets become lists (as they do in the module's JSON result); dict keys become the
 // strings json.dumps makes of them. Like check_type_dict, it does not insist on a dict:
 // "{1, 2}" is a set, returned as a list.
-func pyLiteral(s string) (any, error) {
+func LiteralEval(s string) (any, error) {
 	p := &litParser{s: s}
 	v, err := p.expr()
 	if err != nil {
@@ -176,7 +169,7 @@ func (p *litParser) dict() (any, error) {
 			return nil, err
 		}
 		for _, seen := range keys {
-			if _, isNum := pyNumber(seen); isNum && pyEqual(seen, k) {
+			if _, isNum := Number(seen); isNum && Equal(seen, k) {
 				k = seen
 				break
 			}
@@ -215,10 +208,10 @@ func jsonKey(k any) (string, error) {
 		}
 		return "false", nil
 	case int64, float64:
-		s, err := pyJSON(t)
+		s, err := Dumps(t)
 		return s, err
 	}
-	return "", fmt.Errorf("unhashable or unsupported key %s", pyStr(k))
+	return "", fmt.Errorf("unhashable or unsupported key %s", Str(k))
 }
 
 func (p *litParser) seq(open, closing byte) (any, error) {
