@@ -73,9 +73,8 @@ var sshOptions = []string{
 	"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
 }
 
-// Lab returns the running lab. When the lab is not up it skips the test, or
-// fails it when BO_E2E=1 (CI and `make e2e` set that: a missing lab is then
-// an error, not a reason to pass).
+// Lab returns the running lab, or fails the test when the lab is not up (the
+// suite is compiled only with -tags e2e: asked for, a missing lab is an error).
 func Lab(t testing.TB) *Env {
 	t.Helper()
 	dir := os.Getenv("BO_LAB_RUN")
@@ -84,11 +83,7 @@ func Lab(t testing.TB) *Env {
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
 	if err != nil {
-		msg := fmt.Sprintf("the lab is not up (%v): run `sudo tests/lab/lab up` first", err)
-		if os.Getenv("BO_E2E") == "1" {
-			t.Fatal("BO_E2E=1 but " + msg)
-		}
-		t.Skip(msg)
+		t.Fatalf("the lab is not up (%v): run `sudo tests/lab/lab up` first", err)
 	}
 	var raw struct {
 		Key         string            `json:"key"`
