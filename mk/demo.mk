@@ -1,6 +1,6 @@
 # make demo: the main job on the built-in local lab.
 .PHONY: demo demo-down
-LAB_INVENTORY := /run/bo-lab/inventory.yaml
+LAB_INVENTORY := $(or $(BO_LAB_RUN),/run/bo-lab)/inventory.yaml
 
 demo: build ## set up, bring up the lab, deploy the example VMs, show their state
 	bash .ci/deps

@@ -12,6 +12,7 @@ flux-binaries: ## build the kube-apiserver and Gitea the flux suite runs (cached
 	tests/gitea/build > /var/cache/bo-microvm/logs/gitea-build.log 2>&1 || { tail -20 /var/cache/bo-microvm/logs/gitea-build.log; exit 1; }
 
 flux-test: build flux-binaries ## flux_kickoff against a real kube-apiserver and Gitea: module binary, then ansible-playbook
-	BO_FLUX_TEST=1 $(GO) test -count=1 -timeout 30m ./internal/kube/ ./internal/gitea/ ./internal/flux/ ./tests/flux/
+	$(GO) test -count=1 -tags flux -timeout 30m ./internal/kube/ ./internal/gitea/ ./internal/flux/ ./tests/flux/
 
 TEST_TARGETS += flux-test
+SUITE_TAGS += flux

@@ -3,10 +3,11 @@
 .PHONY: k0s-test k0s-fake
 
 TEST_TARGETS += k0s-test
+SUITE_TAGS += k0s
 
-k0s-test: ## k0s_bootstrap: unit tests, contract-fake runs, real kube-apiserver and ansible-playbook runs (root)
+k0s-test: build ## k0s_bootstrap: unit tests, contract-fake runs, real kube-apiserver and ansible-playbook runs (root)
 	tests/k8s/build >/dev/null
-	BO_ROOT_TESTS=1 BO_K8S_TESTS=1 $(GO) test -count=1 ./internal/k0s/ ./tests/k0sfake/ ./tests/k0s/
+	$(GO) test -count=1 -tags k0s ./internal/k0s/ ./tests/k0sfake/ ./tests/k0s/
 
 k0s-fake: build/k0s-fake/k0s ## the k0s contract fake (static) for the lab's guest image
 

@@ -8,6 +8,7 @@ E2E_RUN ?= .
 # make test: the cached roots first (conformance-2.19 and ansible-lint need the
 # 2.19 controller), the end-to-end tests among the suites.
 TEST_TARGETS := lab-caches $(TEST_TARGETS) e2e
+SUITE_TAGS += e2e
 
 lab-caches: ## build (or reuse) the lab's cached roots: hypervisor, guest, 2.19 controller
 	$(LAB) caches
@@ -30,5 +31,5 @@ lab-status: ## what the lab runs
 e2e: build ## lab up, the end-to-end tests with ansible-core 2.14 and 2.19, lab down, clean-check
 	@$(LAB) down >/dev/null 2>&1 || true
 	$(LAB) up
-	@rc=0; BO_E2E=1 $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./tests/e2e/ || rc=$$?; \
+	@rc=0; $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./tests/e2e/ || rc=$$?; \
 	$(LAB) down; $(LAB) clean-check || rc=1; exit $$rc

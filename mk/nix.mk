@@ -3,6 +3,7 @@
 .PHONY: nix-test nix-vendor-hash
 
 TEST_TARGETS += nix-test
+SUITE_TAGS += nixtest
 
 nix-test: ## Nix parse + NixOS module contract, example site vs inventories, vendor hash, EE and AWX checks
 	$(GO) test -tags nixtest -count=1 ./tests/nix/
@@ -10,5 +11,5 @@ nix-test: ## Nix parse + NixOS module contract, example site vs inventories, ven
 nix-vendor-hash: ## rewrite nixos/pkgs/collection.vendorhash (the flake's vendorHash) after go.mod or imports change
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	GOPROXY=off GOFLAGS= $(GO) mod vendor -o "$$tmp/vendor" && \
-	nix --extra-experimental-features nix-command hash path "$$tmp/vendor" > nixos/pkgs/collection.vendorhash && \
+	NIX_CONFIG="$$(cat tests/hostnix/nix.conf)" nix hash path "$$tmp/vendor" > nixos/pkgs/collection.vendorhash && \
 	echo "nixos/pkgs/collection.vendorhash: $$(cat nixos/pkgs/collection.vendorhash)"

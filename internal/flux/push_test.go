@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
 // racingGit runs real git, but just before the module's first push it lets someone else push
@@ -50,9 +51,7 @@ func gitOK(t *testing.T, dir string, args ...string) string {
 }
 
 func TestPushRejectedAsNonFastForwardStartsOverFromTheNewHeadOnce(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
+	need.Command(t, "git", "installed by .ci/deps")
 	remote := filepath.Join(t.TempDir(), "lab.git")
 	gitOK(t, "", "init", "-q", "--bare", "-b", "main", remote)
 	seed := t.TempDir()

@@ -1,10 +1,11 @@
+//go:build installnix
+
 package install
 
 import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,20 +18,18 @@ import (
 	"github.com/business-operations/bo.microvm/internal/command"
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/tests/hostnix"
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
 // TestWithTheRealNix runs install against this machine's nix (2.8 on Debian) with the lab's
 // site flake: it builds real runners, predicts them by evaluation, swaps current, roots
 // them, cleans nix's automatic root of the out-link, and keeps the old runner when a build
 // fails. State dir and microvm GC roots live in a temp dir; nix's store and auto roots are
-// the machine's. Run with BO_NIX=1 (it then fails, not skips, when nix is missing).
+// the machine's. Compiled with -tags installnix (make install-nix-test); fails without nix.
 func TestWithTheRealNix(t *testing.T) {
-	if os.Getenv("BO_NIX") != "1" {
-		t.Skip("set BO_NIX=1 to build with this machine's nix")
-	}
-	if _, err := exec.LookPath("nix"); err != nil {
-		t.Fatalf("BO_NIX=1 but no nix on PATH: %v", err)
-	}
+	need.Command(t, "nix", "Debian: nix-bin, installed by .ci/deps")
+	t.Setenv("NIX_CONFIG", hostnix.Config()) // no nixbld group, sandbox or public cache (tests/hostnix)
 	tmp := t.TempDir()
 	site := filepath.Join(tmp, "site")
 	require.NoError(t, os.MkdirAll(site, 0o755))

@@ -1,3 +1,5 @@
+//go:build conformance
+
 package conformance
 
 import (
@@ -25,14 +27,11 @@ import (
 // with the Go module built from ./module, and compares what each accepted
 // (invocation.module_args) and what each reported (failed, skipped, msg, warnings).
 //
-// It takes half a minute, so it runs only with CONFORMANCE=1 (`make conformance` sets it);
-// then it needs ansible-playbook (Debian's ansible-core 2.14) and fails without it.
+// It takes half a minute, so it is compiled only with -tags conformance (`make conformance`);
+// it needs ansible-playbook (Debian's ansible-core 2.14) and fails without it.
 // CONFORMANCE_ANSIBLE_PLAYBOOK names another ansible-playbook command (e.g. a 2.19 one);
 // CONFORMANCE_WORKDIR=DIR keeps the generated modules, playbook and results in DIR.
 func TestConformance(t *testing.T) {
-	if os.Getenv("CONFORMANCE") != "1" {
-		t.Skip("runs with CONFORMANCE=1: make conformance")
-	}
 	playbookCmd := strings.Fields(os.Getenv("CONFORMANCE_ANSIBLE_PLAYBOOK"))
 	if len(playbookCmd) == 0 {
 		playbookCmd = []string{"ansible-playbook"}

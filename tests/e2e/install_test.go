@@ -227,18 +227,21 @@ func TestInstall(t *testing.T) {
 }
 
 // The install test's own VMs, so that it can run while other tests use the lab's k0s VMs:
-// added to every hypervisor's site flake (vms.json) and to a private inventory.
-var installVMs = map[string]VM{
-	"inst-a": {Host: "hv1", IP: "198.18.0.201", MAC: "02:00:00:00:0b:01", VCPU: 1, Mem: 256},
-	"inst-b": {Host: "hv1", IP: "198.18.0.202", MAC: "02:00:00:00:0b:02", VCPU: 1, Mem: 256},
-	"inst-c": {Host: "hv2", IP: "198.18.0.203", MAC: "02:00:00:00:0b:03", VCPU: 1, Mem: 256},
+// added to every hypervisor's site flake (vms.json) and to a private inventory; addresses in
+// the lab's network (a private lab has its own).
+func installVMs(lab *Env) map[string]VM {
+	return map[string]VM{
+		"inst-a": {Host: "hv1", IP: lab.NetAddr(201), MAC: "02:00:00:00:0b:01", VCPU: 1, Mem: 256},
+		"inst-b": {Host: "hv1", IP: lab.NetAddr(202), MAC: "02:00:00:00:0b:02", VCPU: 1, Mem: 256},
+		"inst-c": {Host: "hv2", IP: lab.NetAddr(203), MAC: "02:00:00:00:0b:03", VCPU: 1, Mem: 256},
+	}
 }
 
 func newInstallLab(t *testing.T, lab *Env) *installLab {
 	env := *lab
-	env.VMs = installVMs
+	env.VMs = installVMs(lab)
 	l := &installLab{Env: &env, byHV: map[string][]string{}}
-	for vm, d := range installVMs {
+	for vm, d := range env.VMs {
 		l.byHV[d.Host] = append(l.byHV[d.Host], vm)
 	}
 	for _, vms := range l.byHV {
@@ -254,7 +257,7 @@ func newInstallLab(t *testing.T, lab *Env) *installLab {
 		fmt.Fprintf(&inv, "        %s: {ansible_host: %s}\n", hv, addr)
 	}
 	inv.WriteString("    microvms:\n      vars: {ansible_user: root, ansible_ssh_transfer_method: piped, ansible_remote_tmp: /tmp/.ansible}\n      hosts:\n")
-	for vm, d := range installVMs {
+	for vm, d := range env.VMs {
 		fmt.Fprintf(&inv, "        %s: {microvm_host: %s, ansible_host: %s, microvm_mac: %q}\n", vm, d.Host, d.IP, d.MAC)
 	}
 	path := filepath.Join(t.TempDir(), "inventory.yaml")
@@ -268,7 +271,7 @@ func newInstallLab(t *testing.T, lab *Env) *installLab {
 func (l *installLab) addVMs(t *testing.T) {
 	t.Helper()
 	entries := map[string]any{}
-	for vm, d := range installVMs {
+	for vm, d := range l.VMs {
 		entries[vm] = map[string]any{"host": d.Host, "ip": d.IP, "mac": d.MAC, "vcpu": d.VCPU, "mem": d.Mem, "generation": "1",
 			"volumes": []any{map[string]any{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}}}
 	}
@@ -298,7 +301,7 @@ func (l *installLab) setVM(t *testing.T, hv, vm string, fields map[string]any) {
 func (l *installLab) removeVMs(t *testing.T) {
 	for hv := range l.Hypervisors {
 		l.editVMs(t, hv, func(vms map[string]any) {
-			for vm := range installVMs {
+			for vm := range l.VMs {
 				delete(vms, vm)
 			}
 		})

@@ -125,7 +125,7 @@ type apiKubeconfigs struct {
 	guest string // for the guests: the bridge address, the server name the certificate has
 }
 
-// guestAPI starts a real kube-apiserver (tests/k8s) and forwards 198.18.0.1:<port> on the lab
+// guestAPI starts a real kube-apiserver (tests/k8s) and forwards <lab net>.1:<port> on the lab
 // bridge to it, so the guests reach it; their kubeconfig names the certificate's DNS name.
 func guestAPI(t *testing.T, lab *Env) apiKubeconfigs {
 	t.Helper()
@@ -145,7 +145,8 @@ func guestAPI(t *testing.T, lab *Env) apiKubeconfigs {
 		down.Env = env
 		_ = down.Run()
 	})
-	fwd, err := net.Listen("tcp", fmt.Sprintf("198.18.0.1:%d", port))
+	bridge := lab.NetAddr(1) // the lab bridge's address on this machine
+	fwd, err := net.Listen("tcp", fmt.Sprintf("%s:%d", bridge, port))
 	require.NoError(t, err, "listen on the lab bridge")
 	t.Cleanup(func() { fwd.Close() })
 	go func() {
@@ -170,7 +171,7 @@ func guestAPI(t *testing.T, lab *Env) apiKubeconfigs {
 	data, err := os.ReadFile(local)
 	require.NoError(t, err)
 	guest := regexp.MustCompile(`(?m)^(\s*)server: .*$`).ReplaceAllString(string(data),
-		fmt.Sprintf("${1}server: https://198.18.0.1:%d\n${1}tls-server-name: localhost", port))
+		fmt.Sprintf("${1}server: https://%s:%d\n${1}tls-server-name: localhost", bridge, port))
 	guestPath := filepath.Join(dir, "guest-kubeconfig")
 	require.NoError(t, os.WriteFile(guestPath, []byte(guest), 0o600))
 	return apiKubeconfigs{local: local, guest: guestPath}

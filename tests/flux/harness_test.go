@@ -1,3 +1,5 @@
+//go:build flux
+
 package flux_test
 
 import (
@@ -18,19 +20,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
-// The suite needs a real kube-apiserver (tests/k8s), a real Gitea (tests/gitea), etcd and git.
-// Without BO_FLUX_TEST=1 it is skipped (it takes minutes and builds binaries once); with it,
-// anything missing is a failure, so CI cannot silently skip it.
+// The suite needs a real kube-apiserver (tests/k8s), a real Gitea (tests/gitea), etcd and git;
+// it is compiled only with -tags flux (make flux-test), and then anything missing is a failure.
 func requireSuite(t *testing.T) {
 	t.Helper()
-	if os.Getenv("BO_FLUX_TEST") != "1" {
-		t.Skip("set BO_FLUX_TEST=1 (make flux-test) to run against a real kube-apiserver and Gitea")
-	}
 	for _, bin := range []string{"etcd", "git", "openssl", "curl", "runuser"} {
-		_, err := exec.LookPath(bin)
-		require.NoError(t, err, "%s is needed (see .ci/deps)", bin)
+		need.Command(t, bin, "installed by .ci/deps")
 	}
 }
 

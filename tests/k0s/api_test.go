@@ -1,3 +1,5 @@
+//go:build k0s
+
 package k0s_test
 
 import (
@@ -17,26 +19,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
 // apiServer starts a real kube-apiserver with tests/k8s/apiserver (its own state dir and a
-// free port) and returns its admin kubeconfig. It runs only with BO_K8S_TESTS=1 (make
-// k0s-test), and then fails when the binary is missing.
+// free port) and returns its admin kubeconfig; it fails when the binary or kubectl is missing.
 func apiServer(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("BO_K8S_TESTS") != "1" {
-		t.Skip("starts a real kube-apiserver (minutes): set BO_K8S_TESTS=1, as make k0s-test does")
-	}
 	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("BO_K8S_TESTS") == "1" {
-			t.Fatalf("BO_K8S_TESTS=1 but %s is missing: run tests/k8s/build", bin)
-		}
-		t.Skipf("no kube-apiserver at %s (tests/k8s/build makes it)", bin)
-	}
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skip("no kubectl on PATH")
-	}
+	need.File(t, bin, "tests/k8s/build makes it, as make k0s-test does")
+	need.Command(t, "kubectl", "the contract fake's `k0s kubectl` and these tests run it")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port

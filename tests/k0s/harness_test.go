@@ -1,3 +1,5 @@
+//go:build k0s
+
 // Package k0s_test runs the k0s_bootstrap module binary, exactly as Ansible runs it, against
 // the k0s contract fake (tests/k0sfake) and, when available, a real kube-apiserver
 // (tests/k8s). Each fake node gets its own state, data dir and /etc/systemd/system (a bind
@@ -23,6 +25,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
 // bins are the module and the fake, built once per test binary.
@@ -62,19 +66,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needRoot skips without root (the fake nodes need a private mount namespace), or fails when
-// BO_ROOT_TESTS=1 asked for these tests.
+// needRoot fails without root and unshare(1): the fake nodes need a private mount namespace.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		if _, err := exec.LookPath("unshare"); err == nil {
-			return
-		}
-	}
-	if os.Getenv("BO_ROOT_TESTS") == "1" {
-		t.Fatal("BO_ROOT_TESTS=1 but these tests need root and unshare(1)")
-	}
-	t.Skip("needs root and unshare(1) for a private /etc/systemd/system per fake node")
+	need.Root(t, "a private /etc/systemd/system per fake node (a mount namespace)")
+	need.Command(t, "unshare", "Debian: util-linux")
 }
 
 // fakeNode is one machine running the k0s contract fake.

@@ -1,3 +1,5 @@
+//go:build k0s
+
 package k0s_test
 
 import (
@@ -12,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
 // TestPlaybookOnLocalFakeNodes runs playbooks/bootstrap-existing-machines.yaml with
@@ -22,13 +26,9 @@ import (
 // token reaches the -vvv output or any argv.
 func TestPlaybookOnLocalFakeNodes(t *testing.T) {
 	needRoot(t)
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		t.Skip("no ansible-playbook")
-	}
+	need.Command(t, "ansible-playbook", "Debian: ansible-core, installed by .ci/deps")
 	collection := filepath.Join(repoRoot(), "build", "collections")
-	if _, err := os.Stat(filepath.Join(repoRoot(), "plugins", "modules", "k0s_bootstrap_linux_amd64")); err != nil {
-		t.Skip("run make build first (plugins/modules/k0s_bootstrap_linux_amd64)")
-	}
+	need.File(t, filepath.Join(repoRoot(), "plugins", "modules", "k0s_bootstrap_linux_amd64"), "make build, as make k0s-test does")
 	kc := apiServer(t)
 	stop := controllerStandIn(t, kc)
 	defer stop()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/tests/hostnix"
 )
 
 // repoRoot is the repository root, two levels above this package.
@@ -31,7 +33,7 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) []
 	require.NoError(t, err, "%s is needed for these tests (Debian: apt-get install nix-bin)", name)
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), hostnix.Env()), env...) // this machine's nix: tests/hostnix
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), "%s %s:\n%s", name, strings.Join(args, " "), stderr.String())
