@@ -1,34 +1,15 @@
+// The Gitea bootstrap: everything until the in-cluster Gitea runs, holds an API token this
+// module keeps, and has the organisation and the (empty) repository. The Flux side
+// (flux_install.go) and the repository content (content.go) come after it.
+
 package flux
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/business-operations/bo.microvm/internal/kube"
 )
-
-// steps is the kick-off in order (k0s-flux.md §6.3). Each check reads real state only.
-func (k *kickoff) steps() []step {
-	return []step{
-		{title: "Gitea admin secret", check: k.checkAdminSecret, run: k.createAdminSecret},
-		{title: "Gitea chart", check: k.checkChart, run: k.applyChart},
-		{title: "Wait for Gitea", waitOnly: true, check: k.checkGiteaReady, run: k.waitGiteaReady},
-		{title: "Gitea API token", check: k.checkToken, run: k.createToken},
-		{title: "Gitea organization", check: k.checkOrg, run: k.createOrg},
-		{title: "Gitea repository", check: k.checkRepo, run: k.createRepo},
-		{title: "Repository content", check: k.checkContent, run: k.pushContent},
-		{title: "Flux namespace", check: k.checkFluxNamespace, run: k.createFluxNamespace},
-		{title: "Flux Git credentials", check: k.checkSyncSecret, run: k.createSyncSecret},
-		{title: "Cluster settings", check: k.checkSettings, run: k.applySettings},
-		{title: "Cluster secrets", check: k.checkClusterSecrets, run: k.applyClusterSecrets},
-		{title: "SOPS age key", check: k.checkAgeKey, run: k.createAgeKey},
-		{title: "Flux components", check: k.checkComponents, run: k.applyComponents},
-		{title: "Flux sync objects", check: k.checkSync, run: k.applySync},
-		{title: "Flux reconciliation", check: k.checkReconciled, run: k.reconcile},
-	}
-}
 
 // --- Gitea admin secret: created once, never overwritten.
 
@@ -95,7 +76,10 @@ func (k *kickoff) checkChart(ctx context.Context) (bool, string, error) {
 	if have == nil {
 		return true, fmt.Sprintf("Chart kube-system/%s is absent", k.o.GiteaRelease), nil
 	}
-	want := k.chartObject()
+	want, err := k.chartObject(ctx)
+	if err != nil {
+		return false, "", err
+	}
 	if !subsetEqual(want.Map("spec"), have.Map("spec")) {
 		if k.o.Diff {
 			k.result.Changes = append(k.result.Changes, Change{Header: "Chart kube-system/" + k.o.GiteaRelease, Before: string(marshalYAML(have.Map("spec"))), After: string(marshalYAML(want.Map("spec")))})
@@ -106,7 +90,11 @@ func (k *kickoff) checkChart(ctx context.Context) (bool, string, error) {
 }
 
 func (k *kickoff) applyChart(ctx context.Context) error {
-	_, err := k.kube.Apply(ctx, k.chartObject(), FieldManager)
+	want, err := k.chartObject(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = k.kube.Apply(ctx, want, FieldManager)
 	return err
 }
 
@@ -225,260 +213,4 @@ func (k *kickoff) checkRepo(ctx context.Context) (bool, string, error) {
 
 func (k *kickoff) createRepo(ctx context.Context) error {
 	return k.gitea.CreateOrgRepo(ctx, k.tokenAuth(), k.o.Org, k.o.Repo, k.o.Branch)
-}
-
-// --- Repository content: the wanted tree, committed and pushed only when it differs.
-
-func (k *kickoff) pushURL() string { return cloneURL(k.o.GiteaURL, k.o.Org, k.o.Repo) }
-
-func (k *kickoff) checkContent(ctx context.Context) (bool, string, error) {
-	if k.token == "" {
-		return false, "", fmt.Errorf("no valid Gitea API token")
-	}
-	tree, err := k.desiredTree()
-	if err != nil {
-		return false, "", err
-	}
-	if k.worktree != "" {
-		os.RemoveAll(k.worktree)
-	}
-	if k.worktree, err = os.MkdirTemp("", "flux-kickoff-"); err != nil {
-		return false, "", err
-	}
-	g := newGit(k.o.Git, k.worktree, k.o.GiteaAdminUser, k.token, k.o.AuthorName, k.o.AuthorEmail)
-	k.addSecret(g.Secrets()...)
-	head, err := g.checkout(ctx, k.pushURL(), k.o.Branch)
-	if err != nil {
-		return false, "", err
-	}
-	if err := writeTree(k.worktree, tree); err != nil {
-		return false, "", err
-	}
-	if k.wtChanges, err = g.stage(ctx); err != nil {
-		return false, "", err
-	}
-	k.head = head
-	k.setRevision(head)
-	k.contentPending = len(k.wtChanges) > 0
-	if len(k.wtChanges) == 0 {
-		return false, fmt.Sprintf("%s %s is at %s with the wanted content", k.o.Org+"/"+k.o.Repo, k.o.Branch, short(head)), nil
-	}
-	if k.o.Diff {
-		k.result.Changes = append(k.result.Changes, Change{Header: "repository " + k.o.Org + "/" + k.o.Repo + " " + k.o.Branch, After: Prepared(k.wtChanges)})
-	}
-	if head == "" {
-		return true, fmt.Sprintf("%s is empty: %d files to push", k.o.Org+"/"+k.o.Repo, len(k.wtChanges)), nil
-	}
-	return true, fmt.Sprintf("%d files differ from %s %s at %s", len(k.wtChanges), k.o.Org+"/"+k.o.Repo, k.o.Branch, short(head)), nil
-}
-
-func (k *kickoff) pushContent(ctx context.Context) error {
-	g := newGit(k.o.Git, k.worktree, k.o.GiteaAdminUser, k.token, k.o.AuthorName, k.o.AuthorEmail)
-	msg := "Update " + k.o.ClusterPath + " and Flux " + strings.TrimSpace(k.fluxVersion()) + " manifests"
-	if k.head == "" {
-		msg = "Add " + k.o.ClusterPath + " and Flux " + k.fluxVersion() + " manifests"
-	}
-	sha, err := g.commitAndPush(ctx, k.pushURL(), k.o.Branch, msg)
-	if err != nil {
-		// Non-fast-forward (someone pushed meanwhile): start again from the new head, once.
-		if needed, _, cerr := k.checkContent(ctx); cerr != nil || !needed {
-			if cerr != nil {
-				return err
-			}
-			return nil
-		}
-		g = newGit(k.o.Git, k.worktree, k.o.GiteaAdminUser, k.token, k.o.AuthorName, k.o.AuthorEmail)
-		if sha, err = g.commitAndPush(ctx, k.pushURL(), k.o.Branch, msg); err != nil {
-			return err
-		}
-	}
-	k.head = sha
-	k.setRevision(sha)
-	k.contentPending = false
-	return nil
-}
-
-func (k *kickoff) fluxVersion() string {
-	if k.o.FluxVersion == "" {
-		return "v2.9.5"
-	}
-	return k.o.FluxVersion
-}
-
-func (k *kickoff) setRevision(sha string) {
-	k.result.Commit = sha
-	k.result.Revision = ""
-	if sha != "" {
-		k.result.Revision = k.o.Branch + "@sha1:" + sha
-	}
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	if sha == "" {
-		return "(no commit)"
-	}
-	return sha
-}
-
-// Prepared renders git status lines for diff mode (file names only, never content).
-func Prepared(lines []string) string { return strings.Join(lines, "\n") + "\n" }
-
-// --- Namespace and Secrets Flux needs before its first sync.
-
-func (k *kickoff) checkFluxNamespace(ctx context.Context) (bool, string, error) {
-	ns, err := k.getOptional(ctx, k.ref("v1", "Namespace", "", Namespace))
-	if err != nil || ns != nil {
-		return false, "namespace " + Namespace + " exists", err
-	}
-	return true, "namespace " + Namespace + " is absent", nil
-}
-
-func (k *kickoff) createFluxNamespace(ctx context.Context) error {
-	return k.ensureNamespace(ctx, Namespace)
-}
-
-// The Git credentials Flux syncs with: a read-only token of the admin (Secret flux-system/flux-system).
-func (k *kickoff) checkSyncSecret(ctx context.Context) (bool, string, error) {
-	name := "Secret " + Namespace + "/" + Namespace
-	s, err := k.getOptional(ctx, k.ref("v1", "Secret", Namespace, Namespace))
-	if err != nil {
-		return false, "", err
-	}
-	if s == nil || secretData(s)["password"] == "" {
-		return true, name + " holds no Git credentials", nil
-	}
-	d := secretData(s)
-	k.addSecret(d["password"])
-	ok, err := k.gitea.RepoExists(ctx, tokenAuthOf(d["password"]), k.o.Org, k.o.Repo)
-	if isUnauthorized(err) || (err == nil && !ok) {
-		return true, name + " holds a token that cannot read " + k.o.Org + "/" + k.o.Repo, nil
-	}
-	if err != nil {
-		return false, "", err
-	}
-	k.syncToken = d["password"]
-	return false, name + " holds a token that reads " + k.o.Org + "/" + k.o.Repo, nil
-}
-
-func (k *kickoff) createSyncSecret(ctx context.Context) error {
-	tok, err := k.replaceToken(ctx, k.o.SyncTokenName, []string{"read:repository"})
-	if err != nil {
-		return err
-	}
-	k.syncToken = tok
-	_, err = k.kube.Apply(ctx, secretObject(Namespace, Namespace, map[string]string{"username": k.o.GiteaAdminUser, "password": tok}), FieldManager)
-	return err
-}
-
-func (k *kickoff) checkSettings(ctx context.Context) (bool, string, error) {
-	if k.o.ClusterSettings == nil {
-		return false, "no cluster_settings given", nil
-	}
-	cm, err := k.getOptional(ctx, k.ref("v1", "ConfigMap", Namespace, "cluster-settings"))
-	if err != nil {
-		return false, "", err
-	}
-	var have map[string]string
-	if cm != nil {
-		have = stringMap(cm.Map("data"))
-	}
-	if cm != nil && equalStrings(have, k.o.ClusterSettings) {
-		return false, "ConfigMap " + Namespace + "/cluster-settings is up to date", nil
-	}
-	if k.o.Diff {
-		k.result.Changes = append(k.result.Changes, Change{Header: "ConfigMap " + Namespace + "/cluster-settings", Before: string(marshalYAML(have)), After: string(marshalYAML(k.o.ClusterSettings))})
-	}
-	if cm == nil {
-		return true, "ConfigMap " + Namespace + "/cluster-settings is absent", nil
-	}
-	return true, "ConfigMap " + Namespace + "/cluster-settings differs in " + strings.Join(diffKeys(have, k.o.ClusterSettings), ", "), nil
-}
-
-func (k *kickoff) applySettings(ctx context.Context) error {
-	_, err := k.kube.Apply(ctx, configMapObject(Namespace, "cluster-settings", k.o.ClusterSettings), FieldManager)
-	return err
-}
-
-func (k *kickoff) checkClusterSecrets(ctx context.Context) (bool, string, error) {
-	if k.o.ClusterSecrets == nil {
-		return false, "no cluster_secrets given", nil
-	}
-	s, err := k.getOptional(ctx, k.ref("v1", "Secret", Namespace, "cluster-secrets"))
-	if err != nil {
-		return false, "", err
-	}
-	if s == nil {
-		return true, "Secret " + Namespace + "/cluster-secrets is absent", nil
-	}
-	have := secretData(s)
-	if equalStrings(have, k.o.ClusterSecrets) {
-		return false, "Secret " + Namespace + "/cluster-secrets is up to date", nil
-	}
-	return true, "Secret " + Namespace + "/cluster-secrets differs in " + strings.Join(diffKeys(have, k.o.ClusterSecrets), ", "), nil
-}
-
-func (k *kickoff) applyClusterSecrets(ctx context.Context) error {
-	_, err := k.kube.Apply(ctx, secretObject(Namespace, "cluster-secrets", k.o.ClusterSecrets), FieldManager)
-	return err
-}
-
-// The SOPS age key: created when absent, never rotated by this module.
-func (k *kickoff) checkAgeKey(ctx context.Context) (bool, string, error) {
-	if k.o.AgeKey == "" {
-		return false, "no age_key given", nil
-	}
-	s, err := k.getOptional(ctx, k.ref("v1", "Secret", Namespace, "sops-age"))
-	if err != nil {
-		return false, "", err
-	}
-	if s == nil {
-		return true, "Secret " + Namespace + "/sops-age is absent", nil
-	}
-	if strings.TrimSpace(secretData(s)["age.agekey"]) != strings.TrimSpace(k.o.AgeKey) {
-		k.warn("Secret %s/sops-age holds another age key; it is never replaced by this module: delete the Secret to rotate the key", Namespace)
-	}
-	return false, "Secret " + Namespace + "/sops-age exists", nil
-}
-
-func (k *kickoff) createAgeKey(ctx context.Context) error {
-	key := k.o.AgeKey
-	if !strings.HasSuffix(key, "\n") {
-		key += "\n"
-	}
-	_, err := k.kube.Create(ctx, secretObject(Namespace, "sops-age", map[string]string{"age.agekey": key}))
-	if kube.IsConflict(err) {
-		return nil
-	}
-	return err
-}
-
-func equalStrings(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for key, v := range a {
-		if w, ok := b[key]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// diffKeys names the keys added, removed or changed (never values).
-func diffKeys(have, want map[string]string) []string {
-	var out []string
-	for _, key := range sortedKeys(want) {
-		if h, ok := have[key]; !ok || h != want[key] {
-			out = append(out, key)
-		}
-	}
-	for _, key := range sortedKeys(have) {
-		if _, ok := want[key]; !ok {
-			out = append(out, key+" (removed)")
-		}
-	}
-	return out
 }
