@@ -74,9 +74,10 @@ func TestRenderedRepositoryFiles(t *testing.T) {
 	o.AgeKey = "AGE-SECRET-KEY-1X"
 	k := testKickoff(t, o)
 	golden(t, "gotk-sync.yaml", k.gotkSyncYAML())
+	k.decrypt = true
 	golden(t, "kustomization-sops.yaml", k.kustomizationYAML())
 	golden(t, "chart-values.yaml", marshalYAML(k.giteaValues()))
-	k.o.AgeKey = ""
+	k.decrypt = false
 	assert.NotContains(t, string(k.kustomizationYAML()), "patches")
 }
 
@@ -111,45 +112,6 @@ func TestSubsetEqual(t *testing.T) {
 func TestDiffKeysNamesKeysNeverValues(t *testing.T) {
 	got := diffKeys(map[string]string{"a": "secret1", "gone": "x", "same": "s"}, map[string]string{"a": "secret2", "new": "n", "same": "s"})
 	assert.Equal(t, []string{"a", "new", "gone (removed)"}, got)
-}
-
-func TestDesiredTreeMirrorsThePushedPathsAndReplacesFluxSystem(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{
-		"clusters/lab/a.yaml":         "a",
-		"clusters/lab/flux-system/x":  "stale",
-		"clusters/lab/.git/config":    "nested repo",
-		"infrastructure/b.yaml":       "b",
-		"clusters/other/c.yaml":       "c",
-		"clusters/lab/scripts/run.sh": "#!/bin/sh",
-	} {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(name, ".sh") {
-			mode = 0o755
-		}
-		require.NoError(t, os.WriteFile(p, []byte(content), mode))
-	}
-	o := validOptions()
-	o.SiteDir = dir
-	o.Paths = []string{"clusters/lab", "infrastructure"}
-	k := testKickoff(t, o)
-	k.components = []byte("components")
-	tree, err := k.desiredTree()
-	require.NoError(t, err)
-	var names []string
-	for n := range tree {
-		names = append(names, n)
-	}
-	assert.ElementsMatch(t, []string{"clusters/lab/a.yaml", "clusters/lab/scripts/run.sh", "infrastructure/b.yaml",
-		"clusters/lab/flux-system/gotk-components.yaml", "clusters/lab/flux-system/gotk-sync.yaml", "clusters/lab/flux-system/kustomization.yaml"}, names)
-	assert.True(t, tree["clusters/lab/scripts/run.sh"].exec)
-	assert.False(t, tree["clusters/lab/a.yaml"].exec)
-
-	o.Paths = []string{"missing"}
-	_, err = testKickoff(t, o).desiredTree()
-	assert.ErrorContains(t, err, "site repository path missing")
 }
 
 func TestGitGetsCredentialsOnlyThroughTheEnvironment(t *testing.T) {

@@ -16,26 +16,11 @@ import (
 	fluxmanifests "github.com/business-operations/bo.microvm/files/flux"
 	"github.com/business-operations/bo.microvm/internal/gitea"
 	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/internal/step"
 )
 
 // FieldManager is the server-side apply manager of every object flux_kickoff writes.
 const FieldManager = "bo.microvm-flux-kickoff"
-
-// Step statuses in a Result.
-const (
-	StatusChanged   = "changed"      // the step ran and changed something
-	StatusOK        = "ok"           // real state already matched; nothing done
-	StatusWaited    = "waited"       // the step only waited for something to become ready
-	StatusPending   = "would change" // check mode: the step would run
-	StatusWouldWait = "would wait"   // check mode: the step would wait for something to become ready
-)
-
-// StepResult is one step's outcome.
-type StepResult struct {
-	Title  string `json:"title"`
-	Status string `json:"status"`
-	Reason string `json:"reason"`
-}
 
 // Change is a before/after pair for diff mode. Secret values never appear in it.
 type Change struct {
@@ -45,23 +30,13 @@ type Change struct {
 
 // Result is what Run reports.
 type Result struct {
-	Changed  bool         `json:"changed"`
-	Steps    []StepResult `json:"steps"`
-	Commit   string       `json:"commit"`   // the repository head Flux is (to be) synced to
-	Revision string       `json:"revision"` // as Flux reports it: BRANCH@sha1:COMMIT
-	URL      string       `json:"url"`      // the in-cluster URL Flux syncs from
-	Warnings []string     `json:"-"`
-	Changes  []Change     `json:"-"`
-}
-
-// step is one phase: a title, a check of real state, and a run.
-type step struct {
-	title string
-	// waitOnly marks steps that change nothing (a run only waits).
-	waitOnly bool
-	// check reads real state: run is needed when it returns true, with the reason.
-	check func(ctx context.Context) (needed bool, reason string, err error)
-	run   func(ctx context.Context) error
+	Changed  bool          `json:"changed"`
+	Steps    []step.Result `json:"steps"`
+	Commit   string        `json:"commit"`   // the repository head Flux is (to be) synced to
+	Revision string        `json:"revision"` // as Flux reports it: BRANCH@sha1:COMMIT
+	URL      string        `json:"url"`      // the in-cluster URL Flux syncs from
+	Warnings []string      `json:"-"`
+	Changes  []Change      `json:"-"`
 }
 
 // kickoff carries options, clients and what the checks learned for later steps.
@@ -80,6 +55,11 @@ type kickoff struct {
 	wtChanges []string
 	// contentPending: the work tree differs from the remote and is not pushed (check mode).
 	contentPending bool
+	// decrypt: the sops-age Secret exists or is made in this run, so the flux-system
+	// Kustomization decrypts with it (preflight decides, before any step).
+	decrypt bool
+	// chartRepoField caches whether the cluster's Chart CRD has spec.repository.
+	chartRepoField *bool
 	result         *Result
 }
 
@@ -108,6 +88,9 @@ func (k *kickoff) run(ctx context.Context) (*Result, error) {
 	if k.components, err = fluxmanifests.Components(version); err != nil {
 		return k.result, err
 	}
+	if err := guardKubeconfig(ctx, k.o.Git, k.o.Kubeconfig); err != nil {
+		return k.result, err
+	}
 	if k.kube, err = kube.Load(k.o.Kubeconfig, k.o.Context); err != nil {
 		return k.result, err
 	}
@@ -121,46 +104,40 @@ func (k *kickoff) run(ctx context.Context) (*Result, error) {
 	if err := k.preflight(ctx); err != nil {
 		return k.result, err
 	}
-	pending := false
-	for _, s := range k.steps() {
-		needed, reason, err := s.check(ctx)
-		if err != nil {
-			if k.o.CheckMode && pending {
-				k.record(s, StatusPending, "state unknown until the steps before run: "+err.Error())
-				continue
-			}
-			return k.result, fmt.Errorf("%s: %w", s.title, err)
-		}
-		if !needed {
-			k.record(s, StatusOK, reason)
-			continue
-		}
-		if k.o.CheckMode {
-			pending = pending || !s.waitOnly
-			if s.waitOnly {
-				k.record(s, StatusWouldWait, reason)
-			} else {
-				k.record(s, StatusPending, reason)
-			}
-			continue
-		}
-		if err := s.run(ctx); err != nil {
-			return k.result, fmt.Errorf("%s: %w", s.title, err)
-		}
-		if s.waitOnly {
-			k.record(s, StatusWaited, reason)
-		} else {
-			k.record(s, StatusChanged, reason)
-		}
-	}
-	return k.result, nil
+	rep := step.Report{}
+	err = step.Run(ctx, k.guarded(k.steps()), k.o.CheckMode, &rep)
+	k.result.Changed, k.result.Steps = rep.Changed, rep.Steps
+	return k.result, err
 }
 
-func (k *kickoff) record(s step, status, reason string) {
-	k.result.Steps = append(k.result.Steps, StepResult{Title: s.title, Status: status, Reason: k.scrub(errors.New(reason)).Error()})
-	if status == StatusChanged || (status == StatusPending && !s.waitOnly) {
-		k.result.Changed = true
+// guarded wraps every check: its reason is scrubbed of secrets, and in check mode a check that
+// fails after a step that would change something reports "would change" instead of failing
+// (its state cannot be known before the steps before it run: no namespace, no token yet).
+func (k *kickoff) guarded(steps []step.Step) []step.Step {
+	pending := false
+	out := make([]step.Step, len(steps))
+	for i, s := range steps {
+		check := s.Check
+		s.Check = func(ctx context.Context) (bool, string, error) {
+			needed, reason, err := check(ctx)
+			if err != nil && k.o.CheckMode && pending {
+				return true, k.scrubText("state unknown until the steps before run: " + err.Error()), nil
+			}
+			if needed && s.Kind == step.Change {
+				pending = true
+			}
+			return needed, k.scrubText(reason), err
+		}
+		out[i] = s
 	}
+	return out
+}
+
+func (k *kickoff) scrubText(s string) string {
+	for _, v := range k.secrets {
+		s = strings.ReplaceAll(s, v, "********")
+	}
+	return s
 }
 
 func (k *kickoff) warn(format string, args ...any) {
@@ -333,4 +310,29 @@ func sortedKeys[V any](m map[string]V) []string {
 func isUnauthorized(err error) bool {
 	c := gitea.StatusCode(err)
 	return c == http.StatusUnauthorized || c == http.StatusForbidden
+}
+
+// steps is the kick-off in order (k0s-flux.md §6.3): the Gitea bootstrap, the repository
+// content, then the Flux install. Each check reads real state only.
+func (k *kickoff) steps() []step.Step {
+	return []step.Step{
+		// The Gitea bootstrap (gitea_bootstrap.go).
+		{Title: "Gitea admin secret", Check: k.checkAdminSecret, Do: k.createAdminSecret},
+		{Title: "Gitea chart", Check: k.checkChart, Do: k.applyChart},
+		{Title: "Wait for Gitea", Kind: step.Wait, Check: k.checkGiteaReady, Do: k.waitGiteaReady},
+		{Title: "Gitea API token", Check: k.checkToken, Do: k.createToken},
+		{Title: "Gitea organization", Check: k.checkOrg, Do: k.createOrg},
+		{Title: "Gitea repository", Check: k.checkRepo, Do: k.createRepo},
+		// The site repository's committed content (content.go).
+		{Title: "Repository content", Check: k.checkContent, Do: k.pushContent},
+		// The Flux install (flux_install.go).
+		{Title: "Flux namespace", Check: k.checkFluxNamespace, Do: k.createFluxNamespace},
+		{Title: "Flux Git credentials", Check: k.checkSyncSecret, Do: k.createSyncSecret},
+		{Title: "Cluster settings", Check: k.checkSettings, Do: k.applySettings},
+		{Title: "Cluster secrets", Check: k.checkClusterSecrets, Do: k.applyClusterSecrets},
+		{Title: "SOPS age key", Check: k.checkAgeKey, Do: k.createAgeKey},
+		{Title: "Flux components", Check: k.checkComponents, Do: k.applyComponents},
+		{Title: "Flux sync objects", Check: k.checkSync, Do: k.applySync},
+		{Title: "Flux reconciliation", Check: k.checkReconciled, Do: k.reconcile},
+	}
 }

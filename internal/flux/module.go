@@ -2,6 +2,10 @@ package flux
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/business-operations/bo.microvm/internal/ansible"
@@ -42,11 +46,16 @@ func Module(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, erro
 		CheckMode:          inv.CheckMode,
 		Diff:               inv.Diff,
 	}
+	var err error
 	if p.Has("cluster_settings") {
-		o.ClusterSettings = stringValues(p.Dict("cluster_settings"))
+		if o.ClusterSettings, err = ScalarValues("cluster_settings", p.Dict("cluster_settings")); err != nil {
+			return &ansible.Result{}, err
+		}
 	}
 	if p.Has("cluster_secrets") {
-		o.ClusterSecrets = stringValues(p.Dict("cluster_secrets"))
+		if o.ClusterSecrets, err = ScalarValues("cluster_secrets", p.Dict("cluster_secrets")); err != nil {
+			return &ansible.Result{}, err
+		}
 	}
 	res, err := Run(ctx, o)
 	for _, w := range res.Warnings {
@@ -55,7 +64,7 @@ func Module(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, erro
 	out := &ansible.Result{Changed: res.Changed}
 	steps := make([]any, 0, len(res.Steps))
 	for _, s := range res.Steps {
-		steps = append(steps, map[string]any{"title": s.Title, "status": s.Status, "reason": s.Reason})
+		steps = append(steps, map[string]any{"title": s.Title, "status": string(s.Status), "reason": s.Reason})
 	}
 	out.Set("steps", steps).Set("url", res.URL)
 	if res.Commit != "" {
@@ -67,11 +76,46 @@ func Module(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, erro
 	return out, err
 }
 
-// stringValues turns a dict's values into ConfigMap/Secret strings as Ansible renders them.
-func stringValues(p ansible.Params) map[string]string {
+// ScalarValues renders a dict's values as the ConfigMap/Secret strings Flux substitutes
+// (postBuild.substituteFrom): the JSON/YAML scalar text, so true is "true" (not Python's
+// "True"), 1 is "1", 1.5 is "1.5" and a string is itself. A dict, a list or a null value is an
+// error naming option.key (its value is never shown: cluster_secrets are secret).
+func ScalarValues(option string, p ansible.Params) (map[string]string, error) {
 	out := make(map[string]string, len(p))
 	for k, v := range p {
-		out[k] = ansible.String(v)
+		switch t := v.(type) {
+		case string:
+			out[k] = t
+		case bool:
+			out[k] = strconv.FormatBool(t)
+		case int64:
+			out[k] = strconv.FormatInt(t, 10)
+		case int:
+			out[k] = strconv.Itoa(t)
+		case float64:
+			if math.IsInf(t, 0) || math.IsNaN(t) {
+				return nil, ansible.ParamError(option, "key %q is not a finite number", k)
+			}
+			s := strconv.FormatFloat(t, 'g', -1, 64)
+			if !strings.ContainsAny(s, ".e") {
+				s += ".0" // a float stays a float, as JSON writes it (3.0)
+			}
+			out[k] = s
+		case nil:
+			return nil, ansible.ParamError(option, "key %q is null: give a string, a number or a boolean", k)
+		default:
+			return nil, ansible.ParamError(option, "key %q is a %s: values must be strings, numbers or booleans (a ConfigMap or Secret holds one string per key; render structured data yourself, e.g. with to_json)", k, kindOf(v))
+		}
 	}
-	return out
+	return out, nil
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "dict"
+	case []any:
+		return "list"
+	}
+	return fmt.Sprintf("%T", v)
 }

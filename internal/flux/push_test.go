@@ -64,6 +64,9 @@ func TestPushRejectedAsNonFastForwardStartsOverFromTheNewHeadOnce(t *testing.T) 
 	siteDir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(siteDir, "clusters/lab"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/a.yaml"), []byte("a: 1\n"), 0o644))
+	gitOK(t, siteDir, "init", "-q")
+	gitOK(t, siteDir, "add", "-A")
+	gitOK(t, siteDir, "-c", "user.name=s", "-c", "user.email=s@s", "commit", "-q", "-m", "site")
 	race := &racingGit{t: t, remote: remote}
 	o := validOptions()
 	o.SiteDir = siteDir

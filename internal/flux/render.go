@@ -21,8 +21,8 @@ func labels() map[string]any {
 
 // syncObjects are the GitRepository and Kustomization flux-system, as flux's
 // manifestgen/sync generates them (Interval, 10m for the Kustomization, prune, the path with
-// a ./ prefix, the Git credentials Secret flux-system). With an age key the Kustomization also
-// decrypts SOPS files with the sops-age Secret; in the repository that is a kustomize patch
+// a ./ prefix, the Git credentials Secret flux-system). When the sops-age Secret exists (or is
+// made in this run) the Kustomization also decrypts SOPS files with it; in the repository that is a kustomize patch
 // (kustomizationYAML), as Flux's documentation recommends.
 func (k *kickoff) syncObjects() (repo, ks kube.Object) {
 	repo = kube.Object{
@@ -57,7 +57,7 @@ func (k *kickoff) decryption() map[string]any {
 // appliedSyncObjects are the sync objects as the cluster gets them (with the repository's patch).
 func (k *kickoff) appliedSyncObjects() (repo, ks kube.Object) {
 	repo, ks = k.syncObjects()
-	if k.o.AgeKey != "" {
+	if k.decrypt {
 		ks["spec"].(map[string]any)["decryption"] = k.decryption()
 	}
 	return repo, ks
@@ -79,7 +79,7 @@ func (k *kickoff) gotkSyncYAML() []byte {
 // kustomizationYAML renders flux-system/kustomization.yaml.
 func (k *kickoff) kustomizationYAML() []byte {
 	s := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- gotk-components.yaml\n- gotk-sync.yaml\n"
-	if k.o.AgeKey != "" {
+	if k.decrypt {
 		s += `patches:
 - patch: |
     - op: add
@@ -112,73 +112,6 @@ func orderedObject(o kube.Object) *yaml.Node {
 		add(key)
 	}
 	return n
-}
-
-// giteaValues are the chart values a bootstrap Gitea needs, under the user's values: sqlite,
-// no PostgreSQL/Valkey sub-charts, the admin from the Secret this module keeps (kept updated on
-// every pod start, never "must change password", which would make every API call 403), and
-// ROOT_URL set to the in-cluster URL so that clone URLs point where Flux looks.
-func (k *kickoff) giteaValues() map[string]any {
-	base := map[string]any{
-		"gitea": map[string]any{
-			"admin": map[string]any{
-				"existingSecret": k.o.GiteaAdminSecret,
-				"email":          k.o.GiteaAdminEmail,
-				"passwordMode":   "keepUpdated",
-			},
-			"config": map[string]any{
-				"database": map[string]any{"DB_TYPE": "sqlite3"},
-				"session":  map[string]any{"PROVIDER": "memory"},
-				"cache":    map[string]any{"ADAPTER": "memory"},
-				"queue":    map[string]any{"TYPE": "level"},
-				"server":   map[string]any{"ROOT_URL": k.o.GiteaInClusterURL + "/", "DISABLE_SSH": true},
-			},
-		},
-		"postgresql-ha":  map[string]any{"enabled": false},
-		"postgresql":     map[string]any{"enabled": false},
-		"valkey-cluster": map[string]any{"enabled": false},
-		"valkey":         map[string]any{"enabled": false},
-		"persistence":    map[string]any{"enabled": true},
-	}
-	return merge(base, k.o.GiteaChart.Values)
-}
-
-// merge returns base with over merged in recursively (over wins).
-func merge(base, over map[string]any) map[string]any {
-	out := make(map[string]any, len(base))
-	for key, v := range base {
-		out[key] = v
-	}
-	for key, v := range over {
-		if bm, ok := out[key].(map[string]any); ok {
-			if om, ok := v.(map[string]any); ok {
-				out[key] = merge(bm, om)
-				continue
-			}
-		}
-		out[key] = v
-	}
-	return out
-}
-
-// chartObject is the k0s helm.k0sproject.io/v1beta1 Chart that installs Gitea (k0s's helm
-// controller reconciles Chart objects in kube-system; deleting it uninstalls the release).
-func (k *kickoff) chartObject() kube.Object {
-	values := marshalYAML(k.giteaValues())
-	return kube.Object{
-		"apiVersion": "helm.k0sproject.io/v1beta1",
-		"kind":       "Chart",
-		"metadata":   map[string]any{"name": k.o.GiteaRelease, "namespace": "kube-system", "labels": labels()},
-		"spec": map[string]any{
-			"chartName":   k.o.GiteaChart.Name,
-			"releaseName": k.o.GiteaRelease,
-			"namespace":   k.o.GiteaNamespace,
-			"version":     k.o.GiteaChart.Version,
-			"timeout":     k.o.GiteaChart.Timeout,
-			"values":      string(values),
-			"repository":  map[string]any{"url": k.o.GiteaChart.RepoURL},
-		},
-	}
 }
 
 // marshalYAML renders v as YAML with two-space indentation (as kubectl and flux write it).

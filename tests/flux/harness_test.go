@@ -90,6 +90,14 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startClusterWithChartCRD(t, "k0s-chart-crd-v1.35.yaml")
+}
+
+// startClusterWithChartCRD starts the cluster with k0s's Chart CRD as one k0s version defines
+// it (internal/flux/testdata/k0s-chart-crd-*.yaml: what k0s provides and this bare API
+// server lacks).
+func startClusterWithChartCRD(t *testing.T, crdFile string) *cluster {
+	t.Helper()
 	requireSuite(t)
 	root := repoRoot()
 	dir, err := os.MkdirTemp("", "bo-flux-")
@@ -122,8 +130,9 @@ func startCluster(t *testing.T) *cluster {
 	c := &cluster{kubeconfig: ke["KUBECONFIG"], giteaURL: ge["GITEA_URL"], giteaDir: ge["GITEA_DIR"], giteaBin: ge["GITEA_BIN"], bootstrap: string(pw)}
 	c.kube, err = kube.Load(c.kubeconfig, "")
 	require.NoError(t, err)
-	// What k0s provides and this bare API server lacks: the Chart CRD of k0s's helm controller.
-	objs, err := kube.DecodeManifests([]byte(chartCRD))
+	crd, err := os.ReadFile(filepath.Join(root, "internal/flux/testdata", crdFile))
+	require.NoError(t, err)
+	objs, err := kube.DecodeManifests(crd)
 	require.NoError(t, err)
 	for _, o := range objs {
 		_, err := c.kube.Apply(context.Background(), o, "bo-test")
@@ -137,45 +146,6 @@ func startCluster(t *testing.T) *cluster {
 	c.kube.ResetDiscovery()
 	return c
 }
-
-// chartCRD mirrors k0s's helm.k0sproject.io Chart CRD closely enough for the module's writes
-// (k0s serves the real one; it is not obtainable here as a module).
-const chartCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: charts.helm.k0sproject.io
-spec:
-  group: helm.k0sproject.io
-  names: {kind: Chart, listKind: ChartList, plural: charts, singular: chart}
-  scope: Namespaced
-  versions:
-  - name: v1beta1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-              chartName: {type: string}
-              releaseName: {type: string}
-              namespace: {type: string}
-              version: {type: string}
-              values: {type: string}
-              timeout: {type: string}
-              forceUpgrade: {type: boolean}
-              order: {type: integer}
-              repository:
-                type: object
-                x-kubernetes-preserve-unknown-fields: true
-          status:
-            type: object
-            x-kubernetes-preserve-unknown-fields: true
-`
 
 // moduleBinary builds modules/flux_kickoff once per test binary.
 var (

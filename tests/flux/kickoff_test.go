@@ -5,6 +5,7 @@ package flux_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +26,8 @@ const (
 	testAdminPassword = "admin-password-test-only-5b2e"
 )
 
-// site writes a site repository with a cluster path, another path that is not pushed, and a
-// stale flux-system directory that the generated one replaces.
+// site writes and commits a site repository (a git work tree) with a cluster path, another
+// path that is not pushed, and a stale flux-system directory that the generated one replaces.
 func site(t *testing.T) string {
 	dir := t.TempDir()
 	files := map[string]string{
@@ -35,13 +36,35 @@ func site(t *testing.T) string {
 		"clusters/lab/flux-system/old.yaml":     "stale: true\n",
 		"clusters/other/x.yaml":                 "not: pushed\n",
 		"README.md":                             "site\n",
+		".gitignore":                            "*.dec.yaml\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	}
+	siteGit(t, dir, "init", "-q", "-b", "main")
+	commitAll(t, dir, "site")
 	return dir
+}
+
+// siteGit runs the real git in a test's site repository (not through the recorder: these are
+// the user's own git calls).
+func siteGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=site", "GIT_AUTHOR_EMAIL=site@example.org",
+		"GIT_COMMITTER_NAME=site", "GIT_COMMITTER_EMAIL=site@example.org")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git %v: %s", args, out)
+	return strings.TrimSpace(string(out))
+}
+
+func commitAll(t *testing.T, dir, msg string) {
+	t.Helper()
+	siteGit(t, dir, "add", "-A")
+	siteGit(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
 }
 
 func baseArgs(c *cluster, siteDir string) map[string]any {
@@ -52,7 +75,7 @@ func baseArgs(c *cluster, siteDir string) map[string]any {
 		"repo":                 "lab",
 		"site_dir":             siteDir,
 		"cluster_path":         "clusters/lab",
-		"cluster_settings":     map[string]any{"cluster_name": "lab", "replicas": 3},
+		"cluster_settings":     map[string]any{"cluster_name": "lab", "replicas": 3, "debug": true},
 		"cluster_secrets":      map[string]any{"api_key": testClusterSecret},
 		"age_key":              testAgeKey,
 		"timeout":              30,
@@ -173,6 +196,10 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.True(t, kube.IsNotFound(err), "check mode created namespace gitea")
 	})
 
+	// Not committed, so never pushed: an untracked file and an ignored decrypted scratch file.
+	require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/untracked.yaml"), []byte("kind: Untracked\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/secret.dec.yaml"), []byte("password: "+testClusterSecret+"\n"), 0o644))
+
 	var firstCommit string
 	ok := t.Run("first run does every step and Flux reports the pushed commit", func(t *testing.T) {
 		res := run(args)
@@ -194,6 +221,11 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, "main@sha1:"+firstCommit, ksRev)
 		assert.Equal(t, testAdminPassword, secretValue(t, c, "gitea", "gitea-admin", "password"))
 		assert.Equal(t, testAgeKey+"\n", secretValue(t, c, "flux-system", "sops-age", "age.agekey"))
+		cm, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "flux-system", Name: "cluster-settings"})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"cluster_name": "lab", "replicas": "3", "debug": "true"}, cm.Map("data"), "settings as JSON/YAML scalars")
+		assert.Contains(t, fmt.Sprint(res["warnings"]), "clusters/lab/untracked.yaml (untracked)", "the uncommitted file is named")
+		assert.NotContains(t, fmt.Sprint(res["warnings"]), "secret.dec.yaml", "ignored files are not named")
 	})
 	require.True(t, ok, "the first run must succeed for the rest to mean anything")
 
@@ -252,6 +284,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 	var secondCommit string
 	t.Run("a change in the site repository is pushed and awaited", func(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/apps.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps2, namespace: default}\n"), 0o644))
+		commitAll(t, siteDir, "apps2")
 		res := run(args)
 		require.Equal(t, false, res["failed"], "%v", res["msg"])
 		assert.Equal(t, []string{"Flux reconciliation", "Repository content"}, changedSteps(t, res))
@@ -293,6 +326,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		stand.setMapTo("http://127.0.0.1:9") // the source-controller stand-in cannot reach Gitea
 		defer stand.setMapTo(c.giteaURL)
 		require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/apps.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps3, namespace: default}\n"), 0o644))
+		commitAll(t, siteDir, "apps3")
 		res := run(with(args, "timeout", 3))
 		assert.Equal(t, true, res["failed"])
 		msg, _ := res["msg"].(string)

@@ -1,3 +1,8 @@
+// The Flux install: after the Gitea bootstrap (gitea_bootstrap.go) and the push (content.go),
+// the flux-system namespace and the Secrets and ConfigMap Flux needs before its first sync, the
+// pinned components, the sync objects, and the wait until the real controllers report the
+// pushed commit.
+
 package flux
 
 import (
@@ -9,6 +14,165 @@ import (
 
 	"github.com/business-operations/bo.microvm/internal/kube"
 )
+
+// --- Namespace and Secrets Flux needs before its first sync.
+
+func (k *kickoff) checkFluxNamespace(ctx context.Context) (bool, string, error) {
+	ns, err := k.getOptional(ctx, k.ref("v1", "Namespace", "", Namespace))
+	if err != nil || ns != nil {
+		return false, "namespace " + Namespace + " exists", err
+	}
+	return true, "namespace " + Namespace + " is absent", nil
+}
+
+func (k *kickoff) createFluxNamespace(ctx context.Context) error {
+	return k.ensureNamespace(ctx, Namespace)
+}
+
+// The Git credentials Flux syncs with: a read-only token of the admin (Secret flux-system/flux-system).
+func (k *kickoff) checkSyncSecret(ctx context.Context) (bool, string, error) {
+	name := "Secret " + Namespace + "/" + Namespace
+	s, err := k.getOptional(ctx, k.ref("v1", "Secret", Namespace, Namespace))
+	if err != nil {
+		return false, "", err
+	}
+	if s == nil || secretData(s)["password"] == "" {
+		return true, name + " holds no Git credentials", nil
+	}
+	d := secretData(s)
+	k.addSecret(d["password"])
+	ok, err := k.gitea.RepoExists(ctx, tokenAuthOf(d["password"]), k.o.Org, k.o.Repo)
+	if isUnauthorized(err) || (err == nil && !ok) {
+		return true, name + " holds a token that cannot read " + k.o.Org + "/" + k.o.Repo, nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	k.syncToken = d["password"]
+	return false, name + " holds a token that reads " + k.o.Org + "/" + k.o.Repo, nil
+}
+
+func (k *kickoff) createSyncSecret(ctx context.Context) error {
+	tok, err := k.replaceToken(ctx, k.o.SyncTokenName, []string{"read:repository"})
+	if err != nil {
+		return err
+	}
+	k.syncToken = tok
+	_, err = k.kube.Apply(ctx, secretObject(Namespace, Namespace, map[string]string{"username": k.o.GiteaAdminUser, "password": tok}), FieldManager)
+	return err
+}
+
+func (k *kickoff) checkSettings(ctx context.Context) (bool, string, error) {
+	if k.o.ClusterSettings == nil {
+		return false, "no cluster_settings given", nil
+	}
+	cm, err := k.getOptional(ctx, k.ref("v1", "ConfigMap", Namespace, "cluster-settings"))
+	if err != nil {
+		return false, "", err
+	}
+	var have map[string]string
+	if cm != nil {
+		have = stringMap(cm.Map("data"))
+	}
+	if cm != nil && equalStrings(have, k.o.ClusterSettings) {
+		return false, "ConfigMap " + Namespace + "/cluster-settings is up to date", nil
+	}
+	if k.o.Diff {
+		k.result.Changes = append(k.result.Changes, Change{Header: "ConfigMap " + Namespace + "/cluster-settings", Before: string(marshalYAML(have)), After: string(marshalYAML(k.o.ClusterSettings))})
+	}
+	if cm == nil {
+		return true, "ConfigMap " + Namespace + "/cluster-settings is absent", nil
+	}
+	return true, "ConfigMap " + Namespace + "/cluster-settings differs in " + strings.Join(diffKeys(have, k.o.ClusterSettings), ", "), nil
+}
+
+func (k *kickoff) applySettings(ctx context.Context) error {
+	_, err := k.kube.Apply(ctx, configMapObject(Namespace, "cluster-settings", k.o.ClusterSettings), FieldManager)
+	return err
+}
+
+func (k *kickoff) checkClusterSecrets(ctx context.Context) (bool, string, error) {
+	if k.o.ClusterSecrets == nil {
+		return false, "no cluster_secrets given", nil
+	}
+	s, err := k.getOptional(ctx, k.ref("v1", "Secret", Namespace, "cluster-secrets"))
+	if err != nil {
+		return false, "", err
+	}
+	if s == nil {
+		return true, "Secret " + Namespace + "/cluster-secrets is absent", nil
+	}
+	have := secretData(s)
+	if equalStrings(have, k.o.ClusterSecrets) {
+		return false, "Secret " + Namespace + "/cluster-secrets is up to date", nil
+	}
+	return true, "Secret " + Namespace + "/cluster-secrets differs in " + strings.Join(diffKeys(have, k.o.ClusterSecrets), ", "), nil
+}
+
+func (k *kickoff) applyClusterSecrets(ctx context.Context) error {
+	_, err := k.kube.Apply(ctx, secretObject(Namespace, "cluster-secrets", k.o.ClusterSecrets), FieldManager)
+	return err
+}
+
+func (k *kickoff) ageKeyRef() kube.Ref { return k.ref("v1", "Secret", Namespace, "sops-age") }
+
+// The SOPS age key: created when absent, never rotated by this module.
+func (k *kickoff) checkAgeKey(ctx context.Context) (bool, string, error) {
+	if k.o.AgeKey == "" {
+		return false, "no age_key given", nil
+	}
+	s, err := k.getOptional(ctx, k.ageKeyRef())
+	if err != nil {
+		return false, "", err
+	}
+	if s == nil {
+		return true, "Secret " + Namespace + "/sops-age is absent", nil
+	}
+	if strings.TrimSpace(secretData(s)["age.agekey"]) != strings.TrimSpace(k.o.AgeKey) {
+		k.warn("Secret %s/sops-age holds another age key; it is never replaced by this module: delete the Secret to rotate the key", Namespace)
+	}
+	return false, "Secret " + Namespace + "/sops-age exists", nil
+}
+
+func (k *kickoff) createAgeKey(ctx context.Context) error {
+	key := k.o.AgeKey
+	if !strings.HasSuffix(key, "\n") {
+		key += "\n"
+	}
+	_, err := k.kube.Create(ctx, secretObject(Namespace, "sops-age", map[string]string{"age.agekey": key}))
+	if kube.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+func equalStrings(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for key, v := range a {
+		if w, ok := b[key]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// diffKeys names the keys added, removed or changed (never values).
+func diffKeys(have, want map[string]string) []string {
+	var out []string
+	for _, key := range sortedKeys(want) {
+		if h, ok := have[key]; !ok || h != want[key] {
+			out = append(out, key)
+		}
+	}
+	for _, key := range sortedKeys(have) {
+		if _, ok := want[key]; !ok {
+			out = append(out, key+" (removed)")
+		}
+	}
+	return out
+}
 
 func (k *kickoff) kustomizationRef() kube.Ref {
 	return k.ref("kustomize.toolkit.fluxcd.io/v1", "Kustomization", Namespace, Namespace)
@@ -31,6 +195,17 @@ func (k *kickoff) existingKustomization(ctx context.Context) (kube.Object, error
 // preflight refuses, before anything changes, to take over a flux-system Kustomization that
 // syncs another path: flux bootstrap refuses the same way.
 func (k *kickoff) preflight(ctx context.Context) error {
+	// Decryption follows the cluster: the flux-system Kustomization decrypts whenever the
+	// sops-age Secret exists (made by an earlier run, or by hand), not only in a run that is
+	// given age_key: a later run without it must not push a kustomization without decryption.
+	k.decrypt = k.o.AgeKey != ""
+	if !k.decrypt {
+		s, err := k.getOptional(ctx, k.ageKeyRef())
+		if err != nil {
+			return err
+		}
+		k.decrypt = s != nil
+	}
 	ks, err := k.existingKustomization(ctx)
 	if err != nil || ks == nil {
 		return err
