@@ -35,7 +35,7 @@ func TestWithTheRealNix(t *testing.T) {
 	tmp := t.TempDir()
 	site := filepath.Join(tmp, "site")
 	require.NoError(t, os.MkdirAll(site, 0o755))
-	for _, f := range []string{"flake.nix", "flake.lock"} {
+	for _, f := range []string{"flake.nix", "flake.lock", "cost.nix"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "tests", "lab", "site", f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(site, f), b, 0o644))
@@ -116,6 +116,19 @@ func TestWithTheRealNix(t *testing.T) {
 	now, _ := os.Readlink(filepath.Join(host.VMDir("b.1"), "current"))
 	assert.Equal(t, old, now, "a failed build leaves the old runner")
 	t.Logf("failure as reported: %s\nlog tail:\n%s", broken.VMs["b.1"].Msg, broken.VMs["b.1"].LogTail)
+
+	// The lab's evaluation cost model (tests/lab/site/cost.nix) evaluates in this nix and
+	// changes no runner: with a small cost, check mode predicts the runners installed.
+	require.NoError(t, os.WriteFile(filepath.Join(site, "cost.json"),
+		[]byte(`{"shared_mb": 8, "shared_cpu_ms": 50, "per_vm_mb": 2, "per_vm_cpu_ms": 20}`), 0o644))
+	costly, err := in.Run(ctx, Request{Names: names, Flake: flakeRef, Check: true})
+	require.NoError(t, err)
+	for _, n := range names {
+		if n != "b.1" {
+			assert.False(t, costly.VMs[n].Changed, "%s: the cost model changed its runner", n)
+		}
+	}
+	require.NoError(t, os.Remove(filepath.Join(site, "cost.json")))
 
 	gone, err := in.Run(ctx, Request{Names: names[1:], State: "absent"})
 	require.NoError(t, err)
