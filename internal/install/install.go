@@ -108,7 +108,7 @@ type Request struct {
 	Flake    string            // build <Flake>#nixosConfigurations.<name>.config.microvm.declaredRunner
 	Runners  map[string]string // or install these runner store paths, per VM name
 	Purge    bool              // absent only: also delete the volume images and everything else
-	Parallel int               // VMs handled at once; DefaultParallel when 0
+	Parallel int               // VMs installed at once; DefaultParallel when 0 (nix builds them in one call)
 	Check    bool              // predict only, change nothing
 }
 
@@ -223,7 +223,9 @@ func (req *Request) Validate() error {
 }
 
 // Run installs or removes every VM of req, in parallel (at most req.Parallel at once), each
-// under its per-VM lock (except in check mode, which only reads). A failure of one VM does
+// under its per-VM lock (except in check mode, which only reads). With a flake, the runners
+// of all VMs are first evaluated in one nix evaluation and built in one nix build (see
+// runners), before any lock is taken. A failure of one VM does
 // not stop the others; the report holds every VM's outcome and Report.Err summarises.
 // Run itself fails only when nothing could be tried (bad request, no nix, no systemd).
 func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
@@ -234,12 +236,18 @@ func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
 	if len(req.Names) == 0 {
 		return rep, nil // a hypervisor without VMs in this batch: nothing to do
 	}
+	var built map[string]*runner
 	if req.State == "present" {
 		v, err := in.Nix.Version(ctx)
 		if err != nil {
 			return nil, err
 		}
 		rep.NixVersion = v.String()
+		if req.Flake != "" {
+			var cleanup func()
+			built, cleanup = in.runners(ctx, req, in.buildable(req.Names), v)
+			defer cleanup()
+		}
 	}
 	units := make([]string, len(req.Names))
 	for i, n := range req.Names {
@@ -273,7 +281,7 @@ func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
 			if req.State == "absent" {
 				results[i] = in.absent(ctx, req, name, st)
 			} else {
-				results[i] = in.present(ctx, req, name, st)
+				results[i] = in.present(ctx, req, name, st, built[name])
 			}
 		}()
 	}
@@ -294,6 +302,20 @@ func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// buildable are the VMs of names to build from the flake: all but those that present
+// refuses anyway (declared by the host's NixOS configuration), so that nothing is built for
+// them. A VM whose directory cannot be read is built; present reports the error.
+func (in *Installer) buildable(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if vm, err := in.Host.Read(n); err == nil && vm.Declarative {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // running reports whether a unit state means the VM runs; stopped whether it is down for

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,8 +43,14 @@ func (f fakeUnits) States(_ context.Context, units []string) (map[string]systemd
 	return out, nil
 }
 
-// env is one hypervisor under a temp root, with a nix fake that builds like nix does:
-// it makes the out-link and an automatic GC root, or fails with a build log.
+// env is one hypervisor under a temp root, with a contract fake of nix 2.8 as this machine's
+// nix behaved (tests/lab/site flake, one VM broken; see realnix_test.go, which runs the same
+// calls against the real nix): `nix eval --json --apply` of nixosConfigurations answers each
+// VM's {drv, out} or null; `nix build` of derivations makes the out-links runner, runner-1, ...
+// (in the order of nix 2.8's goal set, sorted by derivation, not in argument order) and an
+// automatic GC root for each; with --keep-going a failing derivation fails the call after the
+// others are built, and then no out-link is made at all (src/nix/build.cc at tag 2.8.0 makes
+// the links after Installable::build returned).
 type env struct {
 	t       *testing.T
 	root    string
@@ -51,8 +58,9 @@ type env struct {
 	fake    *command.Fake
 	units   fakeUnits
 	in      *Installer
-	outputs map[string]string // VM -> runner store path, or "FAIL" to make its build fail
+	outputs map[string]string // VM -> runner store path, "FAIL" to make its build fail, "THROW" its evaluation
 	builds  atomic.Int32
+	evals   atomic.Int32
 }
 
 var installableName = regexp.MustCompile(`#nixosConfigurations\.("?)([^".]+(?:\.[^".]+)*)("?)\.config\.microvm\.declaredRunner`)
@@ -65,6 +73,14 @@ func vmOf(installable string) string {
 	return m[2]
 }
 
+// drvOf is the fake's derivation of a VM's runner, and vmOfDrv its inverse.
+func drvOf(vm string) string { return "/nix/store/ddd-microvm-qemu-" + vm + ".drv" }
+func vmOfDrv(drv string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(drv, "^out"), "/nix/store/ddd-microvm-qemu-"), ".drv")
+}
+
+var applyNames = regexp.MustCompile(`"([^"]+)"`)
+
 const buildLog = "microvm-qemu-b> building\nmicrovm-qemu-b> error: something is wrong in b's config\nerror: builder for '/nix/store/xxx-microvm-qemu-b.drv' failed with exit code 1\n"
 
 func newEnv(t *testing.T) *env {
@@ -76,39 +92,84 @@ func newEnv(t *testing.T) *env {
 	e.in = &Installer{Host: e.host, Nix: nix.Nix{Runner: e.fake, Bin: "nix"}, Units: e.units,
 		Owner: Owner{UID: os.Getuid(), GID: os.Getgid()}, TmpDir: filepath.Join(root, "tmp")}
 	e.fake.Expect(command.Expect{Match: "nix --version", Stdout: "nix (Nix) 2.8.0\n"})
-	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes build", Prefix: true,
+	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes build -L", Prefix: true,
 		Do: func(c command.Cmd) (command.Output, error) {
 			e.builds.Add(1)
-			installable := c.Args[len(c.Args)-1]
 			var link string
-			for i, a := range c.Args {
-				if a == "--out-link" {
+			var drvs []string
+			keepGoing := false
+			for i := 0; i < len(c.Args); i++ {
+				switch a := c.Args[i]; {
+				case a == "--out-link":
 					link = c.Args[i+1]
+					i++
+				case a == "--keep-going":
+					keepGoing = true
+				case strings.HasPrefix(a, "/nix/store/"):
+					drvs = append(drvs, a)
 				}
 			}
-			out, ok := e.outputs[vmOf(installable)]
-			if !ok || out == "FAIL" {
-				return command.Output{Stderr: []byte(buildLog)}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: buildLog}
+			sort.Strings(drvs) // nix 2.8's goal set order
+			var outs []string
+			for _, d := range drvs {
+				out, ok := e.outputs[vmOfDrv(d)]
+				if !ok || out == "FAIL" || out == "THROW" {
+					return command.Output{Stderr: []byte(buildLog)}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: buildLog}
+				}
+				outs = append(outs, out)
+				if !keepGoing && len(drvs) > 1 {
+					break // irrelevant for the fake: it fails before linking anyway
+				}
 			}
-			if err := os.Symlink(out, link); err != nil {
-				return command.Output{}, err
+			for i, out := range outs {
+				l := link
+				if i > 0 {
+					l = fmt.Sprintf("%s-%d", link, i)
+				}
+				if err := os.Symlink(out, l); err != nil {
+					return command.Output{}, err
+				}
+				sum := sha256.Sum256([]byte(l))
+				if err := os.Symlink(l, filepath.Join(root, DefaultAutoRoots, fmt.Sprintf("%x", sum[:8]))); err != nil {
+					return command.Output{}, err
+				}
 			}
-			sum := sha256.Sum256([]byte(link))
-			return command.Output{}, os.Symlink(link, filepath.Join(root, DefaultAutoRoots, fmt.Sprintf("%x", sum[:8])))
+			return command.Output{}, nil
 		}})
-	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes eval --raw --no-write-lock-file", Prefix: true,
+	evalOne := func(vm string) (string, bool) {
+		out, ok := e.outputs[vm]
+		if !ok || out == "THROW" {
+			return "", false
+		}
+		if out == "FAIL" { // a broken build still evaluates: check mode predicts a new runner
+			out = "/nix/store/fff-microvm-qemu-" + vm
+		}
+		return fmt.Sprintf(`{"drv":%q,"out":%q}`, drvOf(vm), out), true
+	}
+	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes eval --json --apply cs: ", Prefix: true,
 		Do: func(c command.Cmd) (command.Output, error) {
-			installable := strings.TrimSuffix(c.Args[len(c.Args)-1], ".outPath")
-			out, ok := e.outputs[vmOf(installable)]
+			e.evals.Add(1)
+			require.True(t, strings.HasSuffix(c.Args[len(c.Args)-1], "#nixosConfigurations"), c.String())
+			var parts []string
+			for _, m := range applyNames.FindAllStringSubmatch(c.Args[5], -1) {
+				j, ok := evalOne(m[1])
+				if !ok {
+					j = "null"
+				}
+				parts = append(parts, fmt.Sprintf("%q:%s", m[1], j))
+			}
+			return command.Output{Stdout: []byte("{" + strings.Join(parts, ",") + "}")}, nil
+		}})
+	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes eval --json --apply d: ", Prefix: true,
+		Do: func(c command.Cmd) (command.Output, error) {
+			e.evals.Add(1)
+			vm := vmOf(c.Args[len(c.Args)-1])
+			j, ok := evalOne(vm)
 			if !ok {
-				log := "error: flake 'path:/srv/site' does not provide attribute 'nixosConfigurations." + vmOf(installable) + "'\n"
+				log := "error: flake 'path:/srv/site' does not provide attribute 'nixosConfigurations." + vm + "'\n"
 				return command.Output{}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: log}
 			}
-			// A broken build still evaluates: check mode predicts a new runner.
-			if out == "FAIL" {
-				out = "/nix/store/fff-microvm-qemu-broken"
-			}
-			return command.Output{Stdout: []byte(out)}, nil
+			return command.Output{Stdout: []byte(j)}, nil
 		}})
 	return e
 }
@@ -584,38 +645,100 @@ func TestALockedVMWaitsAndThenFailsWithoutChanges(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.VMs["vm1"].Failed)
 	assert.Contains(t, rep.VMs["vm1"].Msg, "locked by another run")
-	assert.Zero(t, e.builds.Load())
+	assert.False(t, rep.VMs["vm1"].Changed)
+	_, err = os.Lstat(e.host.VMDir("vm1"))
+	assert.True(t, os.IsNotExist(err), "the runner is built before the locks are taken, but nothing of the VM is made")
+	tmps, _ := os.ReadDir(e.in.TmpDir)
+	assert.Empty(t, tmps, "the out-links are removed")
 }
 
-func TestBuildsRunInParallelWithinTheLimit(t *testing.T) {
+// eightVMs are the VMs of the batch tests: eight VMs on one hypervisor.
+var eightVMs = []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+
+func TestEightVMsAreEvaluatedOnceAndBuiltOnce(t *testing.T) {
 	e := newEnv(t)
-	var inFlight, peak atomic.Int32
-	names := []string{"a", "b", "c", "d", "e"}
-	slow := &command.Fake{}
-	slow.Expect(command.Expect{Match: "nix --version", Stdout: "nix (Nix) 2.8.0\n"})
-	slow.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes build", Prefix: true,
-		Do: func(c command.Cmd) (command.Output, error) {
-			n := inFlight.Add(1)
-			for {
-				p := peak.Load()
-				if n <= p || peak.CompareAndSwap(p, n) {
-					break
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-			inFlight.Add(-1)
-			var link string
-			for i, a := range c.Args {
-				if a == "--out-link" {
-					link = c.Args[i+1]
-				}
-			}
-			return command.Output{}, os.Symlink("/nix/store/x-"+vmOf(c.Args[len(c.Args)-1]), link)
-		}})
-	e.in.Nix.Runner = slow
-	rep := e.run(Request{Names: names, Flake: flake, Parallel: 2})
-	assert.Len(t, rep.ChangedVMs, 5)
-	assert.Equal(t, int32(2), peak.Load())
+	for _, n := range eightVMs {
+		e.outputs[n] = "/nix/store/" + n + n + n + "-microvm-qemu-" + n
+	}
+	check := e.run(Request{Names: eightVMs, Flake: flake, Check: true})
+	assert.Equal(t, eightVMs, check.ChangedVMs)
+	assert.Equal(t, []string{
+		"nix --version",
+		"nix --extra-experimental-features nix-command flakes eval --json --apply " + nix.RunnersExpr(eightVMs) + " --no-write-lock-file path:/srv/site#nixosConfigurations",
+	}, e.fake.Calls(), "check mode: one nix evaluation for eight VMs")
+	for _, n := range eightVMs {
+		assert.Equal(t, e.outputs[n], check.VMs[n].Current)
+	}
+
+	rep := e.run(Request{Names: eightVMs, Flake: flake})
+	require.NoError(t, rep.Err())
+	assert.Equal(t, eightVMs, rep.ChangedVMs)
+	calls := e.fake.Calls()[2:]
+	require.Len(t, calls, 3, "a real run: nix --version, one evaluation, one build: %q", calls)
+	assert.Equal(t, "nix --version", calls[0])
+	assert.Contains(t, calls[1], " eval --json --apply cs: ")
+	want := "nix --extra-experimental-features nix-command flakes build -L --keep-going --out-link "
+	assert.True(t, strings.HasPrefix(calls[2], want), calls[2])
+	for _, n := range eightVMs {
+		assert.Contains(t, calls[2], " "+drvOf(n), "the build names the derivations, so nix evaluates nothing again")
+		assert.Equal(t, e.outputs[n], e.link("/var/lib/microvms/"+n+"/current"), "links are matched by target, not by position")
+	}
+	autos, _ := os.ReadDir(e.host.Path(DefaultAutoRoots))
+	assert.Empty(t, autos, "every automatic GC root of the out-links is removed")
+	tmps, _ := os.ReadDir(e.in.TmpDir)
+	assert.Empty(t, tmps)
+}
+
+func TestOneBrokenVMAmongEightLeavesTheOtherSevenInstalled(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range eightVMs {
+		e.outputs[n] = "/nix/store/" + n + n + n + "-microvm-qemu-" + n
+	}
+	rep := e.run(Request{Names: eightVMs, Flake: flake})
+	require.NoError(t, rep.Err())
+	for _, n := range eightVMs {
+		e.outputs[n] = "/nix/store/" + n + "22-microvm-qemu-" + n
+	}
+	e.outputs["d"] = "FAIL"
+	e.units["d"] = "active"
+	before := e.fake.Calls()
+
+	rep = e.run(Request{Names: eightVMs, Flake: flake})
+	assert.Equal(t, []string{"d"}, rep.FailedVMs)
+	assert.Equal(t, []string{"a", "b", "c", "e", "f", "g", "h"}, rep.ChangedVMs)
+	d := rep.VMs["d"]
+	assert.Contains(t, d.Msg, "build the runner of d (current is left as it was)")
+	assert.Contains(t, d.LogTail, "something is wrong in b's config", "the failing VM's own build log")
+	assert.Equal(t, "/nix/store/ddd-microvm-qemu-d", d.Current)
+	assert.Equal(t, "/nix/store/ddd-microvm-qemu-d", e.link("/var/lib/microvms/d/current"), "the failing VM's current is untouched")
+	for _, n := range rep.ChangedVMs {
+		assert.Equal(t, e.outputs[n], e.link("/var/lib/microvms/"+n+"/current"))
+	}
+	calls := e.fake.Calls()[len(before):]
+	evals := 0
+	for _, c := range calls {
+		if strings.Contains(c, " eval ") {
+			evals++
+		}
+	}
+	assert.Equal(t, 1, evals, "one evaluation, also when a build fails: %q", calls)
+	assert.Len(t, calls, 1+1+1+8, "version, eval, the batch build, then each VM alone (built ones only get their out-link)")
+	autos, _ := os.ReadDir(e.host.Path(DefaultAutoRoots))
+	assert.Empty(t, autos)
+	tmps, _ := os.ReadDir(e.in.TmpDir)
+	assert.Empty(t, tmps)
+}
+
+func TestAVMThatDoesNotEvaluateIsReportedWithItsOwnMessage(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["a"] = "/nix/store/aaa-microvm-qemu-a"
+	e.outputs["c"] = "/nix/store/ccc-microvm-qemu-c"
+	e.outputs["t"] = "THROW"
+	rep := e.run(Request{Names: []string{"a", "ghost", "t", "c"}, Flake: flake})
+	assert.Equal(t, []string{"ghost", "t"}, rep.FailedVMs)
+	assert.Equal(t, []string{"a", "c"}, rep.ChangedVMs)
+	assert.Contains(t, rep.VMs["ghost"].LogTail, "does not provide attribute 'nixosConfigurations.ghost'")
+	assert.Equal(t, int32(1), e.builds.Load(), "the VMs that evaluated are built in one call")
 }
 
 func TestAQuotedAttributeNameReachesNix(t *testing.T) {

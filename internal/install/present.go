@@ -54,7 +54,8 @@ func (in *Installer) lockAndRead(ctx context.Context, req Request, r *VM) (state
 }
 
 // present installs one VM's runner (or predicts it in check mode).
-func (in *Installer) present(ctx context.Context, req Request, name string, st systemd.UnitState) *VM {
+// built is the VM's runner from the flake, evaluated (and built) with the other VMs' by runners.
+func (in *Installer) present(ctx context.Context, req Request, name string, st systemd.UnitState, built *runner) *VM {
 	r := &VM{Name: name, State: "present", Changes: []string{}, Flake: req.Flake,
 		ActiveState: st.ActiveState, Running: running(st)}
 	vm, unlock, err := in.lockAndRead(ctx, req, r)
@@ -75,18 +76,14 @@ func (in *Installer) present(ctx context.Context, req Request, name string, st s
 		if err := in.checkRunner(ctx, target); err != nil {
 			return fail(r, err)
 		}
-	case req.Check:
-		r.Installable = nix.RunnerInstallable(req.Flake, name)
-		if target, err = in.Nix.OutPath(ctx, r.Installable); err != nil {
-			return fail(r, fmt.Errorf("predict the runner of %s (check mode evaluates, it does not build): %w", name, err))
-		}
+	case built == nil: // not built: declared by the host (refused above) or not in the batch
+		return fail(r, fmt.Errorf("VM %s: no runner was built for it", name))
 	default:
-		r.Installable = nix.RunnerInstallable(req.Flake, name)
-		var cleanup func()
-		if target, cleanup, err = in.build(ctx, name, r.Installable); err != nil {
-			return fail(r, fmt.Errorf("build the runner of %s (current is left as it was): %w", name, err))
+		r.Installable = built.installable
+		if built.err != nil {
+			return fail(r, built.err)
 		}
-		defer cleanup()
+		target = built.target
 	}
 
 	before, err := in.readView(name)
@@ -143,47 +140,6 @@ func (in *Installer) checkRunner(ctx context.Context, runner string) error {
 		return fmt.Errorf("runner: nix does not know %s as a valid store path (an interrupted copy?); copy it again", runner)
 	}
 	return nil
-}
-
-// build builds installable into a temporary out-link outside the VM directory and returns
-// the runner store path. cleanup removes the out-link and nix's automatic GC root for it;
-// call it once current and the VM's own GC root hold the runner.
-func (in *Installer) build(ctx context.Context, name, installable string) (string, func(), error) {
-	tmpRoot, err := filepath.Abs(in.tmpDir())
-	if err != nil {
-		return "", nil, err
-	}
-	tmp, err := os.MkdirTemp(tmpRoot, "bo-microvm-build-"+name+"-")
-	if err != nil {
-		return "", nil, fmt.Errorf("make a temporary directory for the out-link: %w", err)
-	}
-	link := filepath.Join(tmp, "runner")
-	cleanup := func() {
-		_ = os.Remove(link)
-		in.removeAutoRoot(link)
-		_ = os.RemoveAll(tmp)
-	}
-	target, err := in.Nix.Build(ctx, installable, link)
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	return target, cleanup, nil
-}
-
-// removeAutoRoot deletes nix's automatic GC root that points at link, if any. (nix would
-// drop a dangling one at its next collection; removing it keeps the roots tidy.)
-func (in *Installer) removeAutoRoot(link string) {
-	entries, err := os.ReadDir(in.autoRoots())
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		p := filepath.Join(in.autoRoots(), e.Name())
-		if t, err := os.Readlink(p); err == nil && t == link {
-			_ = os.Remove(p)
-		}
-	}
 }
 
 // planPresent lists the changes that make vm run target from flake (flake "" leaves the

@@ -4,6 +4,7 @@ package nix
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -227,4 +228,107 @@ func (n Nix) Valid(ctx context.Context, path string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Runner is what one VM's config.microvm.declaredRunner evaluates to: the derivation and
+// the store path a build of it produces.
+type Runner struct {
+	DrvPath string `json:"drv"`
+	OutPath string `json:"out"`
+}
+
+// RunnersExpr is the --apply function of EvalRunners: for each name, the runner's drvPath
+// and outPath (as drv and out: nix prints an attribute set with an outPath as that string), or null when the VM has no such configuration or its evaluation throws
+// (builtins.tryEval catches throw and assert; any other evaluation error fails the whole
+// call, and the caller evaluates the VMs one by one for their own messages). Names are
+// state directory names (letters, digits, - _ .: statedir.ValidateName), which need no
+// escaping inside a nix string.
+func RunnersExpr(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = `"` + n + `"`
+	}
+	return `cs: builtins.listToAttrs (map (n: { name = n; value =
+  let r = builtins.tryEval (let d = cs.${n}.config.microvm.declaredRunner; in
+    builtins.seq d.drvPath { drv = d.drvPath; out = d.outPath; });
+  in if cs ? ${n} && r.success then r.value else null; }) [ ` + strings.Join(quoted, " ") + ` ])`
+}
+
+// EvalRunners evaluates the runners of every VM in names in ONE evaluation of flake
+// (`nix eval --json <flake>#nixosConfigurations --apply ...`), so the flake and what it
+// imports (nixpkgs, on a real site) are evaluated once per call, not once per VM. The map
+// holds the VMs that evaluated; a VM missing from it did not (EvalRunner tells why). It writes
+// the derivations into the store, as any evaluation of their drvPath does, and builds
+// nothing. --apply and --json are in nix 2.8 (src/nix/eval.cc at tag 2.8.0).
+func (n Nix) EvalRunners(ctx context.Context, flake string, names []string) (map[string]Runner, error) {
+	installable := flake + "#nixosConfigurations"
+	args := append(n.common("eval", "--json", "--apply", RunnersExpr(names)), installable)
+	out, err := n.run(ctx, "eval", installable, args)
+	if err != nil {
+		return nil, err
+	}
+	var res map[string]*Runner
+	if err := json.Unmarshal(out.Stdout, &res); err != nil {
+		return nil, &Error{Op: "eval", Target: installable, ExitCode: -1, Err: fmt.Errorf("read nix's JSON output: %w", err)}
+	}
+	runners := make(map[string]Runner, len(res))
+	for name, r := range res {
+		if r != nil && strings.HasPrefix(r.DrvPath, "/nix/store/") && strings.HasPrefix(r.OutPath, "/nix/store/") {
+			runners[name] = *r
+		}
+	}
+	return runners, nil
+}
+
+// EvalRunner evaluates one VM's runner (what EvalRunners does for many); its error carries
+// nix's own message for that VM.
+func (n Nix) EvalRunner(ctx context.Context, installable string) (Runner, error) {
+	args := append(n.common("eval", "--json", "--apply", "d: { drv = d.drvPath; out = d.outPath; }"), installable)
+	out, err := n.run(ctx, "eval", installable, args)
+	if err != nil {
+		return Runner{}, err
+	}
+	var r Runner
+	if err := json.Unmarshal(out.Stdout, &r); err != nil || r.OutPath == "" || r.DrvPath == "" {
+		return Runner{}, &Error{Op: "eval", Target: installable, ExitCode: -1, Err: fmt.Errorf("%s is not a derivation (nix printed %q)", installable, command.Tail(string(out.Stdout), 1))}
+	}
+	return r, nil
+}
+
+// DrvInstallable names the "out" output of a derivation as `nix build` of version v reads
+// it, without evaluating anything: nix 2.13 added the drv^out syntax (src/libstore/
+// outputs-spec.cc, tag 2.13.0), and up to 2.14 a plain .drv path means all its outputs,
+// while from 2.15 it means the .drv file itself (src/libcmd/installables.cc at 2.14.0,
+// "This handling predates the `^` syntax"; src/libcmd/installable-derived-path.cc at 2.15.0).
+func DrvInstallable(drv string, v Version) string {
+	if v.AtLeast(Version{Major: 2, Minor: 13}) {
+		return drv + "^out"
+	}
+	return drv
+}
+
+// BuildDrvs builds the derivations in one nix call (no evaluation: the installables are
+// store derivations, see DrvInstallable), with out-links under outLink (nix names them
+// outLink, outLink-1, ... in an order of its own: src/nix/build.cc, and with 2.8 the
+// order of its goal set, src/libstore/build/entry-points.cc; so callers match the links by
+// target, never by position). keepGoing lets nix build every derivation it can when one
+// fails (--keep-going); nix then fails and makes no out-link at all (the links are made
+// after the whole build succeeded, build.cc). -L puts the build logs on stderr, whose tail
+// a failure carries in *Error.
+func (n Nix) BuildDrvs(ctx context.Context, drvs []string, outLink string, keepGoing bool, v Version) error {
+	extra := []string{"-L"}
+	if keepGoing {
+		extra = append(extra, "--keep-going")
+	}
+	extra = append(extra, "--out-link", outLink)
+	args := n.common("build", extra...)
+	target := drvs[0]
+	for _, d := range drvs {
+		args = append(args, DrvInstallable(d, v))
+	}
+	if len(drvs) > 1 {
+		target = fmt.Sprintf("(%d derivations)", len(drvs))
+	}
+	_, err := n.run(ctx, "build", target, args)
+	return err
 }

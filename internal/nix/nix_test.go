@@ -137,3 +137,25 @@ func TestABuildStoppedByTheDeadlineSaysSo(t *testing.T) {
 	_, err := Nix{Runner: f, Bin: "nix"}.Build(ctx, "path:/s#x", filepath.Join(t.TempDir(), "result"))
 	assert.ErrorContains(t, err, "nix build path:/s#x: stopped: context canceled")
 }
+
+func TestDrvInstallableFollowsTheSyntaxOfEachNix(t *testing.T) {
+	drv := "/nix/store/ddd-microvm-qemu-a.drv"
+	assert.Equal(t, drv, DrvInstallable(drv, Version{Major: 2, Minor: 8}), "2.8: a .drv path means its outputs")
+	assert.Equal(t, drv+"^out", DrvInstallable(drv, Version{Major: 2, Minor: 13}))
+	assert.Equal(t, drv+"^out", DrvInstallable(drv, Version{Major: 2, Minor: 24, Patch: 10}), "from 2.15 a plain .drv path is the file itself")
+}
+
+func TestEvalRunnersKeepsOnlyTheVMsThatEvaluated(t *testing.T) {
+	capture, err := os.ReadFile(filepath.Join("testdata", "eval-runners-2.8.json"))
+	require.NoError(t, err)
+	names := []string{"a", "b.1", "zz"}
+	f := &command.Fake{}
+	f.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes eval --json --apply " + RunnersExpr(names) + " --no-write-lock-file path:/srv/site#nixosConfigurations",
+		Stdout: string(capture)})
+	got, err := Nix{Runner: f, Bin: "nix"}.EvalRunners(context.Background(), "path:/srv/site", names)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]Runner{
+		"a":   {DrvPath: "/nix/store/7hwjbmyi0b6hc4imcaxpzy5rwz7ylbx8-microvm-qemu-a.drv", OutPath: "/nix/store/54abig8rplgcivjiikjhnvc7a0nkpg59-microvm-qemu-a"},
+		"b.1": {DrvPath: "/nix/store/0cyra1kqxabklpcrjkyc960813jnl4cq-microvm-qemu-b.1.drv", OutPath: "/nix/store/64dndmjz9f1a3q1ml1kdhnrzkhz778ga-microvm-qemu-b.1"},
+	}, got, "zz is no VM of the flake: null, left out")
+}

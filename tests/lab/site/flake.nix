@@ -22,6 +22,10 @@
         then builtins.fromJSON (builtins.readFile ./network.json)
         else { gateway = "198.18.0.1"; prefix = 24; };
       gateway = network.gateway;
+      # The evaluation cost model (cost.nix): none unless `lab up` wrote cost.json.
+      cost = import ./cost.nix (if builtins.pathExists ./cost.json
+        then builtins.fromJSON (builtins.readFile ./cost.json)
+        else { });
       prefix = str network.prefix;
       qemu = "/usr/bin/qemu-system-x86_64";
 
@@ -202,20 +206,24 @@
         '';
     in
     {
-      nixosConfigurations = builtins.mapAttrs
+      # Forcing nixosConfigurations pays the shared cost once; forcing a VM's
+      # runner pays its own, which its config keeps in memory as a NixOS
+      # system's values are kept. Neither changes any derivation.
+      nixosConfigurations = builtins.seq cost.shared (builtins.mapAttrs
         (name: vm0:
-          let vm = defaults // vm0; in {
+          let vm = defaults // vm0; evalCost = cost.perVM name; in {
             config = {
+              _module.boLabEvalCost = evalCost;
               networking.hostName = name;
               system.build.toplevel = toplevel name vm;
               microvm = {
                 hypervisor = "qemu";
                 inherit (vm) vcpu mem;
                 interfaces = [{ type = "tap"; id = "vm-${name}"; inherit (vm) mac; }];
-                declaredRunner = runner name vm;
+                declaredRunner = builtins.seq evalCost (runner name vm);
               };
             };
           })
-        vms;
+        vms);
     };
 }
