@@ -54,6 +54,7 @@ func Run(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Validate once, before connecting to systemd; apply trusts it.
 	if err := Validate(&req); err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func Run(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, error) 
 	}
 	defer conn.Close()
 	s := &Service{Host: statedir.Host{StateDir: inv.Params.Str("state_dir")}, Systemd: conn, Runner: command.Exec{}, JournalDelay: time.Second}
-	rep, err := s.Apply(ctx, req)
+	rep, err := s.apply(ctx, req)
 	return ModuleResult(rep, inv.CheckMode), err
 }
 
