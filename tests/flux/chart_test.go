@@ -1,3 +1,5 @@
+//go:build flux
+
 package flux_test
 
 import (
