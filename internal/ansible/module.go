@@ -320,18 +320,21 @@ func (inv *Invocation) addException(res map[string]any, stack []byte) {
 var passwordMatch = regexp.MustCompile(`(?i)^(?:.+[-_\s])?pass(?:[-_\s]?(?:word|phrase|wrd|wd)?)(?:[-_\s].+)?$`)
 
 // passwordWarnings are the warnings AnsibleModule._log_invocation gives for parameters
-// whose name looks like a password but whose option does not set no_log.
+// whose name looks like a password but whose option leaves no_log unset: an explicit
+// no_log False (NotSecret) or True (NoLog) silences it (basic.py: `no_log is None and
+// PASSWORD_MATCH.search(param)`, stable-2.14 71a2eba2e6a8 line 1382, 2.19.11 line 1350).
 func passwordWarnings(opts []Option, params map[string]any) []string {
-	noLog := map[string]bool{}
+	noLogSet := map[string]bool{}
 	for _, o := range opts {
-		noLog[o.Name] = o.NoLog
+		set := o.NoLog || o.NotSecret
+		noLogSet[o.Name] = set
 		for _, a := range o.Aliases {
-			noLog[a] = o.NoLog
+			noLogSet[a] = set
 		}
 	}
 	var out []string
 	for _, k := range pyvalue.SortedKeys(params) {
-		if !noLog[k] && passwordMatch.MatchString(k) {
+		if !noLogSet[k] && passwordMatch.MatchString(k) {
 			out = append(out, "Module did not set no_log for "+k)
 		}
 	}

@@ -101,6 +101,7 @@ var cases = []Case{
 	{Name: "a numeric no_log value masks numbers", Module: "conf_types", Args: `{token: 12345, i: 12345, f: 123456.5}`},
 	{Name: "a no_log value masks the None of absent options when 'None' contains it", Module: "conf_types", Args: `{token: one, s: "someone"}`},
 	{Name: "a password-like option without no_log gets ansible-core's warning", Module: "conf_types", Args: `{api_password: x}`},
+	{Name: "a password-like option with no_log False gets no warning and is shown", Module: "conf_types", Args: `{db_password: x}`},
 	{Name: "env fallbacks fill absent options and no_log ones are masked", Module: "conf_types", Args: `{s: "hidden-value"}`, Env: map[string]string{"CONF_FROM_ENV": "from-env", "CONF_SECRET_ENV": "hidden-value"}},
 	// unsupported parameters
 	{Name: "an unknown option is reported with the supported ones and aliases", Module: "conf_types", Args: `{bogus: 1, aaa: 2}`},
@@ -155,4 +156,12 @@ var cases = []Case{
 	{Name: "nested no_log values are masked everywhere", Module: "conf_nested", Args: `{vm: {name: a, key: sekrit}, volumes: [{path: "/sekrit/x"}]}`},
 	{Name: "a number for a dict with sub-options", Module: "conf_nested", Args: `{vm: 5}`,
 		Deviation: "ansible-core (2.14 and 2.19) crashes with a traceback (TypeError in set_fallbacks) where the Go module reports the error"},
+	// an option both required and with a default (a spec error ansible-core reports)
+	{Name: "required and default fail the task at the top level", Module: "conf_reqdefault", Args: `{}`},
+	{Name: "required and default fail even with the option given", Module: "conf_reqdefault", Args: `{name: x, a: 1}`},
+	{Name: "required and default: aliases after the option are unsupported", Module: "conf_reqdefault", Args: `{x: 1, y: 2}`},
+	{Name: "required and default fail the task in a sub-option", Module: "conf_reqdefault_sub", Args: `{vm: {size: "1"}}`},
+	{Name: "required and default fail the task in a sub-sub-option of each element", Module: "conf_reqdefault_sub", Args: `{vols: [{disk: {}}, {disk: {name: n}}]}`},
+	{Name: "required and default in sub-options of an absent dict pass", Module: "conf_reqdefault_sub", Args: `{other: x}`},
+	{Name: "required and default come after the top level's errors", Module: "conf_reqdefault_sub", Args: `{vm: {}, vols: 5}`},
 }

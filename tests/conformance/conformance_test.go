@@ -344,6 +344,8 @@ func pyOptions(opts []ansible.Option) string {
 		}
 		if o.NoLog {
 			kv = append(kv, "'no_log': True")
+		} else if o.NotSecret {
+			kv = append(kv, "'no_log': False")
 		}
 		if len(o.EnvFallback) > 0 {
 			kv = append(kv, "'fallback': (env_fallback, "+pyLit(o.EnvFallback)+")")

@@ -41,6 +41,7 @@ var Modules = []ansible.Module{
 			{Name: "count", Type: ansible.Int, Default: int64(2)},
 			{Name: "token", NoLog: true},
 			{Name: "api_password"},
+			{Name: "db_password", NotSecret: true}, // no_log: False
 			{Name: "from_env", EnvFallback: []string{"CONF_FROM_ENV"}},
 			{Name: "secret_env", NoLog: true, EnvFallback: []string{"CONF_SECRET_ENV"}},
 		}},
@@ -93,6 +94,29 @@ var Modules = []ansible.Module{
 				{Name: "retries", Type: ansible.Int, Default: int64(3)},
 				{Name: "verbose", Type: ansible.Bool, Default: false},
 			}},
+		}},
+	},
+	{
+		// An option both required and with a default: ansible-core fails every task.
+		Name: "conf_reqdefault",
+		Spec: ansible.Spec{Options: []ansible.Option{
+			{Name: "a", Aliases: []string{"x"}},
+			{Name: "name", Required: true, Default: "ray"},
+			{Name: "b", Aliases: []string{"y"}},
+		}},
+	},
+	{
+		// The same in sub-options: only when the dict (or list of dicts) is there.
+		Name: "conf_reqdefault_sub",
+		Spec: ansible.Spec{Options: []ansible.Option{
+			{Name: "vm", Type: ansible.Dict, Options: []ansible.Option{
+				{Name: "name", Required: true, Default: "ray"},
+				{Name: "size", Type: ansible.Int},
+			}},
+			{Name: "vols", Type: ansible.List, Elements: ansible.Dict, Options: []ansible.Option{
+				{Name: "disk", Type: ansible.Dict, Options: []ansible.Option{{Name: "name", Required: true, Default: "ray"}}},
+			}},
+			{Name: "other"},
 		}},
 	},
 	{

@@ -15,7 +15,10 @@
 //   - Numbers are int64 or float64: an int beyond int64 is rejected (Python has big ints).
 //   - Where AnsibleModule crashes with a traceback (a number given for a dict with
 //     sub-options, non-string choices in a list option, a key=value sub-options string
-//     without "="), this package reports an error message instead.
+//     without "="), this package reports an error message instead. Where a sub-option is both
+//     required and has a default, and its dict also holds an unsupported key,
+//     AnsibleModule dies of a ValueError "internal error: required and default are mutually
+//     exclusive for NAME"; that is then the one error reported.
 //   - With unsupported parameters at several levels, ansible-core lists the supported
 //     parameters of a random one of them (it iterates a set); this package takes the last
 //     in sorted order.
@@ -41,14 +44,19 @@ const (
 
 // Option is one entry of an argument spec. Its zero value is an optional string option.
 type Option struct {
-	Name          string
-	Type          Type // Str when empty
-	Elements      Type // element type of a List
-	Required      bool
-	Default       any
-	Choices       []any
-	Aliases       []string
+	Name     string
+	Type     Type // Str when empty
+	Elements Type // element type of a List
+	Required bool
+	Default  any
+	Choices  []any
+	Aliases  []string
+	// NoLog and NotSecret are the three states of no_log: unset (both false), True (NoLog:
+	// the value is masked in every output) and False (NotSecret: said explicitly, so a
+	// name that looks like a password gets no "Module did not set no_log" warning). NoLog
+	// wins when both are set.
 	NoLog         bool
+	NotSecret     bool
 	EnvFallback   []string // environment variables tried, in order, when the option is absent
 	Options       []Option // sub-options of a Dict or of a List of Dict
 	ApplyDefaults bool     // an absent Dict becomes {} so that sub-option defaults apply

@@ -20,6 +20,9 @@ type Validation struct {
 	Unsupported bool
 	noLog       map[string]struct{}
 	prof        Profile
+	// aborted is set where AnsibleModule's validation raises instead of collecting errors
+	// (a traceback): Errors then holds only that exception's message.
+	aborted bool
 }
 
 // NoLogValues are the strings that must not appear in any output.
@@ -51,11 +54,18 @@ func validate(prof Profile, spec Spec, params map[string]any) *Validation {
 	v.addNoLog(setFallbacks(spec.Options, p)...)
 	// ansible-core warns about sub-option aliases as it meets them, and about top-level
 	// ones once validation is over: the top-level warnings come last.
-	aliases := v.handleAliases(spec.Options, p, "")
+	aliases, aliasErr := v.handleAliases(spec.Options, p, "")
+	v.check(aliasErr)
 	top := v.Warnings
 	v.Warnings = nil
 	v.noLogValues(spec.Options, p)
-	unsupported = append(unsupported, unsupportedParams(spec.Options, p, aliases, nil, supported)...)
+	if un := unsupportedParams(spec.Options, p, aliases, nil, supported); len(un) > 0 && aliasErr != nil {
+		// Listing the supported parameters handles the aliases again, which raises the
+		// same error again, caught as such: the unsupported ones go unreported.
+		v.check(aliasErr)
+	} else {
+		unsupported = append(unsupported, un...)
+	}
 	v.check(checkMutuallyExclusive(spec.MutuallyExclusive, p, nil))
 	v.addNoLog(setDefaults(spec.Options, p, false)...)
 	v.check(checkRequired(spec.Options, p, nil))
@@ -64,6 +74,9 @@ func validate(prof Profile, spec Spec, params map[string]any) *Validation {
 	v.additionalChecks(spec.Rules, p, nil)
 	v.addNoLog(setDefaults(spec.Options, p, true)...)
 	unsupported = append(unsupported, v.validateSubSpecs(spec.Options, p, "", nil, supported)...)
+	if v.aborted {
+		return v
+	}
 
 	v.Warnings = append(v.Warnings, top...)
 	if len(unsupported) > 0 {
@@ -125,9 +138,17 @@ func setFallbacks(opts []Option, p map[string]any) []string {
 }
 
 // handleAliases copies each alias's value onto its option; the alias wins when both are set.
-func (v *Validation) handleAliases(opts []Option, p map[string]any, prefix string) map[string]string {
+// As _handle_aliases, it stops at the first option (in spec order) that is both required and
+// has a default, with an error and no aliases at all: the options before it had their
+// aliases copied, those after it not, and every alias then counts as an unsupported
+// parameter. (ansible-core checks this there, "not alias specific but this is a good place":
+// module_utils/common/parameters.py, stable-2.14 71a2eba2e6a8 line 237, 2.19.11 line 241.)
+func (v *Validation) handleAliases(opts []Option, p map[string]any, prefix string) (map[string]string, error) {
 	aliases := map[string]string{}
 	for _, o := range opts {
+		if o.Required && o.Default != nil {
+			return map[string]string{}, fmt.Errorf("internal error: required and default are mutually exclusive for %s", o.Name)
+		}
 		for _, a := range o.Aliases {
 			aliases[a] = o.Name
 			if val, ok := p[a]; ok {
@@ -138,7 +159,7 @@ func (v *Validation) handleAliases(opts []Option, p map[string]any, prefix strin
 			}
 		}
 	}
-	return aliases
+	return aliases, nil
 }
 
 func unsupportedParams(opts []Option, p map[string]any, aliases map[string]string, context []string, supported map[string][2][]string) []string {
@@ -526,9 +547,18 @@ func (v *Validation) validateSubSpecs(opts []Option, p map[string]any, prefix st
 				newPrefix += fmt.Sprintf("[%d]", idx)
 			}
 			newPrefix += "."
-			aliases := v.handleAliases(o.Options, sub, newPrefix)
+			aliases, aliasErr := v.handleAliases(o.Options, sub, newPrefix)
+			v.check(aliasErr)
 			v.noLogValues(o.Options, sub)
-			unsupported = append(unsupported, unsupportedParams(o.Options, sub, aliases, ctx, supported)...)
+			un := unsupportedParams(o.Options, sub, aliases, ctx, supported)
+			if len(un) > 0 && aliasErr != nil {
+				// ansible-core's _validate_sub_spec does not catch the error that listing the
+				// supported parameters raises again: AnsibleModule crashes with it. Stop here
+				// and report it, which is the message of that traceback.
+				v.Errors, v.aborted = []string{aliasErr.Error()}, true
+				return nil
+			}
+			unsupported = append(unsupported, un...)
 			v.check(checkMutuallyExclusive(o.MutuallyExclusive, sub, ctx))
 			v.addNoLog(setDefaults(o.Options, sub, false)...)
 			v.check(checkRequired(o.Options, sub, ctx))
@@ -537,6 +567,9 @@ func (v *Validation) validateSubSpecs(opts []Option, p map[string]any, prefix st
 			v.additionalChecks(o.Rules, sub, ctx)
 			v.addNoLog(setDefaults(o.Options, sub, true)...)
 			unsupported = append(unsupported, v.validateSubSpecs(o.Options, sub, newPrefix, ctx, supported)...)
+			if v.aborted {
+				return nil
+			}
 		}
 	}
 	return unsupported
