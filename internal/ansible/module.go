@@ -23,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -333,7 +335,7 @@ func passwordWarnings(opts []Option, params map[string]any) []string {
 		}
 	}
 	var out []string
-	for _, k := range pyvalue.SortedKeys(params) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		if !noLogSet[k] && passwordMatch.MatchString(k) {
 			out = append(out, "Module did not set no_log for "+k)
 		}

@@ -2,7 +2,9 @@ package argspec
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -278,7 +280,7 @@ func datastructureStrings(v any) []string {
 		return []string{t}
 	case map[string]any:
 		var out []string
-		for _, k := range pyvalue.SortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			out = append(out, datastructureStrings(t[k])...)
 		}
 		return out
@@ -497,7 +499,7 @@ func (v *Validation) additionalChecks(r Rules, p map[string]any, context []strin
 			break
 		}
 	}
-	for _, key := range pyvalue.SortedKeys(r.RequiredBy) {
+	for _, key := range slices.Sorted(maps.Keys(r.RequiredBy)) {
 		if val, ok := p[key]; !ok || val == nil {
 			continue
 		}

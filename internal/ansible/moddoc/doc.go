@@ -8,10 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/business-operations/bo.microvm/internal/ansible/argspec"
-	"github.com/business-operations/bo.microvm/internal/ansible/pyvalue"
 )
 
 // Header is the first line of every rendered sidecar file.
@@ -242,7 +243,7 @@ func scalar(v any) string {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
-		keys := pyvalue.SortedKeys(t)
+		keys := slices.Sorted(maps.Keys(t))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = scalar(k) + ": " + scalar(t[k])
