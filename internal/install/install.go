@@ -99,6 +99,9 @@ type Installer struct {
 	// AutoRoots is nix's automatic GC root directory as seen from this process;
 	// Host.Path(DefaultAutoRoots) when empty.
 	AutoRoots string
+	// EvalCache is the directory of the evaluation cache (evalCache);
+	// Host.Path(DefaultEvalCache) when empty.
+	EvalCache string
 }
 
 // Request is one module run.

@@ -29,6 +29,7 @@ func main() {
 		},
 		Notes: []string{
 			"Check mode evaluates the C(outPath) of every VM's runner in one C(nix eval) and compares it with C(current); it builds nothing and changes nothing on the host (nix may still copy the flake source and derivations into the store, as any evaluation does). A build that fails after a successful evaluation is predicted as a change.",
+			"The runners an evaluation gave are remembered in C(/var/cache/bo-microvm/eval) on the hypervisor, keyed by the flake's fingerprint (C(nix flake metadata): the locked source and lock file, what nix's own evaluation cache keys on). A run whose flake is unchanged evaluates nothing and builds nothing for VMs already on their runner. Check mode reads it and never writes it; an entry whose derivations the garbage collector took is not used; O(nix_options) with C(--impure) disables it.",
 			"Works with nix 2.8 (Debian) and newer, with no flag newer than 2.8; the experimental features C(nix-command flakes) are enabled per call. The flake's C(flake.lock) is never written (C(--no-write-lock-file)).",
 			"Runs as root on the hypervisor: delegate the task to the VM's C(microvm_host).",
 		},
