@@ -21,6 +21,7 @@ import (
 	"github.com/business-operations/bo.microvm/internal/command"
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
@@ -810,4 +811,34 @@ func TestAFlakeFileWrittenWithANewlineIsRewrittenOnceAsMicrovmCWritesIt(t *testi
 	b, _ := os.ReadFile(filepath.Join(e.host.VMDir("vm1"), "flake"))
 	assert.Equal(t, flake, string(b))
 	assert.False(t, e.run(Request{Names: []string{"vm1"}, Flake: flake}).Changed)
+}
+
+func TestStepsReportTheEngineStatuses(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	e.outputs["vm1"] = "/nix/store/bbb-microvm-qemu-vm1"
+	statuses := func(rep *Report) map[string]step.Status {
+		out := map[string]step.Status{}
+		for _, s := range rep.VMs["vm1"].Steps {
+			out[s.Title] = s.Status
+		}
+		return out
+	}
+	check := e.run(Request{Names: []string{"vm1"}, Flake: flake, Check: true})
+	assert.Equal(t, map[string]step.Status{
+		"create the state directory":              step.OK,
+		"create the VM directory, owner and mode": step.OK,
+		"point current at the runner":             step.WouldChange,
+		"write the flake file":                    step.OK,
+		"keep the GC root of current":             step.OK,
+		"keep the GC root of booted":              step.OK,
+	}, statuses(check))
+	real := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	assert.Equal(t, step.Changed, statuses(real)["point current at the runner"])
+	assert.Equal(t, []string{"current: /nix/store/aaa-microvm-qemu-vm1 -> /nix/store/bbb-microvm-qemu-vm1"}, real.VMs["vm1"].Changes)
+	gone := e.run(Request{Names: []string{"vm1"}, State: "absent", Check: true})
+	for _, s := range gone.VMs["vm1"].Steps {
+		assert.Equal(t, step.WouldChange, s.Status, s.Title)
+	}
+	assert.NotEmpty(t, gone.VMs["vm1"].Steps)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/business-operations/bo.microvm/internal/install"
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
@@ -94,6 +95,7 @@ func main() {
 				{Name: "flake", Type: "str", Returned: "with flake", Description: "The flakeref written to the C(flake) file."},
 				{Name: "installable", Type: "str", Returned: "with flake", Description: "What nix built or evaluated.", Sample: "path:/srv/site#nixosConfigurations.k0s-cp1.config.microvm.declaredRunner"},
 				{Name: "changes", Type: "list", Elements: "str", Returned: "always", Description: "Each change made (or predicted), as a person would name it."},
+				{Name: "steps", Type: "list", Elements: "dict", Returned: "always", Description: "The steps of installing or removing this VM, in order (empty when it failed before them). " + step.ReturnDoc},
 				{Name: "removed", Type: "list", Elements: "str", Returned: "state=absent", Description: "Entries of the VM directory and GC roots removed."},
 				{Name: "kept", Type: "list", Elements: "str", Returned: "state=absent without purge", Description: "Entries of the VM directory kept (volume images, share sources)."},
 				{Name: "log_tail", Type: "str", Returned: "when the build or evaluation failed", Description: "The last lines of nix's output (the build log)."},
