@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
@@ -45,7 +46,13 @@ func (in *Installer) absent(ctx context.Context, req Request, name string, st sy
 	}
 	after := before.clone()
 	dir := in.Host.VMDir(name)
-	var steps []step
+	var steps []plannedStep
+	// Each removal was found by reading the directory just now: its check only reports it.
+	change := func(what string, do func() error) plannedStep {
+		return plannedStep{Step: step.Step{Title: what,
+			Check: func(context.Context) (bool, string, error) { return true, what, nil },
+			Do:    func(context.Context) error { return do() }}}
+	}
 	if vm.Exists {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -62,21 +69,19 @@ func (in *Installer) absent(ctx context.Context, req Request, name string, st sy
 		r.Removed = append(r.Removed, remove...)
 		switch {
 		case req.Purge:
-			steps = append(steps, step{what: "delete " + vm.Dir + " and everything in it",
-				do: func() error { return os.RemoveAll(dir) }})
+			steps = append(steps, change("delete "+vm.Dir+" and everything in it", func() error { return os.RemoveAll(dir) }))
 		case len(remove) > 0:
-			steps = append(steps, step{what: fmt.Sprintf("remove %s from %s", strings.Join(remove, ", "), vm.Dir),
-				do: func() error {
-					for _, n := range remove {
-						if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
-							return err
-						}
+			steps = append(steps, change(fmt.Sprintf("remove %s from %s", strings.Join(remove, ", "), vm.Dir), func() error {
+				for _, n := range remove {
+					if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+						return err
 					}
-					return nil
-				}})
+				}
+				return nil
+			}))
 		}
 		if len(r.Kept) == 0 && !req.Purge {
-			steps = append(steps, step{what: "remove the empty " + vm.Dir, do: func() error { return os.Remove(dir) }})
+			steps = append(steps, change("remove the empty "+vm.Dir, func() error { return os.Remove(dir) }))
 		}
 		for _, n := range remove {
 			delete(after, dirKey(n))
@@ -90,28 +95,19 @@ func (in *Installer) absent(ctx context.Context, req Request, name string, st sy
 			return fail(r, fmt.Errorf("read GC root %s: %w", in.hostPath(link), err))
 		}
 		r.Removed = append(r.Removed, in.hostPath(link))
-		steps = append(steps, step{what: "remove gcroot " + in.hostPath(link), do: func() error { return os.Remove(link) }})
+		steps = append(steps, change("remove gcroot "+in.hostPath(link), func() error { return os.Remove(link) }))
 		delete(after, rootKey(in.hostPath(link)))
 	}
-	for _, s := range steps {
-		r.Changes = append(r.Changes, s.what)
-	}
-	r.before, r.after = before.String(), after.String()
-	r.Changed = len(steps) > 0
 	r.Current, r.Booted = "", ""
 	if len(r.Kept) > 0 {
 		r.Msg = fmt.Sprintf("kept %s in %s (volume data); purge: true deletes them", strings.Join(r.Kept, ", "), vm.Dir)
 	}
-	if req.Check {
-		return r
-	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			fail(r, fmt.Errorf("%s: %w", s.what, err))
-			now, _ := in.Host.Read(name)
-			r.Current, r.Booted = now.Current, now.Booted
-			return r
-		}
+	err = runSteps(ctx, steps, req.Check, r, before)
+	r.before, r.after = before.String(), after.String()
+	if err != nil {
+		fail(r, err)
+		now, _ := in.Host.Read(name)
+		r.Current, r.Booted = now.Current, now.Booted
 	}
 	return r
 }

@@ -24,8 +24,10 @@ type runner struct {
 // its own error, and the other VMs are still built (--keep-going): nix then makes no
 // out-link at all, so each VM is built again alone, which for a VM already built is only
 // its out-link, and for the failing one gives its own build log. The failure paths cost
-// more nix calls; the path of a run where everything evaluates and builds costs two: one
-// `nix eval`, one `nix build` of the derivations it named (which evaluates nothing).
+// more nix calls; the path of a run where everything evaluates and builds costs three: one
+// `nix flake metadata` (the fingerprint of evalCache), one `nix eval`, one `nix build` of the
+// derivations it named (which evaluates nothing). With an unchanged flake, evalCache skips the
+// evaluation.
 // cleanup removes the temporary out-links and nix's automatic GC roots of them; call it
 // once current and the VMs' own GC roots hold the runners.
 func (in *Installer) runners(ctx context.Context, req Request, names []string, v nix.Version) (map[string]*runner, func()) {
@@ -45,14 +47,20 @@ func (in *Installer) runners(ctx context.Context, req Request, names []string, v
 		}
 	}
 
-	evals, err := in.Nix.EvalRunners(ctx, req.Flake, names)
-	if err != nil {
-		evals = map[string]nix.Runner{} // an error no VM can be blamed for: each VM alone, below
+	cache := in.openEvalCache(ctx, req.Flake, names, v)
+	evals := cache.load(in, names)
+	fresh := evals == nil
+	if fresh {
+		var err error
+		if evals, err = in.Nix.EvalRunners(ctx, req.Flake, names); err != nil {
+			evals = map[string]nix.Runner{} // an error no VM can be blamed for: each VM alone, below
+		}
 	}
 	var built []string // VMs whose runner evaluated, in names' order
 	for _, n := range names {
 		r, ok := evals[n]
 		if !ok {
+			var err error
 			// Evaluated alone, the VM's own error is nix's message for it.
 			if r, err = in.Nix.EvalRunner(ctx, res[n].installable); err != nil {
 				failed(n, err)
@@ -63,7 +71,21 @@ func (in *Installer) runners(ctx context.Context, req Request, names []string, v
 		res[n].target = r.OutPath
 		built = append(built, n)
 	}
-	if req.Check || len(built) == 0 {
+	if fresh && !req.Check {
+		cache.save(evals, names)
+	}
+	if req.Check {
+		return res, noop
+	}
+	// A VM whose current already is its runner needs no build: its own GC root holds it.
+	var toBuild []string
+	for _, n := range built {
+		if vm, err := in.Host.Read(n); err != nil || vm.Current != res[n].target {
+			toBuild = append(toBuild, n)
+		}
+	}
+	built = toBuild
+	if len(built) == 0 {
 		return res, noop
 	}
 

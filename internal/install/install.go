@@ -20,6 +20,7 @@ import (
 
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
@@ -99,6 +100,9 @@ type Installer struct {
 	// AutoRoots is nix's automatic GC root directory as seen from this process;
 	// Host.Path(DefaultAutoRoots) when empty.
 	AutoRoots string
+	// EvalCache is the directory of the evaluation cache (evalCache);
+	// Host.Path(DefaultEvalCache) when empty.
+	EvalCache string
 }
 
 // Request is one module run.
@@ -114,24 +118,25 @@ type Request struct {
 
 // VM is the outcome for one VM.
 type VM struct {
-	Name            string   `json:"name"`
-	State           string   `json:"state"`
-	Changed         bool     `json:"changed"`
-	Failed          bool     `json:"failed"`
-	Msg             string   `json:"msg,omitempty"`
-	Dir             string   `json:"dir"`
-	Current         string   `json:"current"`
-	Previous        string   `json:"previous"`
-	Booted          string   `json:"booted"`
-	Running         bool     `json:"running"`
-	ActiveState     string   `json:"active_state"`
-	RestartRequired bool     `json:"restart_required"`
-	Flake           string   `json:"flake,omitempty"`
-	Installable     string   `json:"installable,omitempty"`
-	Changes         []string `json:"changes"`
-	Removed         []string `json:"removed,omitempty"`
-	Kept            []string `json:"kept,omitempty"`
-	LogTail         string   `json:"log_tail,omitempty"`
+	Name            string        `json:"name"`
+	State           string        `json:"state"`
+	Changed         bool          `json:"changed"`
+	Failed          bool          `json:"failed"`
+	Msg             string        `json:"msg,omitempty"`
+	Dir             string        `json:"dir"`
+	Current         string        `json:"current"`
+	Previous        string        `json:"previous"`
+	Booted          string        `json:"booted"`
+	Running         bool          `json:"running"`
+	ActiveState     string        `json:"active_state"`
+	RestartRequired bool          `json:"restart_required"`
+	Flake           string        `json:"flake,omitempty"`
+	Installable     string        `json:"installable,omitempty"`
+	Changes         []string      `json:"changes"`
+	Steps           []step.Result `json:"steps"`
+	Removed         []string      `json:"removed,omitempty"`
+	Kept            []string      `json:"kept,omitempty"`
+	LogTail         string        `json:"log_tail,omitempty"`
 
 	before, after string // diff texts
 }
@@ -288,6 +293,9 @@ func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
 	wg.Wait()
 
 	for _, r := range results {
+		if r.Steps == nil {
+			r.Steps = []step.Result{} // failed before its steps
+		}
 		rep.VMs[r.Name] = r
 		if r.Changed {
 			rep.Changed = true

@@ -21,6 +21,7 @@ import (
 	"github.com/business-operations/bo.microvm/internal/command"
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
@@ -52,15 +53,16 @@ func (f fakeUnits) States(_ context.Context, units []string) (map[string]systemd
 // others are built, and then no out-link is made at all (src/nix/build.cc at tag 2.8.0 makes
 // the links after Installable::build returned).
 type env struct {
-	t       *testing.T
-	root    string
-	host    statedir.Host
-	fake    *command.Fake
-	units   fakeUnits
-	in      *Installer
-	outputs map[string]string // VM -> runner store path, "FAIL" to make its build fail, "THROW" its evaluation
-	builds  atomic.Int32
-	evals   atomic.Int32
+	t        *testing.T
+	root     string
+	host     statedir.Host
+	fake     *command.Fake
+	units    fakeUnits
+	in       *Installer
+	outputs  map[string]string // VM -> runner store path, "FAIL" to make its build fail, "THROW" its evaluation
+	builds   atomic.Int32
+	evals    atomic.Int32
+	metadata atomic.Int32
 }
 
 var installableName = regexp.MustCompile(`#nixosConfigurations\.("?)([^".]+(?:\.[^".]+)*)("?)\.config\.microvm\.declaredRunner`)
@@ -144,8 +146,26 @@ func newEnv(t *testing.T) *env {
 		if out == "FAIL" { // a broken build still evaluates: check mode predicts a new runner
 			out = "/nix/store/fff-microvm-qemu-" + vm
 		}
+		// nix writes the derivation into the store as it evaluates it.
+		drv := e.host.Path(drvOf(vm))
+		require.NoError(t, os.MkdirAll(filepath.Dir(drv), 0o755))
+		require.NoError(t, os.WriteFile(drv, []byte("Derive(...)"), 0o444))
 		return fmt.Sprintf(`{"drv":%q,"out":%q}`, drvOf(vm), out), true
 	}
+	// flake metadata as nix 2.8 printed it (internal/nix/testdata/flake-metadata-2.8.json), with
+	// the source's store path standing for the flake's content: the VMs' outputs.
+	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes flake metadata --json ", Prefix: true,
+		Do: func(c command.Cmd) (command.Output, error) {
+			e.metadata.Add(1)
+			keys := make([]string, 0, len(e.outputs))
+			for k, v := range e.outputs {
+				keys = append(keys, k+"="+v)
+			}
+			sort.Strings(keys)
+			sum := sha256.Sum256([]byte(strings.Join(keys, ",")))
+			return command.Output{Stdout: []byte(fmt.Sprintf(`{"locked":{"lastModified":1796167254,"narHash":"sha256-x","path":"/srv/site","type":"path"},`+
+				`"locks":{"nodes":{"root":{}},"root":"root","version":7},"path":"/nix/store/%x-source"}`, sum[:10]))}, nil
+		}})
 	e.fake.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes eval --json --apply cs: ", Prefix: true,
 		Do: func(c command.Cmd) (command.Output, error) {
 			e.evals.Add(1)
@@ -213,8 +233,8 @@ func (e *env) snapshot() map[string]string {
 		if err != nil {
 			return err
 		}
-		if p == e.host.Path("/run/lock") {
-			return filepath.SkipDir
+		if p == e.host.Path("/run/lock") || p == e.host.Path("/nix/store") {
+			return filepath.SkipDir // locks are no host state; evaluating writes derivations, as nix does
 		}
 		info, err := os.Lstat(p)
 		if err != nil {
@@ -664,6 +684,7 @@ func TestEightVMsAreEvaluatedOnceAndBuiltOnce(t *testing.T) {
 	assert.Equal(t, eightVMs, check.ChangedVMs)
 	assert.Equal(t, []string{
 		"nix --version",
+		"nix --extra-experimental-features nix-command flakes flake metadata --json path:/srv/site --no-write-lock-file",
 		"nix --extra-experimental-features nix-command flakes eval --json --apply " + nix.RunnersExpr(eightVMs) + " --no-write-lock-file path:/srv/site#nixosConfigurations",
 	}, e.fake.Calls(), "check mode: one nix evaluation for eight VMs")
 	for _, n := range eightVMs {
@@ -673,20 +694,51 @@ func TestEightVMsAreEvaluatedOnceAndBuiltOnce(t *testing.T) {
 	rep := e.run(Request{Names: eightVMs, Flake: flake})
 	require.NoError(t, rep.Err())
 	assert.Equal(t, eightVMs, rep.ChangedVMs)
-	calls := e.fake.Calls()[2:]
-	require.Len(t, calls, 3, "a real run: nix --version, one evaluation, one build: %q", calls)
+	calls := e.fake.Calls()[3:]
+	require.Len(t, calls, 4, "a real run: nix --version, the flake's fingerprint, one evaluation (check mode saved none), one build: %q", calls)
 	assert.Equal(t, "nix --version", calls[0])
-	assert.Contains(t, calls[1], " eval --json --apply cs: ")
+	assert.Contains(t, calls[1], " flake metadata --json ")
+	assert.Contains(t, calls[2], " eval --json --apply cs: ")
 	want := "nix --extra-experimental-features nix-command flakes build -L --keep-going --out-link "
-	assert.True(t, strings.HasPrefix(calls[2], want), calls[2])
+	assert.True(t, strings.HasPrefix(calls[3], want), calls[3])
 	for _, n := range eightVMs {
-		assert.Contains(t, calls[2], " "+drvOf(n), "the build names the derivations, so nix evaluates nothing again")
+		assert.Contains(t, calls[3], " "+drvOf(n), "the build names the derivations, so nix evaluates nothing again")
 		assert.Equal(t, e.outputs[n], e.link("/var/lib/microvms/"+n+"/current"), "links are matched by target, not by position")
 	}
 	autos, _ := os.ReadDir(e.host.Path(DefaultAutoRoots))
 	assert.Empty(t, autos, "every automatic GC root of the out-links is removed")
 	tmps, _ := os.ReadDir(e.in.TmpDir)
 	assert.Empty(t, tmps)
+
+	// A re-run of an unchanged flake: the evaluation cache answers, nothing is built.
+	n := len(e.fake.Calls())
+	again := e.run(Request{Names: eightVMs, Flake: flake})
+	require.NoError(t, again.Err())
+	assert.False(t, again.Changed)
+	assert.Equal(t, []string{"nix --version", "nix --extra-experimental-features nix-command flakes flake metadata --json path:/srv/site --no-write-lock-file"},
+		e.fake.Calls()[n:], "a re-run of an unchanged flake evaluates nothing")
+	predicted := e.run(Request{Names: eightVMs, Flake: flake, Check: true})
+	assert.False(t, predicted.Changed)
+	assert.Len(t, e.fake.Calls()[n:], 4, "so does check mode")
+
+	// A changed flake misses the cache.
+	e.outputs["c"] = "/nix/store/c2-microvm-qemu-c"
+	n = len(e.fake.Calls())
+	changed := e.run(Request{Names: eightVMs, Flake: flake})
+	assert.Equal(t, []string{"c"}, changed.ChangedVMs)
+	assert.Contains(t, strings.Join(e.fake.Calls()[n:], "\n"), " eval --json --apply cs: ")
+	assert.Contains(t, e.fake.Calls()[len(e.fake.Calls())-1], " build -L --out-link ", "only c is built")
+	assert.NotContains(t, e.fake.Calls()[len(e.fake.Calls())-1], drvOf("a"))
+}
+
+func TestACollectedDerivationMissesTheEvaluationCache(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["a"] = "/nix/store/aaa-microvm-qemu-a"
+	require.NoError(t, e.run(Request{Names: []string{"a"}, Flake: flake}).Err())
+	require.NoError(t, os.Remove(e.host.Path(drvOf("a"))), "nix-collect-garbage took the derivation")
+	before := e.evals.Load()
+	require.NoError(t, e.run(Request{Names: []string{"a"}, Flake: flake}).Err())
+	assert.Equal(t, before+1, e.evals.Load(), "evaluated again")
 }
 
 func TestOneBrokenVMAmongEightLeavesTheOtherSevenInstalled(t *testing.T) {
@@ -722,7 +774,7 @@ func TestOneBrokenVMAmongEightLeavesTheOtherSevenInstalled(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, evals, "one evaluation, also when a build fails: %q", calls)
-	assert.Len(t, calls, 1+1+1+8, "version, eval, the batch build, then each VM alone (built ones only get their out-link)")
+	assert.Len(t, calls, 1+1+1+1+8, "version, fingerprint, eval, the batch build, then each VM alone (built ones only get their out-link)")
 	autos, _ := os.ReadDir(e.host.Path(DefaultAutoRoots))
 	assert.Empty(t, autos)
 	tmps, _ := os.ReadDir(e.in.TmpDir)
@@ -759,4 +811,34 @@ func TestAFlakeFileWrittenWithANewlineIsRewrittenOnceAsMicrovmCWritesIt(t *testi
 	b, _ := os.ReadFile(filepath.Join(e.host.VMDir("vm1"), "flake"))
 	assert.Equal(t, flake, string(b))
 	assert.False(t, e.run(Request{Names: []string{"vm1"}, Flake: flake}).Changed)
+}
+
+func TestStepsReportTheEngineStatuses(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	e.outputs["vm1"] = "/nix/store/bbb-microvm-qemu-vm1"
+	statuses := func(rep *Report) map[string]step.Status {
+		out := map[string]step.Status{}
+		for _, s := range rep.VMs["vm1"].Steps {
+			out[s.Title] = s.Status
+		}
+		return out
+	}
+	check := e.run(Request{Names: []string{"vm1"}, Flake: flake, Check: true})
+	assert.Equal(t, map[string]step.Status{
+		"create the state directory":              step.OK,
+		"create the VM directory, owner and mode": step.OK,
+		"point current at the runner":             step.WouldChange,
+		"write the flake file":                    step.OK,
+		"keep the GC root of current":             step.OK,
+		"keep the GC root of booted":              step.OK,
+	}, statuses(check))
+	real := e.run(Request{Names: []string{"vm1"}, Flake: flake})
+	assert.Equal(t, step.Changed, statuses(real)["point current at the runner"])
+	assert.Equal(t, []string{"current: /nix/store/aaa-microvm-qemu-vm1 -> /nix/store/bbb-microvm-qemu-vm1"}, real.VMs["vm1"].Changes)
+	gone := e.run(Request{Names: []string{"vm1"}, State: "absent", Check: true})
+	for _, s := range gone.VMs["vm1"].Steps {
+		assert.Equal(t, step.WouldChange, s.Status, s.Title)
+	}
+	assert.NotEmpty(t, gone.VMs["vm1"].Steps)
 }

@@ -12,15 +12,40 @@ import (
 
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
-// step is one change: what a person would call it, how to make it, and what it does to the
-// view (so check mode's diff is the same as a real run's).
-type step struct {
-	what   string
-	do     func() error
+// plannedStep is one step of the shared engine (internal/step) and what it does to the view
+// when it changes something (so check mode's diff is the same as a real run's).
+type plannedStep struct {
+	step.Step
 	effect func(v view)
+}
+
+// runSteps runs steps through the engine (in check mode: their checks only) and records them
+// in r: the engine's report under steps, each change (the reason of a step that changed or
+// would change) under changes, and the diff. An error names the step that failed.
+func runSteps(ctx context.Context, steps []plannedStep, check bool, r *VM, before view) error {
+	plain := make([]step.Step, len(steps))
+	for i, s := range steps {
+		plain[i] = s.Step
+	}
+	var rep step.Report
+	err := step.Run(ctx, plain, check, &rep)
+	after := before.clone()
+	for i, res := range rep.Steps {
+		if res.Status == step.Changed || res.Status == step.WouldChange {
+			r.Changes = append(r.Changes, res.Reason)
+			if steps[i].effect != nil {
+				steps[i].effect(after)
+			}
+		}
+	}
+	r.Steps = rep.Steps
+	r.Changed = rep.Changed
+	r.before, r.after = before.String(), after.String()
+	return err
 }
 
 func fail(r *VM, err error) *VM {
@@ -90,26 +115,11 @@ func (in *Installer) present(ctx context.Context, req Request, name string, st s
 	if err != nil {
 		return fail(r, err)
 	}
-	steps, err := in.planPresent(vm, target, req.Flake)
-	if err != nil {
-		return fail(r, err)
-	}
-	after := before.clone()
-	for _, s := range steps {
-		r.Changes = append(r.Changes, s.what)
-		s.effect(after)
-	}
-	r.before, r.after = before.String(), after.String()
-	r.Changed = len(steps) > 0
 	r.Current = target
-
+	if err := runSteps(ctx, in.planPresent(vm, target, req.Flake), req.Check, r, before); err != nil {
+		fail(r, err)
+	}
 	if !req.Check {
-		for _, s := range steps {
-			if err := s.do(); err != nil {
-				fail(r, fmt.Errorf("%s: %w", s.what, err))
-				break
-			}
-		}
 		// Verify from the host, not from what was meant to happen.
 		now, err := in.Host.Read(name)
 		if err != nil && !r.Failed {
@@ -142,81 +152,108 @@ func (in *Installer) checkRunner(ctx context.Context, runner string) error {
 	return nil
 }
 
-// planPresent lists the changes that make vm run target from flake (flake "" leaves the
-// flake file alone).
-func (in *Installer) planPresent(vm statedir.VM, target, flake string) ([]step, error) {
-	var steps []step
+// planPresent lists the steps that make vm run target from flake (flake "" leaves the flake
+// file alone), in the order they run. Each step's Check reads the host when the step's turn
+// comes (so a directory created by an earlier step is seen), and its reason is the change as
+// a person would name it, which the VM reports under changes.
+func (in *Installer) planPresent(vm statedir.VM, target, flake string) []plannedStep {
 	sd := in.Host.StateDirPath()
 	dir := in.Host.VMDir(vm.Name)
 	noop := func(view) {}
-
-	if _, err := os.Stat(sd); errors.Is(err, fs.ErrNotExist) {
-		steps = append(steps, step{what: "create " + in.hostPath(sd), do: func() error { return in.mkdirOwned(sd) }, effect: noop})
-	} else if err != nil {
-		return nil, err
-	}
-	if !vm.Exists {
-		steps = append(steps, step{what: fmt.Sprintf("create %s (mode %04o)", vm.Dir, DirMode), do: func() error { return in.mkdirOwned(dir) }, effect: noop})
-	} else if bad, err := in.wrongOwnerOrMode(dir); err != nil {
-		return nil, err
-	} else if bad != "" {
-		steps = append(steps, step{what: fmt.Sprintf("set %s to %s (was %s)", vm.Dir, in.ownerModeText(), bad),
-			do: func() error { return in.fixOwned(dir) }, effect: noop})
-	}
-	if vm.Current != target {
-		what := "current -> " + target
-		if vm.Current != "" {
-			what = fmt.Sprintf("current: %s -> %s", vm.Current, target)
-		}
-		link := filepath.Join(dir, "current")
-		steps = append(steps, step{what: what,
-			do: func() error {
-				if err := statedir.SwapSymlink(link, target); err != nil {
-					return err
+	steps := []plannedStep{
+		{Step: step.Step{Title: "create the state directory",
+			Check: func(context.Context) (bool, string, error) {
+				if _, err := os.Stat(sd); errors.Is(err, fs.ErrNotExist) {
+					return true, "create " + in.hostPath(sd), nil
+				} else if err != nil {
+					return false, "", err
 				}
-				return os.Lchown(link, in.Owner.UID, in.Owner.GID)
+				return false, in.hostPath(sd) + " exists", nil
 			},
-			effect: func(v view) { v[dirKey("current")] = linkLine("current", target) }})
+			Do: func(context.Context) error { return in.mkdirOwned(sd) }}, effect: noop},
+		{Step: step.Step{Title: "create the VM directory, owner and mode",
+			Check: func(context.Context) (bool, string, error) {
+				if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+					return true, fmt.Sprintf("create %s (mode %04o)", vm.Dir, DirMode), nil
+				}
+				bad, err := in.wrongOwnerOrMode(dir)
+				if err != nil || bad == "" {
+					return false, vm.Dir + " is " + in.ownerModeText(), err
+				}
+				return true, fmt.Sprintf("set %s to %s (was %s)", vm.Dir, in.ownerModeText(), bad), nil
+			},
+			Do: func(context.Context) error { return in.mkdirOwned(dir) }}, effect: noop},
 	}
+	link := filepath.Join(dir, "current")
+	steps = append(steps, plannedStep{Step: step.Step{Title: "point current at the runner",
+		Check: func(context.Context) (bool, string, error) {
+			old, err := os.Readlink(link)
+			switch {
+			case err == nil && old == target:
+				return false, "current -> " + target, nil
+			case err == nil:
+				return true, fmt.Sprintf("current: %s -> %s", old, target), nil
+			case errors.Is(err, fs.ErrNotExist):
+				return true, "current -> " + target, nil
+			}
+			return false, "", fmt.Errorf("read %s/current: %w", vm.Dir, err)
+		},
+		Do: func(context.Context) error {
+			if err := statedir.SwapSymlink(link, target); err != nil {
+				return err
+			}
+			return os.Lchown(link, in.Owner.UID, in.Owner.GID)
+		}},
+		effect: func(v view) { v[dirKey("current")] = linkLine("current", target) }})
 	if flake != "" {
 		p := filepath.Join(dir, "flake")
-		old, err := os.ReadFile(p)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read %s/flake: %w", vm.Dir, err)
-		}
-		if err != nil || string(old) != flake {
-			steps = append(steps, step{what: fmt.Sprintf("write %s/flake: %s", vm.Dir, flake),
-				do: func() error {
-					// As `microvm -c`: the flakeref without a trailing newline.
-					if err := statedir.WriteFile(p, []byte(flake), FlakeFileMode); err != nil {
-						return err
-					}
-					return os.Chown(p, in.Owner.UID, in.Owner.GID)
-				},
-				effect: func(v view) { v[dirKey("flake")] = flakeLine(flake) }})
-		}
-	}
-	for _, kind := range []string{"", "booted"} {
-		link := in.Host.GCRoot(vm.Name, kind)
-		want := filepath.Join(vm.Dir, "current")
-		if kind == "booted" {
-			want = filepath.Join(vm.Dir, "booted")
-		}
-		if got, err := os.Readlink(link); err == nil && got == want {
-			continue
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read GC root %s: %w", in.hostPath(link), err)
-		}
-		steps = append(steps, step{what: "gcroot " + linkLine(in.hostPath(link), want),
-			do: func() error {
-				if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		steps = append(steps, plannedStep{Step: step.Step{Title: "write the flake file",
+			Check: func(context.Context) (bool, string, error) {
+				old, err := os.ReadFile(p)
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return false, "", fmt.Errorf("read %s/flake: %w", vm.Dir, err)
+				}
+				if err == nil && string(old) == flake {
+					return false, vm.Dir + "/flake holds " + flake, nil
+				}
+				return true, fmt.Sprintf("write %s/flake: %s", vm.Dir, flake), nil
+			},
+			Do: func(context.Context) error {
+				// As `microvm -c`: the flakeref without a trailing newline.
+				if err := statedir.WriteFile(p, []byte(flake), FlakeFileMode); err != nil {
 					return err
 				}
-				return statedir.SwapSymlink(link, want)
-			},
-			effect: func(v view) { v[rootKey(in.hostPath(link))] = "gcroot " + linkLine(in.hostPath(link), want) }})
+				return os.Chown(p, in.Owner.UID, in.Owner.GID)
+			}},
+			effect: func(v view) { v[dirKey("flake")] = flakeLine(flake) }})
 	}
-	return steps, nil
+	for _, kind := range []string{"", "booted"} {
+		root := in.Host.GCRoot(vm.Name, kind)
+		want := filepath.Join(vm.Dir, "current")
+		title := "keep the GC root of current"
+		if kind == "booted" {
+			want = filepath.Join(vm.Dir, "booted")
+			title = "keep the GC root of booted"
+		}
+		line := "gcroot " + linkLine(in.hostPath(root), want)
+		steps = append(steps, plannedStep{Step: step.Step{Title: title,
+			Check: func(context.Context) (bool, string, error) {
+				if got, err := os.Readlink(root); err == nil && got == want {
+					return false, line, nil
+				} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return false, "", fmt.Errorf("read GC root %s: %w", in.hostPath(root), err)
+				}
+				return true, line, nil
+			},
+			Do: func(context.Context) error {
+				if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+					return err
+				}
+				return statedir.SwapSymlink(root, want)
+			}},
+			effect: func(v view) { v[rootKey(in.hostPath(root))] = line }})
+	}
+	return steps
 }
 
 func (in *Installer) mkdirOwned(dir string) error {

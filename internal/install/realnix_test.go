@@ -55,7 +55,7 @@ func TestWithTheRealNix(t *testing.T) {
 	counter := &countingRunner{inner: command.Exec{}}
 	host := statedir.Host{StateDir: filepath.Join(tmp, "microvms"), GCRoots: filepath.Join(tmp, "gcroots"), LockDir: filepath.Join(tmp, "lock")}
 	units := fakeUnits{"a": "active"}
-	in := &Installer{Host: host, Units: units, Owner: Owner{UID: -1, GID: -1}, TmpDir: tmp,
+	in := &Installer{Host: host, Units: units, Owner: Owner{UID: -1, GID: -1}, TmpDir: tmp, EvalCache: filepath.Join(tmp, "evalcache"),
 		// Debian's nix 2.8 without a nix.conf defaults to build users of group nixbld and a
 		// sandbox without /bin/sh (machine-facts.md): the lab's builders need neither.
 		Nix: nix.Nix{Runner: counter, Options: []string{"--option", "substituters", "", "--option", "build-users-group", "", "--option", "sandbox", "false"}}}
@@ -66,7 +66,7 @@ func TestWithTheRealNix(t *testing.T) {
 	check, err := in.Run(ctx, Request{Names: names, Flake: flakeRef, Check: true})
 	require.NoError(t, err)
 	assert.Equal(t, names, check.ChangedVMs)
-	assert.Equal(t, 2, counter.n, "check mode of eight VMs runs nix twice: --version and one evaluation: %q", counter.calls)
+	assert.Equal(t, 3, counter.n, "check mode of eight VMs runs nix three times: --version, flake metadata and one evaluation: %q", counter.calls)
 	_, err = os.Stat(host.StateDirPath())
 	assert.True(t, os.IsNotExist(err), "check mode created nothing")
 
@@ -74,7 +74,7 @@ func TestWithTheRealNix(t *testing.T) {
 	rep, err := in.Run(ctx, Request{Names: names, Flake: flakeRef})
 	require.NoError(t, err)
 	require.NoError(t, rep.Err())
-	assert.Equal(t, 3, counter.n, "a fresh install of eight VMs: --version, one evaluation, one build: %q", counter.calls)
+	assert.Equal(t, 4, counter.n, "a fresh install of eight VMs: --version, flake metadata, one evaluation, one build: %q", counter.calls)
 	t.Logf("nix %s", rep.NixVersion)
 	for _, n := range names {
 		vm := rep.VMs[n]
@@ -95,9 +95,11 @@ func TestWithTheRealNix(t *testing.T) {
 		assert.False(t, strings.HasPrefix(target, tmp), "auto root %s -> %s was left behind", e.Name(), target)
 	}
 
+	counter.n = 0
 	again, err := in.Run(ctx, Request{Names: names, Flake: flakeRef})
 	require.NoError(t, err)
 	assert.False(t, again.Changed, "a second run changes nothing")
+	assert.Equal(t, 2, counter.n, "a re-run of the unchanged flake: --version and flake metadata, no evaluation: %q", counter.calls)
 
 	old := rep.VMs["b.1"].Current
 	setVMs(gen+"-2", true)

@@ -1,6 +1,10 @@
 package nix
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -66,4 +70,30 @@ func localPath(ref string) (string, bool) {
 		return ref, true
 	}
 	return "", false
+}
+
+// Fingerprint identifies what an evaluation of flake sees, as nix's own evaluation cache does
+// (LockedFlake::getFingerprint, src/libexpr/flake/flake.cc at tag 2.8.0: the source's store
+// path, subdir, revCount, lastModified and the lock file): the same fingerprint, the same
+// evaluation. It runs `nix flake metadata --json`, which locks and fetches the flake (copying
+// a local one into the store) and evaluates nothing.
+func (n Nix) Fingerprint(ctx context.Context, flake string) (string, error) {
+	out, err := n.run(ctx, "flake metadata", flake, n.common("flake", "metadata", "--json", flake))
+	if err != nil {
+		return "", err
+	}
+	var md struct {
+		Path   string          `json:"path"`
+		Locked json.RawMessage `json:"locked"`
+		Locks  json.RawMessage `json:"locks"`
+	}
+	if err := json.Unmarshal(out.Stdout, &md); err != nil || md.Path == "" || len(md.Locked) == 0 {
+		return "", &Error{Op: "flake metadata", Target: flake, ExitCode: -1, Err: fmt.Errorf("no source path and lock in nix's output (%v)", err)}
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(md.Path), md.Locked, md.Locks} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

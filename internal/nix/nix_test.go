@@ -159,3 +159,21 @@ func TestEvalRunnersKeepsOnlyTheVMsThatEvaluated(t *testing.T) {
 		"b.1": {DrvPath: "/nix/store/0cyra1kqxabklpcrjkyc960813jnl4cq-microvm-qemu-b.1.drv", OutPath: "/nix/store/64dndmjz9f1a3q1ml1kdhnrzkhz778ga-microvm-qemu-b.1"},
 	}, got, "zz is no VM of the flake: null, left out")
 }
+
+func TestFingerprintFollowsTheLockedSource(t *testing.T) {
+	capture, err := os.ReadFile(filepath.Join("testdata", "flake-metadata-2.8.json"))
+	require.NoError(t, err)
+	f := &command.Fake{}
+	f.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes flake metadata --json path:/tmp/h16t/site --no-write-lock-file", Stdout: string(capture), Times: 1})
+	changed := strings.Replace(string(capture), "i598jaa0dbw19syybkb8ml9ls1ppspgi-source", "00000000000000000000000000000000-source", 1)
+	f.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes flake metadata --json path:/tmp/h16t/site --no-write-lock-file", Stdout: changed, Times: 1})
+	f.Expect(command.Expect{Match: "nix --extra-experimental-features nix-command flakes flake metadata --json path:/tmp/h16t/site --no-write-lock-file", Stdout: "{}"})
+	n := Nix{Runner: f, Bin: "nix"}
+	a, err := n.Fingerprint(context.Background(), "path:/tmp/h16t/site")
+	require.NoError(t, err)
+	b, err := n.Fingerprint(context.Background(), "path:/tmp/h16t/site")
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b, "another source, another fingerprint")
+	_, err = n.Fingerprint(context.Background(), "path:/tmp/h16t/site")
+	assert.ErrorContains(t, err, "no source path and lock")
+}

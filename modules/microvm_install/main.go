@@ -11,6 +11,7 @@ import (
 	"github.com/business-operations/bo.microvm/internal/install"
 	"github.com/business-operations/bo.microvm/internal/nix"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
 )
 
@@ -29,6 +30,7 @@ func main() {
 		},
 		Notes: []string{
 			"Check mode evaluates the C(outPath) of every VM's runner in one C(nix eval) and compares it with C(current); it builds nothing and changes nothing on the host (nix may still copy the flake source and derivations into the store, as any evaluation does). A build that fails after a successful evaluation is predicted as a change.",
+			"The runners an evaluation gave are remembered in C(/var/cache/bo-microvm/eval) on the hypervisor, keyed by the flake's fingerprint (C(nix flake metadata): the locked source and lock file, what nix's own evaluation cache keys on). A run whose flake is unchanged evaluates nothing and builds nothing for VMs already on their runner. Check mode reads it and never writes it; an entry whose derivations the garbage collector took is not used; O(nix_options) with C(--impure) disables it.",
 			"Works with nix 2.8 (Debian) and newer, with no flag newer than 2.8; the experimental features C(nix-command flakes) are enabled per call. The flake's C(flake.lock) is never written (C(--no-write-lock-file)).",
 			"Runs as root on the hypervisor: delegate the task to the VM's C(microvm_host).",
 		},
@@ -93,6 +95,7 @@ func main() {
 				{Name: "flake", Type: "str", Returned: "with flake", Description: "The flakeref written to the C(flake) file."},
 				{Name: "installable", Type: "str", Returned: "with flake", Description: "What nix built or evaluated.", Sample: "path:/srv/site#nixosConfigurations.k0s-cp1.config.microvm.declaredRunner"},
 				{Name: "changes", Type: "list", Elements: "str", Returned: "always", Description: "Each change made (or predicted), as a person would name it."},
+				{Name: "steps", Type: "list", Elements: "dict", Returned: "always", Description: "The steps of installing or removing this VM, in order (empty when it failed before them). " + step.ReturnDoc},
 				{Name: "removed", Type: "list", Elements: "str", Returned: "state=absent", Description: "Entries of the VM directory and GC roots removed."},
 				{Name: "kept", Type: "list", Elements: "str", Returned: "state=absent without purge", Description: "Entries of the VM directory kept (volume images, share sources)."},
 				{Name: "log_tail", Type: "str", Returned: "when the build or evaluation failed", Description: "The last lines of nix's output (the build log)."},

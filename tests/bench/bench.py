@@ -15,14 +15,18 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deploy  # noqa: E402  (tests/bench/deploy.py)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(REPO, "tests", "lab", "lab")
 CONTROLLER = os.path.join(REPO, "tests", "lab", "controller")
-INVENTORY = "/run/bo-lab/inventory.yaml"
+INVENTORY = os.path.join(os.environ.get("BO_LAB_RUN", "/run/bo-lab"), "inventory.yaml")  # a private lab too
 REPEAT = int(os.environ.get("BO_BENCH_REPEAT", "3"))
 TASKS = 20
 CONTROLLERS = os.environ.get("BO_CONTROLLERS", "2.14 2.19").split()
-DEPLOY_SIZES = [int(n) for n in os.environ.get("BO_BENCH_DEPLOY", "1 4 8").split()]
+DEPLOY = os.environ.get("BO_BENCH_DEPLOY", "1") != "0"
+PER_TASK = os.environ.get("BO_BENCH_PER_TASK", "1") != "0"
 
 CASES = [
     # name, task yaml, extra env, extra vars
@@ -87,23 +91,6 @@ def per_task(tmp):
     return rows
 
 
-def deploy(tmp):
-    rows = {}
-    per_vm = os.path.join(REPO, "tests", "bench", "deploy-per-vm.yaml")
-    batched = os.path.join(REPO, "playbooks", "deploy-microvms.yaml")
-    extra = {"microvm_require_kvm": False}
-    ctrl = CONTROLLERS[0]
-    for n in DEPLOY_SIZES:
-        limit = ",".join("bench%d" % i for i in range(1, n + 1))
-        playbook(ctrl, batched, extra=extra, args=["--limit", limit])  # setup: install and boot them once
-        for name, path in (("batched", batched), ("per-VM loop", per_vm)):
-            times = [playbook(ctrl, path, extra=extra, args=["--limit", limit])[0] for _ in range(REPEAT)]
-            rows[(n, name)] = statistics.median(times)
-    playbook(ctrl, os.path.join(REPO, "playbooks", "destroy-microvms.yaml"), extra=dict(extra, confirm="yes", microvm_destroy_purge_volumes=True),
-             args=["--limit", ",".join("bench%d" % i for i in range(1, max(DEPLOY_SIZES) + 1))])
-    return rows
-
-
 def sizes():
     out = []
     d = os.path.join(REPO, "plugins", "modules")
@@ -120,22 +107,32 @@ def machine():
 
 
 def main():
-    # The lab's VMs plus bench1..8 on hv2 (small guests without data volumes beyond /var).
+    # The lab's VMs plus the deploy bench's (tests/bench/deploy.py: bench1..8 on hv1, two on each other hypervisor).
     with open(os.path.join(REPO, "tests", "lab", "site", "vms.json")) as f:
-        vms = json.load(f)
-    for i in range(1, 9):
-        vms["bench%d" % i] = {"host": "hv2", "ip": "198.18.0.%d" % (110 + i), "mac": "02:00:00:00:02:%02x" % i,
-                              "vcpu": 1, "mem": 128, "generation": "1",
-                              "volumes": [{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}]}
+        vms = deploy.vms(json.load(f))
     vms_file = os.path.join(tempfile.mkdtemp(), "vms.json")
     with open(vms_file, "w") as f:
         json.dump(vms, f, indent=2)
     run([LAB, "down"], check=False)  # the bench needs its own VM set (exits 1 when already down)
-    run([LAB, "up", "--vms", vms_file])
-    print("bo.microvm bench: %s; lab hypervisor hv1/hv2 (systemd-nspawn, SSH with ControlPersist)" % machine())
+    run([LAB, "up", "--vms", vms_file, "--hypervisors", str(deploy.HYPERVISORS), "--eval-cost", "realistic"])
+    print("bo.microvm bench: %s; lab hypervisors hv1..hv%d (systemd-nspawn, SSH with ControlPersist)" % (machine(), deploy.HYPERVISORS))
     print("per-task time = (20-task playbook - empty playbook) / 20, median of %d runs" % REPEAT)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = per_task(tmp)
+    if PER_TASK:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = per_task(tmp)
+        report_per_task(rows)
+    if DEPLOY:
+        with tempfile.TemporaryDirectory() as tmp:
+            lines = deploy.run(playbook, lambda hv, script: run([LAB, "hv", hv, script])[1], CONTROLLERS[0], REPEAT, tmp)
+        print()
+        print("\n".join(lines))
+    print()
+    print("%-36s%12s%12s" % ("module binary", "bytes", "gzip -6"))
+    for f, raw, gz in sizes():
+        print("%-36s%12d%12d" % (f, raw, gz))
+
+
+def report_per_task(rows):
     print()
     print("%-48s" % "per task (seconds)" + "".join("%14s" % ("ansible " + c) for c in CONTROLLERS))
     for name, _, _, _ in CASES:
@@ -145,19 +142,6 @@ def main():
     for name in ("bo.microvm.microvm_info, fast path", "bo.microvm.microvm_info, plain binary transfer"):
         print("%-48s" % ("ratio: %s / stat pipelined" % name.split(", ")[1]) + "".join("%14.2f" % (rows[(c, name)] / rows[(c, ref)]) for c in CONTROLLERS))
     print("%-48s" % "goal: fast path / stat pipelined <= 0.50" + "".join("%14s" % ("met" if rows[(c, CASES[0][0])] <= 0.5 * rows[(c, ref)] else "MISSED") for c in CONTROLLERS))
-    if DEPLOY_SIZES:
-        with tempfile.TemporaryDirectory() as tmp:
-            d = deploy(tmp)
-        print()
-        print("deploy-microvms.yaml re-run (all VMs up to date), VMs on one hypervisor, ansible %s, seconds" % CONTROLLERS[0])
-        print("%-10s%12s%14s%10s" % ("VMs", "batched", "per-VM loop", "ratio"))
-        for n in DEPLOY_SIZES:
-            b, l = d[(n, "batched")], d[(n, "per-VM loop")]
-            print("%-10d%12.1f%14.1f%10.2f" % (n, b, l, b / l))
-    print()
-    print("%-36s%12s%12s" % ("module binary", "bytes", "gzip -6"))
-    for f, raw, gz in sizes():
-        print("%-36s%12d%12d" % (f, raw, gz))
 
 
 if __name__ == "__main__":
