@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 
 	"github.com/business-operations/bo.microvm/internal/statedir"
@@ -88,6 +89,12 @@ func runnerFiles(root string) (map[string][]byte, error) {
 	return out, nil
 }
 
+// regInfo is the kernel parameter microvm.nix adds with registerClosure (the default for a
+// guest with nix: nixos-modules/microvm/store-disk.nix at 71beea00, "regInfo=${regInfo}/
+// registration", regInfo = closureInfo { rootPaths = [ toplevel ] }): the closure of the guest
+// system, so a guest-only change changes it too. It is compared as part of the system.
+var regInfo = regexp.MustCompile(`regInfo=/nix/store/[^\s'"]*`)
+
 func firstDifference(old, cur map[string][]byte, oldSys, newSys []byte) string {
 	names := map[string]bool{}
 	for n := range old {
@@ -104,7 +111,7 @@ func firstDifference(old, cur map[string][]byte, oldSys, newSys []byte) string {
 	for _, n := range sorted {
 		o, ok1 := old[n]
 		c, ok2 := cur[n]
-		if !ok1 || !ok2 || !bytes.Equal(bytes.ReplaceAll(o, oldSys, newSys), c) {
+		if !ok1 || !ok2 || !bytes.Equal(regInfo.ReplaceAll(bytes.ReplaceAll(o, oldSys, newSys), []byte("regInfo=")), regInfo.ReplaceAll(c, []byte("regInfo="))) {
 			return n
 		}
 	}

@@ -31,6 +31,10 @@ func TestCompareRunners(t *testing.T) {
 	runner(t, h, "/nix/store/r2", "/nix/store/sys2", "/nix/store/k1/bzImage")
 	runner(t, h, "/nix/store/r3", "/nix/store/sys3", "/nix/store/k2/bzImage")
 	runner(t, h, "/nix/store/r4", "", "/nix/store/k1/bzImage")
+	// As real runners boot with registerClosure (the default): the closure of the system
+	// on the command line changes with every guest system.
+	runner(t, h, "/nix/store/r5", "/nix/store/sys1", "/nix/store/k1/bzImage regInfo=/nix/store/c1-closure-info/registration")
+	runner(t, h, "/nix/store/r6", "/nix/store/sys2", "/nix/store/k1/bzImage regInfo=/nix/store/c2-closure-info/registration")
 
 	for _, tc := range []struct {
 		name            string
@@ -39,6 +43,8 @@ func TestCompareRunners(t *testing.T) {
 		reason          string
 	}{
 		{"a guest-only change can be switched", "/nix/store/r1", "/nix/store/r2", true, "only the guest system"},
+		{"a guest-only change with the closure registration on the command line can be switched", "/nix/store/r5", "/nix/store/r6", true, "only the guest system"},
+		{"losing the closure registration needs a restart", "/nix/store/r5", "/nix/store/r2", false, "bin/microvm-run differs"},
 		{"a new kernel needs a restart", "/nix/store/r1", "/nix/store/r3", false, "bin/microvm-run differs"},
 		{"an unknown guest system needs a restart", "/nix/store/r1", "/nix/store/r4", false, "no share/microvm/system"},
 		{"a stopped VM has nothing to switch", "", "/nix/store/r2", false, "not running"},

@@ -75,6 +75,9 @@ func (s *Service) act(ctx context.Context, name string, v *VM, r Request) error 
 	unit := systemd.MicroVMUnit(name)
 	if v.Action != ActionNone {
 		verb := map[string]systemd.Verb{ActionStarted: systemd.Start, ActionStopped: systemd.Stop, ActionRestarted: systemd.Restart}[v.Action]
+		if verb == systemd.Stop || verb == systemd.Restart {
+			v.Shutdown = s.shutdownGuest(ctx, name, r)
+		}
 		jctx, cancel := context.WithTimeout(ctx, r.JobTimeout)
 		err := s.Systemd.Do(jctx, verb, unit)
 		cancel()

@@ -168,6 +168,12 @@ func (s *Service) plan(vm statedir.VM, st systemd.UnitState, r Request) (action,
 	if st.LoadState == "not-found" {
 		return "", "", fmt.Errorf("%s: systemd has no unit %s: is microvm.nix's host module (microvm@.service) enabled on this host?", vm.Name, st.Name)
 	}
+	if !vm.Exists && r.State == Stopped {
+		// As ansible.builtin.systemd fails for a unit systemd does not know: the template
+		// instance microvm@<vm> always loads, so the state directory is what says whether
+		// this hypervisor has the VM. (A start or restart is refused below, by checkRunner.)
+		return "", "", fmt.Errorf("%s: this hypervisor has no such VM (%s does not exist): cannot stop it", vm.Name, vm.Dir)
+	}
 	running := isRunning(st.ActiveState)
 	switch {
 	case r.State == Restarted:

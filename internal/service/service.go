@@ -82,6 +82,11 @@ type Service struct {
 	PollInterval time.Duration
 	// JournalDelay is the pause before a failed VM's journal is read (Run sets 1s).
 	JournalDelay time.Duration
+	// PowerOff asks a running guest to shut down before a stop or restart job (nil: Ctrl-Alt-Del
+	// over the VM's QMP socket, see poweroff.go); ShutdownPoll is the pause between reads of
+	// the unit while waiting for the hypervisor to exit (250ms when 0).
+	PowerOff     PowerOffFunc
+	ShutdownPoll time.Duration
 }
 
 // VM is the report for one VM.
@@ -95,9 +100,12 @@ type VM struct {
 	Booted  string     `json:"booted"`
 	Enabled *Autostart `json:"enabled,omitempty"`
 	Wait    *Waited    `json:"wait_for,omitempty"`
-	Note    string     `json:"note,omitempty"` // e.g. a stop that left the unit failed
-	Error   string     `json:"error,omitempty"`
-	Journal []string   `json:"journal,omitempty"`
+	// Shutdown says how a running VM went down for a stop or restart (nil when it was not
+	// running, and in check mode).
+	Shutdown *Shutdown `json:"shutdown,omitempty"`
+	Note     string    `json:"note,omitempty"` // e.g. a stop that left the unit failed
+	Error    string    `json:"error,omitempty"`
+	Journal  []string  `json:"journal,omitempty"`
 }
 
 // Waited is the outcome of waiting for one guest.

@@ -62,7 +62,8 @@ func TestPlanAndActPerStartingState(t *testing.T) {
 		{"a running VM is stopped", vmSetup{runnerA, runnerA, "active"}, req(Stopped, "a"), ActionStopped, "inactive", []string{"stop microvm@a.service"}, ""},
 		{"a stopped VM is left alone by stopped", vmSetup{runnerA, "", "inactive"}, req(Stopped, "a"), ActionNone, "inactive", nil, ""},
 		{"a failed VM counts as stopped", vmSetup{runnerA, "", "failed"}, req(Stopped, "a"), ActionNone, "failed", nil, ""},
-		{"a stopped VM that is not installed can still be stopped (nothing to do)", vmSetup{"", "", "inactive"}, req(Stopped, "a"), ActionNone, "inactive", nil, ""},
+		{"stopping a VM this hypervisor does not have (no state directory) fails naming it", vmSetup{"", "", "inactive"}, req(Stopped, "a"), ActionNone, "inactive", nil, "a: this hypervisor has no such VM (/var/lib/microvms/a does not exist): cannot stop it"},
+		{"a VM whose directory holds only kept volumes is stopped already (nothing to do)", vmSetup{"dir-only", "", "inactive"}, req(Stopped, "a"), ActionNone, "inactive", nil, ""},
 		{"restarted restarts a running VM", vmSetup{runnerA, runnerA, "active"}, req(Restarted, "a"), ActionRestarted, "active", []string{"restart microvm@a.service"}, ""},
 		{"restarted starts a stopped VM", vmSetup{runnerA, "", "inactive"}, req(Restarted, "a"), ActionRestarted, "active", []string{"restart microvm@a.service"}, ""},
 		{"an outdated running VM is restarted with restart_if_outdated", vmSetup{runnerB, runnerA, "active"}, Request{Names: []string{"a"}, State: Started, RestartIfOutdated: true, JobTimeout: time.Second}, ActionRestarted, "active", []string{"restart microvm@a.service"}, ""},
@@ -76,6 +77,8 @@ func TestPlanAndActPerStartingState(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			switch {
+			case tc.vm.current == "dir-only":
+				require.NoError(t, os.MkdirAll(e.h.VMDir("a"), 0o775))
 			case tc.vm.current == "/nix/store/gone-runner":
 				require.NoError(t, os.MkdirAll(e.h.VMDir("a"), 0o775))
 				require.NoError(t, os.Symlink(tc.vm.current, filepath.Join(e.h.VMDir("a"), "current")))

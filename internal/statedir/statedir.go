@@ -116,6 +116,12 @@ func (h Host) Read(name string) (VM, error) {
 	if vm.Booted, err = readLink(filepath.Join(dir, "booted")); err != nil {
 		return vm, err
 	}
+	if vm.Booted == "booted" {
+		// microvm-set-booted@ started without `current` (nixos-modules/host/default.nix at
+		// 71beea00: ln -s $(readlink current) booted, unquoted) leaves booted -> booted, a
+		// looping link that names no runner.
+		vm.Booted = ""
+	}
 	if vm.Toplevel, err = readLink(filepath.Join(dir, "toplevel")); err != nil {
 		return vm, err
 	}

@@ -104,3 +104,15 @@ func TestLockSerialisesRunsOnOneVM(t *testing.T) {
 	require.NoError(t, err)
 	unlock2()
 }
+
+func TestTheLoopingBootedLinkOfSetBootedWithoutCurrentNamesNoRunner(t *testing.T) {
+	h := Host{Root: t.TempDir()}
+	require.NoError(t, os.MkdirAll(h.VMDir("g"), 0o775))
+	// What `ln -s $(readlink current) booted` leaves when there is no current.
+	require.NoError(t, os.Symlink("booted", filepath.Join(h.VMDir("g"), "booted")))
+	vm, err := h.Read("g")
+	require.NoError(t, err)
+	assert.True(t, vm.Exists)
+	assert.Equal(t, "", vm.Booted)
+	assert.Equal(t, "", vm.Current)
+}

@@ -18,6 +18,8 @@ func main() {
 			"With C(restart_if_outdated), a running VM whose C(booted) runner differs from C(current) (a new configuration was installed) is restarted; a stopped VM simply boots C(current) when started.",
 			"With C(wait_for), waits until each running guest accepts TCP connections on a port (SSH by default); a unit that leaves the active state meanwhile fails at once.",
 			"C(enabled) manages autostart at boot through C(microvms.target), as microvm.nix's C(microvm.autostart) does declaratively; see the notes for what survives a reboot.",
+			"Stops and restarts gracefully whatever the host's microvm.nix revision: before the stop or restart job of a running VM it presses Ctrl-Alt-Del on the guest over the VM's QMP socket (what microvm.nix's qemu C(microvm-shutdown) sends), waits up to C(timeout) until the hypervisor has exited, and only then lets systemd finish the job. On microvm.nix before PR #578 the unit's own C(ExecStop) returns a second after the key press and systemd kills qemu, so a bare C(systemctl stop) there is a hard kill of the guest. Each VM's C(shutdown) says how it went down.",
+			"Stopping a VM this hypervisor does not have (no state directory) is an error naming it, as C(ansible.builtin.systemd) fails for an unknown unit; so is starting or restarting one.",
 			"Holds the per-VM lock (C(/run/lock/bo-microvm/NAME.lock)) shared with the other lifecycle modules while it acts. On failure a VM's result carries its units' last journal lines.",
 		},
 		Notes: []string{
@@ -31,7 +33,7 @@ func main() {
 			{Name: "state", Choices: []any{"started", "stopped", "restarted"}, Description: []string{"C(started) starts stopped VMs; C(stopped) stops running ones (the only way to keep a microvm.nix VM down: its unit restarts a hypervisor that exits); C(restarted) always restarts (and starts stopped ones).", "When omitted the units are left as they are and only C(restart_if_outdated) and C(enabled) apply."}},
 			{Name: "restart_if_outdated", Type: ansible.Bool, Default: false, Description: []string{"Restart a running VM whose C(booted) runner differs from C(current). With C(state=started) or no C(state); not with C(state=stopped)."}},
 			{Name: "enabled", Type: ansible.Bool, Description: []string{"Whether the VM starts at boot (wanted by C(microvms.target)). Left as it is when omitted."}},
-			{Name: "timeout", Type: ansible.Int, Default: 300, Description: []string{"Seconds to wait for each systemd job's outcome (and for another run's per-VM lock). The job stays queued in systemd when this passes."}},
+			{Name: "timeout", Type: ansible.Int, Default: 300, Description: []string{"Seconds to wait for each systemd job's outcome (and for another run's per-VM lock). The job stays queued in systemd when this passes.", "Also how long a running guest gets to power off after Ctrl-Alt-Del before a stop or restart; then systemd's stop job ends it (reported as C(killed))."}},
 			{Name: "wait_for", Type: ansible.Dict, Description: []string{"After the jobs, wait until every running VM's guest accepts TCP connections."}, Options: []ansible.Option{
 				{Name: "host", Description: []string{"The guest's address, when C(name) is one VM."}},
 				{Name: "hosts", Type: ansible.Dict, Description: []string{"The guests' addresses, as C({vm: address}), one for every VM in C(name)."}},
@@ -81,6 +83,7 @@ func main() {
 				{Name: "booted", Type: "str", Returned: "always", Description: "The runner the VM runs (empty when stopped), read after the job."},
 				{Name: "enabled", Type: "dict", Returned: "when enabled is given", Description: "Autostart: C(before), C(after) (bools: started at the next boot), C(changed), C(via) (the want link, or the host configuration), C(runtime_only) (a want that a reboot loses)."},
 				{Name: "wait_for", Type: "dict", Returned: "when wait_for is given and the VM runs", Description: "C(address) waited for and C(seconds) it took; C(skipped) in check mode."},
+				{Name: "shutdown", Type: "dict", Returned: "when a running VM was stopped or restarted (not in check mode)", Description: "How it went down: C(how) is C(clean) (the guest powered off after Ctrl-Alt-Del), C(killed) (it did not within C(timeout); systemd's stop job ended it) or C(systemd) (the guest could not be asked, e.g. no QMP socket or not qemu; systemd's C(ExecStop) did the stop); C(seconds) from the request to the hypervisor's exit; C(detail) in words.", Sample: map[string]any{"how": "clean", "seconds": 3.2, "detail": "clean after 3.2 s: the guest powered off when asked"}},
 				{Name: "error", Type: "str", Returned: "when this VM failed", Description: "What failed for this VM."},
 				{Name: "journal", Type: "list", Elements: "str", Returned: "when a job or the wait failed", Description: "The last 20 journal lines of the VM's units."},
 			}},

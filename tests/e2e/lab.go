@@ -53,6 +53,9 @@ type VM struct {
 	// Inventory is false for a VM the lab keeps out of the inventory (the
 	// smoke test's own VM); see InInventory.
 	Inventory *bool `json:"inventory"`
+	// HostAutostart: the hypervisor's microvms.target wants this VM, as microvm.autostart
+	// does (the lab writes the Wants= line).
+	HostAutostart bool `json:"host_autostart"`
 }
 
 // InInventory says whether the VM is in the lab inventory's microvms group.

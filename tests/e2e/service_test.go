@@ -110,6 +110,11 @@ func TestService(t *testing.T) {
 			assert.NotEqual(t, pids[vm], l.HV(t, hv, "systemctl show -p MainPID --value microvm@"+vm))
 			assert.Equal(t, pids["k0s-cp1"], l.HV(t, hv, "systemctl show -p MainPID --value microvm@k0s-cp1"), "the up-to-date VM was left alone")
 			l.SSH(t, vm, "true")
+			// Graceful, whatever the host's microvm-shutdown (the lab's default is microvm.nix
+			// main's at 71beea00, which lets systemd kill qemu): the guest powered off by
+			// itself, and its next boot found /var's ext4 journal clean.
+			requireCleanShutdown(t, r, vm)
+			assert.NotContains(t, l.SSH(t, vm, "dmesg"), "EXT4-fs (vda): recovery complete", "the restart did not kill %s: /var needed no journal recovery", vm)
 
 			// Autostart: a persistent want link, then none.
 			res = l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_enabled": true}, compareService)
@@ -132,7 +137,9 @@ func TestService(t *testing.T) {
 			res = l.twice(t, ctrl, "playbooks/service.yaml", serviceTask, Vars{"service_state": "stopped"}, compareService)
 			for h, vms := range l.byHV {
 				for _, v := range vms {
-					assert.Equal(t, "stopped", mustVM(t, res.Task(t, serviceTask, h), v)["action"])
+					r := mustVM(t, res.Task(t, serviceTask, h), v)
+					assert.Equal(t, "stopped", r["action"])
+					requireCleanShutdown(t, r, v)
 					assert.Equal(t, "inactive\n", l.HV(t, h, "systemctl is-active microvm@"+v+"; true"))
 				}
 			}
@@ -160,6 +167,16 @@ chmod 0755 /tmp/bo-bad-runner/bin/microvm-run && ln -sfn /tmp/bo-bad-runner /var
 			l.HV(t, "hv2", "systemctl stop microvm@k0s-cp2; rm -rf /tmp/bo-bad-runner")
 		})
 	}
+}
+
+// requireCleanShutdown checks a VM's result says its guest powered off when asked (not
+// killed, not left to ExecStop).
+func requireCleanShutdown(t *testing.T, r map[string]any, vm string) {
+	t.Helper()
+	sd, ok := r["shutdown"].(map[string]any)
+	require.True(t, ok, "%s: the result says how the VM went down: %v", vm, r)
+	assert.Equal(t, "clean", sd["how"], "%s: %v", vm, sd["detail"])
+	t.Logf("%s: %v", vm, sd["detail"])
 }
 
 func anyStrings(v any) []string {
@@ -265,11 +282,26 @@ func TestServiceJobs(t *testing.T) {
 			r = step(t, ctrl, Vars{"service_state": "stopped"}, true)
 			assert.Equal(t, "stopped", r["action"])
 			assert.Equal(t, "inactive\n", env.HV(t, hv, "systemctl is-active "+unit+"; true"))
+			sd, _ := r["shutdown"].(map[string]any)
+			assert.Equal(t, "systemd", sd["how"], "a stand-in runner has no QMP socket: the stop is left to systemd")
+			assert.Contains(t, sd["detail"], "the hypervisor was started without -qmp")
+
+			// The directory only (volumes kept): stopped already. No directory: an error naming it.
+			env.HV(t, hv, "rm "+dir+"/current")
+			res := play(t, ctrl, Vars{"service_state": "stopped"})
+			res.RequireOK(t)
+			assert.False(t, res.Task(t, serviceTask, hv).Changed)
+			env.HV(t, hv, "rm -rf "+dir)
+			res = play(t, ctrl, Vars{"service_state": "stopped"})
+			tr := res.Task(t, serviceTask, hv)
+			assert.Equal(t, "failed", tr.Status)
+			assert.Contains(t, tr.Result["msg"], "svcprobe: this hypervisor has no such VM (/var/lib/microvms/svcprobe does not exist): cannot stop it")
+			env.HV(t, hv, "install -d -o microvm -g kvm -m 0775 "+dir+" && ln -sfn "+r1+" "+dir+"/current")
 
 			// No runner: refused before any job.
 			env.HV(t, hv, "rm "+dir+"/current")
-			res := play(t, ctrl, Vars{"service_state": "started"})
-			tr := res.Task(t, serviceTask, hv)
+			res = play(t, ctrl, Vars{"service_state": "started"})
+			tr = res.Task(t, serviceTask, hv)
 			assert.Equal(t, "failed", tr.Status)
 			assert.Contains(t, tr.Result["msg"], "svcprobe: /var/lib/microvms/svcprobe has no current runner link: install it with bo.microvm.microvm_install")
 

@@ -26,6 +26,56 @@
       cost = import ./cost.nix (if builtins.pathExists ./cost.json
         then builtins.fromJSON (builtins.readFile ./cost.json)
         else { });
+
+      # host.json (written by `lab up` per hypervisor, from BO_LAB_SHUTDOWN_WAIT): which
+      # microvm.nix revision's qemu microvm-shutdown this hypervisor's runners get.
+      hostSettings = if builtins.pathExists ./host.json
+        then builtins.fromJSON (builtins.readFile ./host.json)
+        else { };
+
+      # qemu's bin/microvm-shutdown (lib/runners/qemu.nix, shutdownCommand; a writeShellScript,
+      # so no set -e): QMP qmp_capabilities, then Ctrl-Alt-Del as input-send-event (-device
+      # i8042); the guest reboots and -no-reboot makes qemu exit.
+      # "71beea00" (microvm.nix main at 71beea0076cd, the default): after the two commands
+      # it waits with a bare `cat` in the pipe to socat; under systemd stdin is /dev/null,
+      # so it returns about a second after the key press and systemd SIGTERMs qemu: every
+      # `systemctl stop` is a hard kill of the guest.
+      # "pr578" (commit c140208, PR #578, not on main at 71beea00): instead polls the QMP
+      # socket until qemu stops accepting connections, unbounded as upstream (systemd's
+      # TimeoutStopSec=150 is the backstop); the guest shuts down cleanly.
+      shutdownScript = let
+        key = k: ''{"type":"key","data":{"down":true,"key":{"type":"qcode","data":"'' + k + ''"}}}'';
+        send = socket: ''
+          if [ ! -S ${quote socket} ]; then
+            exit 0
+          fi
+        '' ;
+        qmp = join "," [ (key "ctrl") (key "alt") (key "delete") ];
+        commands = ''
+            echo '{"execute":"qmp_capabilities"}'
+            echo '{"execute":"input-send-event","arguments":{"events":[${qmp}]}}'
+        '';
+      in {
+        "71beea00" = socket: ''
+          #!/bin/bash
+          ${send socket}
+          (
+          ${commands}
+            cat
+          ) | socat STDIO UNIX:${quote socket},shut-none
+        '';
+        "pr578" = socket: ''
+          #!/bin/bash
+          ${send socket}
+          (
+          ${commands}
+          ) | socat STDIO UNIX:${quote socket},shut-none
+          while socat -u OPEN:/dev/null UNIX-CONNECT:${quote socket} 2>/dev/null; do
+            sleep 1
+          done
+        '';
+      };
+
       prefix = str network.prefix;
       qemu = "/usr/bin/qemu-system-x86_64";
 
@@ -146,24 +196,7 @@
             exec -a "microvm@${name}" ${join " " (map quote qemuArgs)} -append "$append"
           '';
 
-          # As microvm.nix's qemu runner: Ctrl-Alt-Del over QMP (the guest
-          # reboots; -no-reboot makes qemu exit). Unlike the upstream snapshot
-          # (stdin is /dev/null under systemd, so it never waited), this waits
-          # until qemu has gone, polling the QMP socket (the fix of PR #578).
-          microvmShutdown = ''
-            #!/bin/bash
-            set -eou pipefail
-            key() { printf '{"type":"key","data":{"down":true,"key":{"type":"qcode","data":"%s"}}}' "$1"; }
-            printf '%s\n' '{"execute":"qmp_capabilities"}' \
-              "{\"execute\":\"input-send-event\",\"arguments\":{\"events\":[$(key ctrl),$(key alt),$(key delete)]}}" |
-              socat -t 2 STDIO UNIX:${quote socket},shut-none >/dev/null 2>&1 || exit 0
-            for _ in $(seq 1 600); do
-              socat -u OPEN:/dev/null UNIX-CONNECT:${quote socket} 2>/dev/null || exit 0
-              sleep 0.2
-            done
-            echo "microvm-shutdown: ${name} did not power off within 120 s" >&2
-            exit 1
-          '';
+          microvmShutdown = shutdownScript.${hostSettings.microvm_shutdown or "71beea00"} socket;
 
           tapUp = ''
             #!/bin/bash
