@@ -15,6 +15,8 @@
 //   - Every _ansible_ key is accepted, known or not (a Go binary must outlive the controller
 //     it was built for); AnsibleModule reports unknown ones as unsupported parameters.
 //   - Top-level bools and nulls of the result are never masked, as from 2.15.
+//   - "Module did not set no_log for NAME" warnings come in sorted order of NAME;
+//     AnsibleModule's follow its params dict (the task's keys, then aliased options).
 package ansible
 
 import (
