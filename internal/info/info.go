@@ -46,6 +46,7 @@ type Bridge struct {
 type HostFacts struct {
 	StateDir       string   `json:"state_dir"`
 	StateDirExists bool     `json:"state_dir_exists"`
+	VMsPresent     []string `json:"vms_present"`
 	UnitTemplate   bool     `json:"unit_template"`
 	Units          []string `json:"units_missing"`
 	KVM            bool     `json:"kvm"`
@@ -110,6 +111,11 @@ func Gather(ctx context.Context, h statedir.Host, units Units, opt Options) (*Fa
 	}
 	_, err = os.Stat(h.StateDirPath())
 	f.Host.StateDirExists = err == nil
+	// Every VM directory of the host, asked for or not: the roles report those the inventory
+	// does not name (microvm.nix leaves a removed VM running: microvm-nix/microvm.nix#508).
+	if f.Host.VMsPresent, err = h.Names(); err != nil {
+		return nil, err
+	}
 	f.Host.Units = []string{}
 	for _, u := range helperUnits {
 		ok, err := units.UnitFileExists(ctx, u)

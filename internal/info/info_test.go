@@ -112,6 +112,8 @@ func TestGatherByNameReportsAbsentVMsAndRejectsBadNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, f.VMs["running"].Exists)
 	assert.False(t, f.VMs["ghost"].Exists)
+	assert.Equal(t, []string{"declared", "empty", "outdated", "running", "stopped"}, f.Host.VMsPresent,
+		"every VM directory, asked for or not, so that the roles find the ones the inventory does not name")
 
 	_, err = Gather(context.Background(), h, fakeUnits{}, Options{Names: []string{"../etc"}})
 	assert.ErrorContains(t, err, "name:")

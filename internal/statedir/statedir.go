@@ -151,20 +151,10 @@ func readLink(p string) (string, error) {
 // List returns every VM directory in the state directory, sorted by name. A missing state
 // directory yields no VMs.
 func (h Host) List() ([]VM, error) {
-	entries, err := os.ReadDir(h.StateDirPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := h.Names()
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", h.StateDirPath(), err)
+		return nil, err
 	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
 	vms := make([]VM, 0, len(names))
 	for _, n := range names {
 		vm, err := h.Read(n)
@@ -182,4 +172,23 @@ func (h Host) GCRoot(name, kind string) string {
 		return filepath.Join(h.GCRootsPath(), name)
 	}
 	return filepath.Join(h.GCRootsPath(), kind+"-"+name)
+}
+
+// Names lists the VM directories of the state directory, sorted; none when it does not exist.
+func (h Host) Names() ([]string, error) {
+	entries, err := os.ReadDir(h.StateDirPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", h.StateDirPath(), err)
+	}
+	names := []string{}
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }

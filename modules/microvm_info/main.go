@@ -62,6 +62,7 @@ func main() {
 			{Name: "host", Type: "dict", Returned: "always", Description: "Facts about the hypervisor's preparation.", Contains: []ansible.Return{
 				{Name: "state_dir", Type: "str", Returned: "always", Description: "The state directory read."},
 				{Name: "state_dir_exists", Type: "bool", Returned: "always", Description: "The state directory exists."},
+				{Name: "vms_present", Type: "list", Elements: "str", Returned: "always", Description: "Every VM directory in the state directory, whether O(name) asks for it or not (the playbooks report those the inventory does not name)."},
 				{Name: "unit_template", Type: "bool", Returned: "always", Description: "systemd knows C(microvm@.service) (microvm.nix's host module is enabled)."},
 				{Name: "units_missing", Type: "list", Elements: "str", Returned: "always", Description: "microvm.nix host units systemd does not know."},
 				{Name: "kvm", Type: "bool", Returned: "always", Description: "C(/dev/kvm) exists."},

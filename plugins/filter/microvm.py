@@ -222,6 +222,27 @@ def microvm_status_table(infos, hostvars):
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+def microvm_orphans(infos, hostvars, groups, vm_group="microvms"):
+    """VMs present on a hypervisor (microvm_info's host.vms_present) that no VM of the inventory
+    puts there, as {hypervisor: [names]}: microvm.nix leaves a VM it no longer declares running
+    (microvm-nix/microvm.nix#508), and so would an inventory that drops a VM. The whole
+    inventory counts, not only the VMs of a --limit."""
+    named = {}
+    for vm in groups.get(vm_group, []):
+        host = _get(hostvars, vm, "microvm_host")
+        if host:
+            named.setdefault(host, set()).add(vm)
+    out = {}
+    for host, res in sorted(infos.items()):
+        if not isinstance(res, dict) or res.get("failed") or res.get("unreachable"):
+            continue
+        present = res.get("host", {}).get("vms_present", [])
+        left = sorted(n for n in present if n not in named.get(host, set()))
+        if left:
+            out[host] = left
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -234,4 +255,5 @@ class FilterModule(object):
             "microvm_collect": microvm_collect,
             "microvm_status_table": microvm_status_table,
             "microvm_addresses": microvm_addresses,
+            "microvm_orphans": microvm_orphans,
         }

@@ -107,3 +107,17 @@ class VolumeSpecsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OrphansTest(unittest.TestCase):
+    def test_a_vm_on_a_hypervisor_that_the_inventory_does_not_name_is_an_orphan(self):
+        infos = {
+            "hv1": {"host": {"vms_present": ["cp1", "gone", "w1"]}},
+            "hv2": {"host": {"vms_present": ["cp2"]}},
+            "hv3": {"unreachable": True, "msg": "no route"},
+        }
+        self.assertEqual(microvm.microvm_orphans(infos, HOSTVARS, GROUPS), {"hv1": ["gone"]})
+
+    def test_a_vm_of_the_inventory_on_another_hypervisor_is_an_orphan_where_it_is_not_declared(self):
+        infos = {"hv2": {"host": {"vms_present": ["cp1", "cp2"]}}}
+        self.assertEqual(microvm.microvm_orphans(infos, HOSTVARS, GROUPS), {"hv2": ["cp1"]})
