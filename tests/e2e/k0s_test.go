@@ -39,7 +39,7 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
 	}
 	kubectlBin, err := exec.LookPath("kubectl")
-	require.NoError(t, err, "a static kubectl on this machine goes into the guests")
+	require.NoError(t, err, "a static kubectl on this machine goes into the guests (tests/k8s/build-kubectl; make e2e puts it first on PATH)")
 
 	kc := guestAPI(t, lab)
 	stop := standIn(t, kc.local)

@@ -29,7 +29,7 @@ func apiServer(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
 	need.File(t, bin, "tests/k8s/build makes it, as make k0s-test does")
-	need.Command(t, "kubectl", "the contract fake's `k0s kubectl` and these tests run it")
+	need.Command(t, "kubectl", "tests/k8s/build-kubectl builds it and make k0s-test puts it first on PATH")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
