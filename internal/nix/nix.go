@@ -238,9 +238,11 @@ type Runner struct {
 }
 
 // RunnersExpr is the --apply function of EvalRunners: for each name, the runner's drvPath
-// and outPath (as drv and out: nix prints an attribute set with an outPath as that string), or null when the VM has no such configuration or its evaluation throws
-// (builtins.tryEval catches throw and assert; any other evaluation error fails the whole
-// call, and the caller evaluates the VMs one by one for their own messages). Names are
+// and outPath (as drv and out: nix prints an attribute set with an outPath as that string),
+// or null when the VM has no such configuration (`or` catches a missing attribute anywhere in
+// the path) or its evaluation throws (builtins.tryEval catches throw and assert, which is how
+// the NixOS module system fails; any other evaluation error fails the whole call, and the
+// caller evaluates the VMs one by one for their own messages). Names are
 // state directory names (letters, digits, - _ .: statedir.ValidateName), which need no
 // escaping inside a nix string.
 func RunnersExpr(names []string) string {
@@ -249,9 +251,9 @@ func RunnersExpr(names []string) string {
 		quoted[i] = `"` + n + `"`
 	}
 	return `cs: builtins.listToAttrs (map (n: { name = n; value =
-  let r = builtins.tryEval (let d = cs.${n}.config.microvm.declaredRunner; in
-    builtins.seq d.drvPath { drv = d.drvPath; out = d.outPath; });
-  in if cs ? ${n} && r.success then r.value else null; }) [ ` + strings.Join(quoted, " ") + ` ])`
+  let r = builtins.tryEval (let d = cs.${n}.config.microvm.declaredRunner or null; in
+    if d == null then null else builtins.seq d.drvPath { drv = d.drvPath; out = d.outPath; });
+  in if r.success then r.value else null; }) [ ` + strings.Join(quoted, " ") + ` ])`
 }
 
 // EvalRunners evaluates the runners of every VM in names in ONE evaluation of flake

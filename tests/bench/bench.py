@@ -123,7 +123,8 @@ def main():
         report_per_task(rows)
     if DEPLOY:
         with tempfile.TemporaryDirectory() as tmp:
-            lines = deploy.run(playbook, lambda hv, script: run([LAB, "hv", hv, script])[1], CONTROLLERS[0], REPEAT, tmp)
+            lines = deploy.run(playbook, lambda hv, script: run([LAB, "hv", hv, script])[1],
+                               lambda hv, vm, kv: run([LAB, "set-vm", hv, vm, kv]), CONTROLLERS[0], REPEAT, tmp)
         print()
         print("\n".join(lines))
     print()
