@@ -21,7 +21,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/business-operations/bo.microvm/internal/ansible"
 )
@@ -82,6 +84,7 @@ var archSuffix = regexp.MustCompile(`_linux_[a-z0-9]+$`)
 // Without _ansible_module_name (a run by hand) the name the binary was started as is used,
 // e.g. the link ping_linux_amd64.
 func Main() {
+	closeExecFd()
 	args := os.Args[1:]
 	switch {
 	case len(args) == 1 && args[0] == "--list":
@@ -118,6 +121,17 @@ func Main() {
 	os.Stdout.Write(append(out, '\n'))
 	if failed {
 		os.Exit(1)
+	}
+}
+
+// closeExecFd marks close-on-exec the descriptor the fast path executed this binary through
+// (/proc/self/fd/N, opened by its shell without O_CLOEXEC), so the commands a module runs do
+// not inherit it.
+func closeExecFd() {
+	if n, ok := strings.CutPrefix(os.Args[0], "/proc/self/fd/"); ok {
+		if fd, err := strconv.Atoi(n); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
 	}
 }
 
