@@ -1,3 +1,5 @@
+//go:build k0s
+
 package k0s_test
 
 import (
