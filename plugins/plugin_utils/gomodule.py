@@ -137,10 +137,15 @@ class GoModuleAction(ActionBase):
         name = self._task.action.rsplit(".", 1)[-1]
         wrap_async = self._task.async_val and not self._connection.has_native_async
 
-        # The connection prints each command's raw stdout at -vvv unless no_log: the module's
-        # output is shown once parsed, by the callback, which honours NO_LOG_KEY.
-        no_log = self._play_context.no_log
-        self._play_context.no_log = True
+        # The ssh connection prints each command's raw stdout at -vvv unless its play context
+        # says no_log (plugins/connection/ssh.py _ssh_retry); the connection has its own copy
+        # of the play context (executor/task_executor.py: "self._connection._play_context =
+        # self._play_context.set_task_and_variable_override(...)", ansible/ansible c9ac477e).
+        # The module's output is shown once parsed, by the callback, which honours NO_LOG_KEY.
+        contexts = [pc for pc in (self._play_context, getattr(self._connection, "_play_context", None)) if pc is not None]
+        saved = [pc.no_log for pc in contexts]
+        for pc in contexts:
+            pc.no_log = True
         try:
             out = None
             if self._fast_path_allowed(task_vars, wrap_async):
@@ -149,7 +154,8 @@ class GoModuleAction(ActionBase):
             if out is None:
                 out, arch, probed = self._run_plain(name, task_vars, wrap_async)
         finally:
-            self._play_context.no_log = no_log
+            for pc, v in zip(contexts, saved):
+                pc.no_log = v
         hide = out.pop(NO_LOG_KEY, False)
         result.update(out)
         if hide:
