@@ -28,26 +28,62 @@ import (
 	"github.com/business-operations/bo.microvm/internal/ansible"
 )
 
-var registry = map[string]ansible.Module{}
+type entry struct {
+	m   ansible.Module
+	doc []byte
+}
 
-// Register adds m, with the prose of its embedded doc file (see Prose), to the binary.
-// It panics on a module registered twice or on a doc file that does not match the spec:
-// both are programming errors that every test run finds at start-up.
+var registry = map[string]entry{}
+
+// Register adds m and its embedded doc file (see prose.go) to the binary. It panics on a
+// module registered twice. The prose is merged only when documentation is asked for
+// (Documented): a task never pays for parsing it; the unit tests render every module, so a doc
+// file that does not match its spec fails them.
 func Register(doc []byte, m ansible.Module) {
 	if _, dup := registry[m.Name]; dup {
 		panic("multicall: module " + m.Name + " registered twice")
 	}
-	if err := applyProse(&m, doc); err != nil {
-		panic(fmt.Sprintf("multicall: module %s: doc file: %v", m.Name, err))
-	}
-	registry[m.Name] = m
+	registry[m.Name] = entry{m: m, doc: doc}
 }
 
-// Modules lists the registered modules by name.
+// Documented returns module name with the prose of its doc file, or an error naming what in
+// the doc file does not match the spec.
+func Documented(name string) (ansible.Module, error) {
+	e, ok := registry[name]
+	if !ok {
+		return ansible.Module{}, fmt.Errorf("no module %q in this binary (it holds %s)", name, strings.Join(Names(), ", "))
+	}
+	m := e.m
+	m.Spec.Options = copyOptions(m.Spec.Options)
+	if err := applyProse(&m, e.doc); err != nil {
+		return ansible.Module{}, fmt.Errorf("module %s: doc file: %v", name, err)
+	}
+	return m, nil
+}
+
+// copyOptions copies the option tree, so that merging descriptions leaves the registered spec as it is.
+func copyOptions(opts []ansible.Option) []ansible.Option {
+	if opts == nil {
+		return nil
+	}
+	out := make([]ansible.Option, len(opts))
+	copy(out, opts)
+	for i := range out {
+		out[i].Options = copyOptions(out[i].Options)
+	}
+	return out
+}
+
+// Modules lists the registered modules by name, documented; it panics on a doc file that
+// does not match its spec (a programming error the unit tests find).
 func Modules() []ansible.Module {
 	out := make([]ansible.Module, 0, len(registry))
 	for _, n := range Names() {
-		out = append(out, registry[n])
+		m, err := Documented(n)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, m)
 	}
 	return out
 }
@@ -64,13 +100,14 @@ func Names() []string {
 
 // Lookup returns the module a name ansible-core passes stands for: "bo.microvm.ping",
 // "bo.microvm.ping_linux_amd64", "ping", or a path ending in one of those.
+// The module is returned without its prose (see Documented).
 func Lookup(name string) (ansible.Module, bool) {
 	n := filepath.Base(name)
 	n = strings.TrimPrefix(n, "bo.microvm.")
 	n = strings.TrimPrefix(n, "AnsiballZ_")
 	n = archSuffix.ReplaceAllString(n, "")
-	m, ok := registry[n]
-	return m, ok
+	e, ok := registry[n]
+	return e.m, ok
 }
 
 var archSuffix = regexp.MustCompile(`_linux_[a-z0-9]+$`)
@@ -91,9 +128,9 @@ func Main() {
 		fmt.Println(strings.Join(Names(), "\n"))
 		return
 	case len(args) == 2 && args[0] == "--ansible-doc":
-		m, ok := Lookup(args[1])
-		if !ok {
-			fmt.Fprintf(os.Stderr, "no module %q in this binary (it holds %s)\n", args[1], strings.Join(Names(), ", "))
+		m, err := Documented(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
 		if err := ansible.WriteDoc(os.Stdout, m); err != nil {

@@ -100,22 +100,26 @@ INSTALLED = "BO_MICROVM_CACHE_INSTALLED"
 
 _CACHE_DIR = 'd="${XDG_CACHE_HOME:-$HOME/.cache}/bo-microvm"'
 
-# tree DIR: DIR (resolved) is owned by us with mode 0700 and every ancestor is owned by
-# root or us and not writable by group or others unless sticky; else prints REFUSED.
-# stat of /proc/self is the stat process itself: its owner is our effective uid.
+# tree DIR FILE: one stat(1) of /proc/self (its owner is the stat process's, i.e. our,
+# effective uid), FILE and DIR (resolved with cd -P) with every ancestor up to /. DIR must be
+# owned by us with mode 0700, each ancestor owned by root or us and not writable by group or
+# others unless sticky; else it prints REFUSED and fails. It leaves me (our uid) and fu, fm,
+# fid: FILE's owner, mode and identity (device:inode:size:mtime:ctime, the seal's format).
 _TREE = (
-    'tree() { r=$(cd -P -- "$1" 2>/dev/null && pwd -P) || { echo "%(refused)s cannot resolve $1"; return 1; }; '
-    'set -- "$r"; q="$r"; while [ -n "$q" ]; do q="${q%%/*}"; set -- "$@" "${q:-/}"; done; '
-    'set -- $(stat -L -c "%%u %%a" /proc/self "$@") || return 1; me=$1; shift 2; '
+    'tree() { r=""; if cd -P -- "$1" 2>/dev/null; then r=$PWD; cd "$OLDPWD" 2>/dev/null; fi; '
+    '[ -n "$r" ] || { echo "%(refused)s cannot resolve $1"; return 1; }; '
+    'x=$2; set -- "$r"; q="$r"; while [ -n "$q" ]; do q="${q%%/*}"; set -- "$@" "${q:-/}"; done; '
+    'o=$(stat -L -c "%%u %%a %%d:%%i:%%s:%%.9Y:%%.9Z" /proc/self "$x" "$@") || return 1; set -- $o; '
+    'me=$1; fu=$4; fm=$5; fid=$6; shift 6; '
     'if [ "$1" != "$me" ] || [ $((0$2 & 077)) -ne 0 ]; then echo "%(refused)s $r is not a directory of uid $me with mode 0700"; return 1; fi; '
-    'shift 2; p="${r%%/*}"; p="${p:-/}"; '
+    'shift 3; p="${r%%/*}"; p="${p:-/}"; '
     'while [ $# -gt 0 ]; do '
     'if [ "$1" != 0 ] && [ "$1" != "$me" ]; then echo "%(refused)s $p (above $r) is owned by uid $1, neither root nor uid $me"; return 1; fi; '
     'if [ $((0$2 & 022)) -ne 0 ] && [ $((0$2 & 01000)) -eq 0 ]; then echo "%(refused)s $p (above $r) is writable by others (mode $2)"; return 1; fi; '
-    'shift 2; p="${p%%/*}"; p="${p:-/}"; done; }; '
+    'shift 3; p="${p%%/*}"; p="${p:-/}"; done; }; '
 ) % {"refused": REFUSED}
 
-# The identity of the file open on fd 3; the same format at install (the seal) and at run.
+# The identity of the file open on fd 3, in the format tree leaves in fid: the seal.
 _IDENT = "stat -L -c '%d:%i:%s:%.9Y:%.9Z' /proc/self/fd/3"
 
 
@@ -292,19 +296,17 @@ class GoModuleAction(ActionBase):
         return (
             'umask 077; %(dir)s; %(tree)s'
             'f=""; for s in %(found)s; do if [ -f "$d/%(bin)s-$s" ]; then f="$d/%(bin)s-$s"; break; fi; done; '
-            'if [ -n "$f" ]; then { tree "$d" || exit 0; '
-            'set -- $(stat -L -c "%%u %%a" /proc/self /proc/self/fd/3) && i=$(%(ident)s) && read -r seal < "$f.seal" && '
-            '[ "$3" = "$1" ] && [ $((0$4 & 022)) -eq 0 ] && [ "$i" = "$seal" ] && { %(env)s /proc/self/fd/3 /dev/stdin; exit $?; }; '
+            'if [ -n "$f" ]; then { tree "$d" /proc/self/fd/3 || exit 0; read -r seal < "$f.seal" && '
+            '[ "$fu" = "$me" ] && [ $((0$fm & 022)) -eq 0 ] && [ "$fid" = "$seal" ] && { %(env)s /proc/self/fd/3 /dev/stdin; exit $?; }; '
             '} 3< "$f"; fi; echo "%(miss)s $(uname -m)"'
-        ) % {"dir": _CACHE_DIR, "tree": _TREE, "found": found, "bin": BINARY, "ident": _IDENT,
-             "env": env, "miss": MISS}
+        ) % {"dir": _CACHE_DIR, "tree": _TREE, "found": found, "bin": BINARY, "env": env, "miss": MISS}
 
     def _install_cmd(self, goarch, sha):
         """Install the binary on stdin as the cache's copy, verified and sealed through one fd."""
         return (
             'umask 077; %(dir)s; %(tree)s'
             'case "$(uname -m)" in %(unames)s) ;; *) echo "%(noarch)s $(uname -m)"; exit 1;; esac; '
-            'mkdir -p "$d" && tree "$d" || exit 1; '
+            'mkdir -p "$d" && tree "$d" "$d" || exit 1; '
             'f="$d/%(bin)s-%(sha)s"; t="$d/.%(bin)s.$$"; '
             'if cat > "$t" && chmod 0700 "$t"; then { '
             'if [ "$(sha256sum <&3)" = "%(sha)s  -" ] && mv -f "$t" "$f" && %(ident)s > "$t.seal" && mv -f "$t.seal" "$f.seal"; then '
