@@ -22,11 +22,18 @@ deps: ## install what builds and tests need on a Debian 12 machine (root)
 
 build: binaries docs $(COLLECTIONS)/ansible_collections/bo/microvm ## module binaries for every arch, docs, the collections path
 
-binaries: $(foreach m,$(MODULES),$(foreach a,$(ARCHES),plugins/modules/$(m)_linux_$(a)))
+# One multi-call binary per architecture holds every module (modules/main.go, internal/multicall);
+# beside it its sha256 (the fast path's cache key, so nothing is hashed per task on the
+# controller) and one link per module, NAME_linux_ARCH, which ansible-core's plain path runs
+# and so passes "bo.microvm.NAME_linux_ARCH" as _ansible_module_name.
+BINARY := bo_microvm
+binaries: $(foreach a,$(ARCHES),plugins/modules/$(BINARY)_linux_$(a))
 
-plugins/modules/%: FORCE
-	@m=$$(echo $* | sed -E 's/_linux_[a-z0-9]+$$//'); a=$$(echo $* | sed -E 's/.*_linux_//'); \
-	GOARCH=$$a $(GOBUILD) -o $@ ./modules/$$m
+plugins/modules/$(BINARY)_linux_%: FORCE
+	GOARCH=$* $(GOBUILD) -o $@ ./modules
+	@sha256sum $@ | sed 's, .*/,  ,' > plugins/modules/.$(BINARY)_linux_$*.sha256
+	@rm -f $$(ls plugins/modules/*_linux_$* | grep -v '/$(BINARY)_linux_$*$$'); \
+	for m in $(MODULES); do ln -s $(BINARY)_linux_$* plugins/modules/$${m}_linux_$*; done
 
 FORCE:
 
@@ -34,7 +41,7 @@ FORCE:
 # resolve are all generated from modules/<name>; `make docs-check` fails when they are stale.
 docs: binaries ## regenerate plugins/modules/<name>.yml, plugins/action/<name>.py, plugins/modules/<name>
 	@for m in $(MODULES); do \
-	  ./plugins/modules/$${m}_linux_$$($(GO) env GOARCH) --ansible-doc > plugins/modules/$$m.yml.tmp && mv plugins/modules/$$m.yml.tmp plugins/modules/$$m.yml; \
+	  ./plugins/modules/$(BINARY)_linux_$$($(GO) env GOARCH) --ansible-doc $$m > plugins/modules/$$m.yml.tmp && mv plugins/modules/$$m.yml.tmp plugins/modules/$$m.yml; \
 	  sed "s/@NAME@/$$m/g" mk/templates/action.py > plugins/action/$$m.py; \
 	  sed "s/@NAME@/$$m/g" mk/templates/placeholder.sh > plugins/modules/$$m; chmod 0755 plugins/modules/$$m; \
 	done
@@ -69,6 +76,6 @@ lint: ## go vet (every suite's build tag too) and gofmt
 
 
 clean:
-	rm -rf build plugins/modules/*_linux_*
+	rm -rf build plugins/modules/*_linux_* plugins/modules/.$(BINARY)_linux_*.sha256
 
 -include mk/*.mk

@@ -100,6 +100,12 @@ type Result struct {
 	Values  map[string]any
 }
 
+// NoLogResult is the result key by which a module asks for its whole result to be hidden
+// (set it to true). ansible-core strips a module's _ansible_no_log (vars/clean.py
+// remove_internal_keys), so bo.microvm's action plugin reads this key instead, removes it and
+// marks the task result no_log (plugins/plugin_utils/gomodule.py).
+const NoLogResult = "bo_microvm_no_log"
+
 // Set adds a return value and returns r, for chaining.
 func (r *Result) Set(key string, value any) *Result {
 	if r.Values == nil {
@@ -149,7 +155,14 @@ func Main(m Module) {
 // Execute runs m against the args file and returns the one-line JSON result and whether it
 // failed. It never panics and never returns anything but a single JSON object.
 func Execute(ctx context.Context, m Module, argsFile string) (out []byte, failed bool) {
-	res := run(ctx, m, argsFile)
+	data, err := ReadArgs(argsFile)
+	return ExecuteArgs(ctx, m, argsFile, data, err)
+}
+
+// ExecuteArgs is Execute on arguments already read (by ReadArgs, with its error): a
+// multi-call binary reads them once to pick the module, then runs it on the same bytes.
+func ExecuteArgs(ctx context.Context, m Module, argsFile string, data []byte, readErr error) (out []byte, failed bool) {
+	res := run(ctx, m, argsFile, data, readErr)
 	out, err := marshal(res)
 	if err != nil {
 		out, _ = json.Marshal(map[string]any{"failed": true, "changed": false, "msg": "internal error: cannot encode the module result: " + err.Error()})
@@ -160,7 +173,7 @@ func Execute(ctx context.Context, m Module, argsFile string) (out []byte, failed
 }
 
 // run returns the final, masked result map.
-func run(ctx context.Context, m Module, argsFile string) (result map[string]any) {
+func run(ctx context.Context, m Module, argsFile string, data []byte, readErr error) (result map[string]any) {
 	var secrets []string
 	inv := &Invocation{ModuleName: "bo.microvm." + m.Name}
 	defer func() {
@@ -174,9 +187,8 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	if argsFile == "" {
 		return failure("No argument file given: a binary module is run as MODULE ARGS_FILE (ansible-core does this).")
 	}
-	data, err := readArgs(argsFile)
-	if err != nil {
-		return failure(fmt.Sprintf("Cannot read the arguments file: %v", err))
+	if readErr != nil {
+		return failure(fmt.Sprintf("Cannot read the arguments file: %v", readErr))
 	}
 	raw, err := pyvalue.DecodeJSON(data)
 	if err != nil {
@@ -298,14 +310,29 @@ func run(ctx context.Context, m Module, argsFile string) (result map[string]any)
 	return finish(inv, secrets, diff, base)
 }
 
-// readArgs reads the args file. "/dev/stdin" is read from fd 0 itself: the action plugin's
+// ReadArgs reads the args file. "/dev/stdin" is read from fd 0 itself: the action plugin's
 // fast path pipes the arguments there, and after become to another user the pipe cannot be
 // reopened through /proc by name.
-func readArgs(path string) ([]byte, error) {
+func ReadArgs(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
 	if path == "/dev/stdin" {
 		return io.ReadAll(os.Stdin)
 	}
 	return os.ReadFile(path)
+}
+
+// ArgsModuleName is _ansible_module_name in the arguments ansible-core wrote, "" when absent
+// or unreadable (the module then reports the JSON error itself).
+func ArgsModuleName(data []byte) string {
+	raw, err := pyvalue.DecodeJSON(data)
+	if err != nil {
+		return ""
+	}
+	all, _ := raw.(map[string]any)
+	s, _ := all["_ansible_module_name"].(string)
+	return s
 }
 
 // timeoutGrace is how long Run may take to return after its context expired before the

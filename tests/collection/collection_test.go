@@ -38,31 +38,62 @@ func tarball(t *testing.T) string {
 	return m[0]
 }
 
+// maxTarball is the size goal of issue 14 (Galaxy refuses collections over 20 MB).
+const maxTarball = 10 << 20
+
 func TestTheTarballHoldsBinariesAndDocsButNoSources(t *testing.T) {
+	st, err := os.Stat(tarball(t))
+	require.NoError(t, err)
+	assert.LessOrEqual(t, st.Size(), int64(maxTarball), "the tarball with both architectures is at most 10 MB")
+	t.Logf("tarball: %d bytes", st.Size())
 	f, err := os.Open(tarball(t))
 	require.NoError(t, err)
 	defer f.Close()
 	gz, err := gzip.NewReader(f)
 	require.NoError(t, err)
 	tr := tar.NewReader(gz)
-	names := map[string]int64{}
+	entries := map[string]*tar.Header{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		require.NoError(t, err)
-		names[h.Name] = h.Mode
+		entries[h.Name] = h
 	}
-	for _, want := range []string{"plugins/modules/microvm_info_linux_amd64", "plugins/modules/microvm_info_linux_arm64",
-		"plugins/modules/microvm_info.yml", "plugins/action/microvm_info.py", "plugins/plugin_utils/gomodule.py",
+	for _, want := range []string{"plugins/modules/microvm_info.yml", "plugins/action/microvm_info.py", "plugins/plugin_utils/gomodule.py",
 		"playbooks/deploy-microvms.yaml", "roles/microvm_deploy/tasks/main.yml", "meta/runtime.yml", "MANIFEST.json"} {
-		assert.Contains(t, names, want)
+		assert.Contains(t, entries, want)
 	}
-	assert.Equal(t, int64(0o755), names["plugins/modules/microvm_info_linux_amd64"]&0o777, "binaries stay executable")
-	for n := range names {
+	for _, arch := range []string{"amd64", "arm64"} {
+		bin := "plugins/modules/bo_microvm_linux_" + arch
+		if assert.Contains(t, entries, bin) {
+			assert.Equal(t, int64(0o755), entries[bin].Mode&0o777, "the binary stays executable")
+		}
+		assert.Contains(t, entries, "plugins/modules/.bo_microvm_linux_"+arch+".sha256", "its build-time sha256 ships beside it")
+		for _, m := range modules(t) {
+			link := "plugins/modules/" + m + "_linux_" + arch
+			if assert.Contains(t, entries, link) {
+				assert.Equal(t, byte(tar.TypeSymlink), entries[link].Typeflag, "%s links to the one binary", link)
+				assert.Equal(t, "bo_microvm_linux_"+arch, entries[link].Linkname)
+			}
+		}
+	}
+	for n := range entries {
 		assert.False(t, strings.HasSuffix(n, ".go") || strings.HasPrefix(n, "internal/") || strings.HasPrefix(n, "tests/"), "no sources or tests: %s", n)
 	}
+}
+
+// modules are the module names: one directory each under modules/.
+func modules(t *testing.T) []string {
+	m, err := filepath.Glob(filepath.Join(repo(), "modules", "*", "main.go"))
+	require.NoError(t, err)
+	require.NotEmpty(t, m)
+	var out []string
+	for _, p := range m {
+		out = append(out, filepath.Base(filepath.Dir(p)))
+	}
+	return out
 }
 
 func TestTheInstalledCollectionRunsAndDocumentsItsModules(t *testing.T) {
@@ -75,7 +106,16 @@ func TestTheInstalledCollectionRunsAndDocumentsItsModules(t *testing.T) {
 	out := run(t, env, "ansible-playbook", "-i", "localhost,", "-c", "local", pb)
 	assert.Contains(t, out, "ok=2")
 	assert.Contains(t, out, "failed=0")
+	// The plain path runs the installed link, NAME_linux_ARCH -> bo_microvm_linux_ARCH.
+	out = run(t, env, "ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "bo_microvm_fast_path=false", "-vvv", pb)
+	assert.Contains(t, out, "ok=2")
+	assert.Contains(t, out, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/ping_linux_"))
 	doc := run(t, env, "ansible-doc", "bo.microvm.microvm_info")
 	assert.Contains(t, doc, "Reads every VM directory under")
 	assert.Contains(t, doc, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/microvm_info.yml"))
+	for _, m := range modules(t) {
+		doc := run(t, env, "ansible-doc", "bo.microvm."+m)
+		assert.Contains(t, doc, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/"+m+".yml"), "ansible-doc bo.microvm.%s", m)
+		assert.Contains(t, doc, "EXAMPLES", "ansible-doc bo.microvm.%s", m)
+	}
 }

@@ -79,11 +79,12 @@ var execLine = regexp.MustCompile(`(?m)^<localhost> (EXEC|PUT) `)
 
 func ops(out string) int { return len(execLine.FindAllString(out, -1)) }
 
+// cacheFile is the one cached copy of the multi-call binary (every module is in it).
 func cacheFile(t *testing.T, cache string) string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(cache, "bo-microvm", "ping-*"))
+	m, err := filepath.Glob(filepath.Join(cache, "bo-microvm", "bo_microvm-*[0-9a-f]"))
 	require.NoError(t, err)
-	require.Len(t, m, 1, "one cached copy of the ping module")
+	require.Len(t, m, 1, "one cached copy of the collection's binary")
 	return m[0]
 }
 
@@ -101,6 +102,13 @@ func TestTheSecondTaskTakesOneRoundTrip(t *testing.T) {
 	st, err := os.Stat(filepath.Join(cache, "bo-microvm"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm(), "the cache is private")
+
+	// Every module is in the one cached binary: another module's first task is a hit too.
+	// (microvm_install without its required name: a result that needs no hypervisor.)
+	other := playbook(t, cache, nil, "    - name: other\n      bo.microvm.microvm_install:\n      register: r_check\n      ignore_errors: true\n")
+	assert.Equal(t, "missing required arguments: name", other.results["check"]["msg"], "bo.microvm.microvm_install ran")
+	assert.Equal(t, 1, ops(section(other.out, "TASK [other]", "TASK [dump]")), "one transfer per host for the whole collection")
+	cacheFile(t, cache)
 }
 
 func TestATamperedCachedBinaryIsReplacedAndNeverExecuted(t *testing.T) {
@@ -137,6 +145,88 @@ func TestACacheDirWritableByOthersIsRefused(t *testing.T) {
 	assert.Contains(t, r.out, "not using the module cache")
 	assert.Contains(t, r.out, "PUT ", "plain transfer copies the binary")
 	assert.NoFileExists(t, marker)
+}
+
+// TestASwapBetweenCheckAndExecRunsTheVerifiedCopy replaces the cached binary after the
+// fast path checked it and before it runs: a stat(1) first in PATH does the swap right after
+// the last check (the identity of the open file, compared with its seal next). What runs is
+// the open, checked file, never the name's new content; the next task finds the new file
+// fails its seal and replaces it.
+func TestASwapBetweenCheckAndExecRunsTheVerifiedCopy(t *testing.T) {
+	cache := t.TempDir()
+	playbook(t, cache, nil, pingTask)
+	f := cacheFile(t, cache)
+	marker := filepath.Join(t.TempDir(), "swapped-binary-ran")
+	evil := filepath.Join(t.TempDir(), "evil")
+	require.NoError(t, os.WriteFile(evil, []byte("#!/bin/sh\ntouch "+marker+"\necho '{\"ping\": \"evil\"}'\n"), 0o700))
+	realStat, err := exec.LookPath("stat")
+	require.NoError(t, err)
+	bin := t.TempDir()
+	swapped := filepath.Join(t.TempDir(), "swapped")
+	// Swap once, after the identity stat ('%d:%i:...') has answered: rename a copy of the evil
+	// script over the cached name, as an attacker who could write the directory would.
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "stat"), []byte("#!/bin/sh\n"+
+		"out=$("+realStat+" \"$@\"); rc=$?\n"+
+		"case \"$*\" in *%d:%i*) if [ ! -e "+swapped+" ]; then cp "+evil+" "+f+".new && mv -f "+f+".new "+f+" && touch "+swapped+"; fi;; esac\n"+
+		"printf '%s\\n' \"$out\"; exit $rc\n"), 0o755))
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+
+	r := playbook(t, cache, nil, pingTask)
+	require.FileExists(t, swapped, "the swap happened during the task")
+	assert.Equal(t, "pong", r.results["ping"]["ping"], "the checked copy ran")
+	assert.Equal(t, 1, ops(section(r.out, "TASK [ping]", "TASK [dump]")), "it ran from the cache, in one command")
+	assert.NoFileExists(t, marker, "the swapped-in file never runs")
+
+	r = playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"])
+	assert.NoFileExists(t, marker, "the swapped-in file never runs")
+	b, err := os.ReadFile(cacheFile(t, cache))
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(b, []byte("\x7fELF")), "the swapped copy fails its seal and is replaced")
+}
+
+// TestAWritableAncestorIsRefused puts the cache under a directory others can write (what
+// become with -E or doas keepenv makes of a root cache under a user's XDG_CACHE_HOME): the
+// cache is refused, the task runs by plain transfer, and a planted binary never runs. A
+// sticky world-writable ancestor (/tmp) is fine: nobody else can rename what is in it.
+func TestAWritableAncestorIsRefused(t *testing.T) {
+	parent := t.TempDir()
+	cache := filepath.Join(parent, "user", "cache")
+	require.NoError(t, os.MkdirAll(cache, 0o700))
+	playbook(t, cache, nil, pingTask)
+	f := cacheFile(t, cache)
+	marker := filepath.Join(t.TempDir(), "planted-binary-ran")
+	require.NoError(t, os.Chmod(filepath.Join(parent, "user"), 0o777))
+	require.NoError(t, os.WriteFile(f, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o700))
+
+	r := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"], "the task still runs, by plain transfer")
+	said(t, r.out, "not using the module cache")
+	said(t, r.out, filepath.Join(parent, "user")+" (above "+filepath.Join(cache, "bo-microvm")+") is writable by others (mode 777)")
+	assert.Contains(t, r.out, "PUT ", "plain transfer copies the binary")
+	assert.NoFileExists(t, marker)
+
+	require.NoError(t, os.Chmod(filepath.Join(parent, "user"), 0o777|os.ModeSticky))
+	r = playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"])
+	assert.NotContains(t, r.out, "not using the module cache", "a sticky ancestor is accepted")
+	assert.NoFileExists(t, marker, "the planted copy fails its seal and is replaced, never run")
+}
+
+// TestAnAncestorOwnedByAnotherUserIsRefused: that user could rename the cache away.
+func TestAnAncestorOwnedByAnotherUserIsRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test runs as root (CI does): it chowns a directory to another user")
+	}
+	parent := t.TempDir()
+	cache := filepath.Join(parent, "user", "cache")
+	require.NoError(t, os.MkdirAll(cache, 0o700))
+	require.NoError(t, os.Chown(filepath.Join(parent, "user"), 65534, 65534))
+	r := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"])
+	said(t, r.out, filepath.Join(parent, "user")+" (above "+filepath.Join(cache, "bo-microvm")+") is owned by uid 65534, neither root nor uid 0")
+	m, _ := filepath.Glob(filepath.Join(cache, "bo-microvm", "bo_microvm-*"))
+	assert.Empty(t, m, "nothing is installed into a cache another user can move")
 }
 
 func TestBecomeToRootAndToAnUnprivilegedUser(t *testing.T) {
@@ -188,6 +278,14 @@ func parity(t *testing.T, ctrl string) {
 		assert.NotContains(t, strings.ReplaceAll(r.out, "s3cr3t-value-42 }}", ""), "s3cr3t-value-42", "%s path: a no_log value stays out of -vvv output", name)
 		assert.Contains(t, r.out, "the output has been hidden due to the fact that 'no_log: true' was specified", name)
 	}
+}
+
+// said asserts the output holds want, whitespace ignored (ansible wraps warnings at the
+// terminal width, also at hyphens).
+func said(t *testing.T, out, want string) {
+	t.Helper()
+	squash := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	assert.True(t, strings.Contains(squash(out), squash(want)), "the output does not say %q", want)
 }
 
 // section returns the text between two markers of the output.

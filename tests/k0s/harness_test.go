@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bins.module, bins.fake = filepath.Join(dir, "k0s_bootstrap"), filepath.Join(dir, "k0s")
-	for out, pkg := range map[string]string{bins.module: "./modules/k0s_bootstrap", bins.fake: "./tests/k0sfake"} {
+	for out, pkg := range map[string]string{bins.module: "./modules" /* multi-call: _ansible_module_name picks k0s_bootstrap */, bins.fake: "./tests/k0sfake"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir, cmd.Env = repoRoot(), append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -55,7 +55,7 @@ func TestRolesAgainstTheContractFake(t *testing.T) {
 	require.NotEqual(t, true, tok["failed"], "%v", tok["msg"])
 	token := tok["token"].(string)
 	secret := tokenSecret(t, token)
-	assert.Equal(t, true, tok["_ansible_no_log"], "the token result hides itself from every callback")
+	assert.Equal(t, true, tok["bo_microvm_no_log"], "the token result asks the action plugin to hide it from every callback")
 	assert.Contains(t, tokOut, tok["token_id"].(string))
 
 	noToken, _ := w1.run(t, false, merged(map[string]any{"role": "worker"}, noWaits))
