@@ -56,6 +56,9 @@ type VM struct {
 	// HostAutostart: the hypervisor's microvms.target wants this VM, as microvm.autostart
 	// does (the lab writes the Wants= line).
 	HostAutostart bool `json:"host_autostart"`
+	// Guest is "systemd" for a VM with the systemd guest (tests/lab/README.md), else the
+	// busybox guest.
+	Guest string `json:"guest"`
 }
 
 // InInventory says whether the VM is in the lab inventory's microvms group.

@@ -91,7 +91,7 @@
         PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
       } // env);
 
-      defaults = { vcpu = 1; mem = 256; volumes = [ ]; generation = "1"; broken = false; };
+      defaults = { vcpu = 1; mem = 256; volumes = [ ]; generation = "1"; broken = false; guest = "busybox"; };
 
       # The guest system: activation records the generation in the guest's /run.
       toplevel = name: vm: mkDerivation "nixos-system-${name}-${str vm.generation}" {
@@ -153,28 +153,34 @@
             fi
           '';
 
+          # "guest": "systemd" (guest-systemd.nix) or the busybox guest.
+          sd = if vm.guest == "systemd"
+            then import ./guest-systemd.nix { inherit name vm gateway prefix quote guestDir; }
+            else null;
+
           cmdline = join " " ([
             "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1" "tsc=reliable"
+          ] ++ (if sd != null then sd.cmdline else [
             "init=${sys}/init"
             "bo.ip=${vm.ip}/${prefix}" "bo.gw=${gateway}" "bo.hostname=${name}"
-          ] ++ (if mounted == [ ] then [ ] else [
+          ]) ++ (if mounted == [ ] || sd != null then [ ] else [
             ("bo.mounts=" + join "," (map (v: "${v.label}:${v.mount}") mounted))
           ]));
 
           qemuArgs = [
             qemu "-name" name
-            "-M" "microvm,acpi=on"
+            "-M" (if sd != null then sd.machine else "microvm,acpi=on")
             "-m" (str vm.mem) "-smp" (str vm.vcpu)
             "-nodefaults" "-no-user-config" "-display" "none"
             "-no-reboot"
             "-chardev" "stdio,id=con0,signal=off" "-serial" "chardev:con0"
             "-device" "i8042"
             "-device" "virtio-rng-device"
-            "-kernel" "${guestDir}/vmlinux" "-initrd" "${guestDir}/initrd"
+            "-kernel" "${guestDir}/vmlinux" "-initrd" (if sd != null then sd.initrd else "${guestDir}/initrd")
             "-qmp" "unix:${socket},server,nowait"
             "-fsdev" "local,id=fs0,path=/nix/store,security_model=none,readonly=on"
             "-device" "virtio-9p-device,fsdev=fs0,mount_tag=ro-store"
-          ] ++ builtins.concatMap (v: [
+          ] ++ (if sd != null then sd.qemuArgs else [ ]) ++ builtins.concatMap (v: [
             "-drive" "id=vd${v.letter},format=raw,file=${v.path},if=none,aio=threads,discard=unmap"
             "-device" "virtio-blk-device,drive=vd${v.letter}"
           ]) vols ++ [
@@ -208,19 +214,26 @@
             ip link set ${quote tap} up
           '';
 
+          # Only for a systemd guest (so busybox guests' runners stay as they were).
+          virtiofsInstall = if sd == null then "" else "\n" + ''
+            printf '%s' "$virtiofsdRun" >"$out/bin/virtiofsd-run"
+            mkdir -p "$out/share/microvm/virtiofs/guest-root"
+            printf '%s\n' "$virtiofsShare" >"$out/share/microvm/virtiofs/guest-root/socket"
+            printf '/opt/bo-lab/guest-root\n' >"$out/share/microvm/virtiofs/guest-root/source"'';
+
           tapDown = ''
             #!/bin/bash
             ip link delete ${quote tap}
           '';
         in
-        mkDerivation "microvm-qemu-${name}" {
+        mkDerivation "microvm-qemu-${name}" ({
           inherit microvmRun microvmShutdown tapUp tapDown;
           toplevel = sys;
           broken = vm.broken;
           vmName = name;
           tapInterfaces = tap + "\n";
           tapFlags = "vnet_hdr\n" + (if multiQueue then "multi_queue\n" else "");
-        } ''
+        } // (if sd != null then { virtiofsdRun = sd.virtiofsdRun; virtiofsShare = sd.share; } else { })) ''
           set -e
           if [ -n "$broken" ]; then
             echo "error: lab fixture: VM $vmName is marked broken (broken = true in /srv/site/vms.json); this build fails on purpose" >&2
@@ -230,7 +243,7 @@
           printf '%s' "$microvmRun" >"$out/bin/microvm-run"
           printf '%s' "$microvmShutdown" >"$out/bin/microvm-shutdown"
           printf '%s' "$tapUp" >"$out/bin/tap-up"
-          printf '%s' "$tapDown" >"$out/bin/tap-down"
+          printf '%s' "$tapDown" >"$out/bin/tap-down"${virtiofsInstall}
           chmod 0755 "$out"/bin/*
           printf '%s' "$tapInterfaces" >"$out/share/microvm/tap-interfaces"
           printf '%s' "$tapFlags" >"$out/share/microvm/tap-flags"

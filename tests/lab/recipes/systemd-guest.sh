@@ -1,0 +1,67 @@
+#!/bin/bash
+# Recipe: the systemd lab guest (selected per VM with "guest": "systemd" in vms.json; the
+# busybox guest stays the default). A Debian 12 root with systemd as PID 1 (systemd, udev,
+# dbus, networkd, journald, openssh-server, iproute2, kmod, e2fsprogs), which each guest
+# mounts read-only over virtiofs under a tmpfs overlay, and its stage 1 (systemd-guest/init
+# with busybox and the kernel modules it needs). The kernel is the busybox guest's
+# (recipes/guest.sh: the same Debian kernel package). Usage: systemd-guest.sh OUT. (Not named guest-*: `lab` prunes guest-<key> caches by that prefix.)
+# Writes OUT/root/ and OUT/initrd.cpio (without a key: `lab up` appends it).
+# Cache key: the hash of this file and of tests/lab/systemd-guest/*.
+set -euo pipefail
+out=$1
+here=$(cd "$(dirname "$0")/.." && pwd)
+mirror=${BO_LAB_MIRROR:-http://deb.debian.org/debian}
+work=$(mktemp -d /tmp/bo-lab-guest-systemd.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+
+debootstrap --variant=minbase \
+  --include=systemd,systemd-sysv,dbus,udev,openssh-server,iproute2,kmod,e2fsprogs \
+  bookworm "$out/root" "$mirror"
+r=$out/root
+# Per-VM identity is never baked into the shared root: no SSH host keys (made at the first
+# boot, see the ssh drop-in), an empty machine-id (systemd makes a transient one).
+rm -f "$r"/etc/ssh/ssh_host_*
+: >"$r/etc/machine-id"
+# The guest's /var volume (label var), as guest.nix mounts it.
+printf 'LABEL=var /var ext4 defaults,nofail,x-systemd.device-timeout=180s 0 2\n' >"$r/etc/fstab"
+chroot "$r" systemctl enable systemd-networkd.service systemd-network-generator.service >/dev/null
+# What a microVM need not start (and what costs seconds under TCG).
+chroot "$r" systemctl mask getty@tty1.service serial-getty@ttyS0.service apt-daily.timer \
+  apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+  systemd-networkd-wait-online.service >/dev/null
+# An ed25519 host key only, made at boot if missing (RSA keygen takes minutes under TCG).
+mkdir -p "$r/etc/systemd/system/ssh.service.d"
+cat >"$r/etc/systemd/system/ssh.service.d/bo-lab-host-keys.conf" <<'EOC'
+[Service]
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'test -e /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
+ExecStartPre=/usr/sbin/sshd -t
+EOC
+rm -rf "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin
+
+# Stage 1: busybox and the modules, from the kernel package of the busybox guest.
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }
+kpkg=$(kernel_pkg)
+if [ -z "$kpkg" ]; then apt-get update -qq; kpkg=$(kernel_pkg); fi
+[ -n "$kpkg" ] || { echo "systemd-guest.sh: cannot find the kernel package behind linux-image-amd64" >&2; exit 1; }
+(cd "$work" && apt-get download -q "$kpkg" >/dev/null)
+dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k"
+kver=${kpkg#linux-image-}
+depmod -b "$work/k" "$kver"
+i=$work/initrd
+mkdir -p "$i"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,run,tmp,etc,root,lower,rw,newroot}
+cp /bin/busybox "$i/bin/busybox"
+for a in $("$i/bin/busybox" --list-full); do
+  [ -e "$i/$a" ] || ln -s /bin/busybox "$i/$a"
+done
+: >"$i/etc/modules.order"
+for m in virtio_mmio virtio_net virtio_blk virtiofs overlay ext4; do
+  modprobe -d "$work/k" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+done | awk '!seen[$0]++' | while read -r ko; do
+  cp "$ko" "$i/lib/modules/"
+  basename "$ko" >>"$i/etc/modules.order"
+done
+install -m 0755 "$here/systemd-guest/init" "$i/init"
+(cd "$i" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$out/initrd.cpio"
+echo "$kver" >"$out/kernel-version"
