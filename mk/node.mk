@@ -4,7 +4,8 @@
 .PHONY: node-test
 
 TEST_TARGETS += node-test
+SUITE_TAGS += node
 
 node-test: ## k8s_node: drains a budget allows or forbids, kubectl drain's pod rules, readiness after a new boot, uncordon (real kube-apiserver)
 	tests/k8s/build >/dev/null
-	BO_K8S_TESTS=1 $(GO) test -count=1 ./internal/kube/ ./internal/node/ ./tests/node/
+	$(GO) test -count=1 -tags node ./internal/kube/ ./internal/node/ ./tests/node/

@@ -47,7 +47,7 @@ func TestDrainAwareRestart(t *testing.T) {
 		return strings.TrimSpace(lab.SSH(t, vm, "cat /proc/sys/kernel/random/boot_id"))
 	}
 
-	cl := kubetest.NewCluster(t, lab.Repo, "BO_E2E")
+	cl := kubetest.NewCluster(t, lab.Repo)
 	cl.AddNode(vm)
 	cl.AddNode("other")
 	var mu sync.Mutex

@@ -1,3 +1,5 @@
+//go:build node
+
 // Package node_test runs the k8s_node module binary, exactly as Ansible runs it, against a
 // real kube-apiserver (tests/k8s) holding Node, Pod and PodDisruptionBudget objects. Nothing but
 // the API server runs: kubetest.StandIn does, through the API, what the kubelets and

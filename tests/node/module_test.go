@@ -1,3 +1,5 @@
+//go:build node
+
 package node_test
 
 import (
@@ -53,7 +55,7 @@ func strList(v any) []string {
 // A cluster of two workers with a web app spread over both, a DaemonSet pod and a mirror pod
 // on w1.
 func webCluster(t *testing.T, minAvailable int) (*kubetest.Cluster, *kubetest.StandIn) {
-	cl := kubetest.NewCluster(t, repoRoot(), "BO_K8S_TESTS")
+	cl := kubetest.NewCluster(t, repoRoot())
 	cl.AddNode("w1")
 	cl.AddNode("w2")
 	s := cl.StartStandIn("w1", "w2")
@@ -184,7 +186,7 @@ func TestDrainWaitsThenFailsWhenTheBudgetForbidsIt(t *testing.T) {
 // Pods without a controller refuse the drain before anything is evicted, as kubectl drain
 // without --force; force evicts them. emptyDir pods likewise with delete_emptydir_data.
 func TestDrainRefusesUnmanagedAndEmptyDirPodsUnlessAllowed(t *testing.T) {
-	cl := kubetest.NewCluster(t, repoRoot(), "BO_K8S_TESTS")
+	cl := kubetest.NewCluster(t, repoRoot())
 	cl.AddNode("w1")
 	cl.StartStandIn("w1")
 	cl.AddPod("bare", "w1", "", map[string]string{"app": "bare"}, nil, "")
@@ -206,7 +208,7 @@ func TestDrainRefusesUnmanagedAndEmptyDirPodsUnlessAllowed(t *testing.T) {
 }
 
 func TestUnknownNodeNamesTheParameter(t *testing.T) {
-	cl := kubetest.NewCluster(t, repoRoot(), "BO_K8S_TESTS")
+	cl := kubetest.NewCluster(t, repoRoot())
 	res := runModule(t, false, args(cl, "nope", "drained", nil))
 	require.Equal(t, true, res["failed"], "%v", res)
 	assert.Contains(t, res["msg"], "name: node nope is not registered in the cluster")

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/tests/need"
 )
 
 func envOr(name, def string) string {
@@ -31,18 +32,13 @@ func envOr(name, def string) string {
 }
 
 // APIServer starts a real kube-apiserver with tests/k8s/apiserver (its own state dir and a
-// free port) and returns its admin kubeconfig. It runs only when the environment variable
-// gate is 1 (what the make target asking for the suite sets: BO_K8S_TESTS for node-test, BO_E2E
-// for e2e), and then fails when the binary is missing.
-func APIServer(t *testing.T, repo, gate string) string {
+// free port) and returns its admin kubeconfig; it fails when the binary is missing (the
+// suites' make targets build it: tests/k8s/build). Only suites call it (behind their build
+// tag), so it never skips.
+func APIServer(t *testing.T, repo string) string {
 	t.Helper()
-	if os.Getenv(gate) != "1" {
-		t.Skipf("starts a real kube-apiserver: set %s=1, as its make target does", gate)
-	}
 	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s=1 but %s is missing: run tests/k8s/build", gate, bin)
-	}
+	need.File(t, bin, "tests/k8s/build makes it, as make node-test and make e2e do")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
@@ -69,8 +65,8 @@ type Cluster struct {
 	C          *kube.Client
 }
 
-func NewCluster(t *testing.T, repo, gate string) *Cluster {
-	kc := APIServer(t, repo, gate)
+func NewCluster(t *testing.T, repo string) *Cluster {
+	kc := APIServer(t, repo)
 	c, err := kube.Load(kc, "")
 	require.NoError(t, err)
 	cl := &Cluster{t: t, Kubeconfig: kc, C: c}
