@@ -90,6 +90,16 @@ type StatusError struct {
 	Code         int
 	Reason       string
 	Message      string
+	// Causes are the Status object's details.causes (e.g. an Eviction's DisruptionBudget cause).
+	Causes []StatusCause
+}
+
+// StatusCause is one entry of a Status object's details.causes (metav1.StatusCause: its
+// "reason" field is the cause type).
+type StatusCause struct {
+	Type    string `json:"reason"`
+	Message string `json:"message"`
+	Field   string `json:"field"`
 }
 
 func (e *StatusError) Error() string {
@@ -136,9 +146,14 @@ func (c *Client) Do(ctx context.Context, method, path, contentType string, body 
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		se := &StatusError{Method: method, Path: path, Code: resp.StatusCode}
-		var st struct{ Reason, Message string }
+		var st struct {
+			Reason, Message string
+			Details         struct {
+				Causes []StatusCause `json:"causes"`
+			} `json:"details"`
+		}
 		if json.Unmarshal(data, &st) == nil {
-			se.Reason, se.Message = st.Reason, st.Message
+			se.Reason, se.Message, se.Causes = st.Reason, st.Message, st.Details.Causes
 		}
 		return se
 	}

@@ -161,6 +161,22 @@ def microvm_restart_batches(plan, hostvars, worker_batch=1):
     return out
 
 
+def microvm_k8s_nodes(vms, hostvars):
+    """The Kubernetes nodes of the given VMs, as [{vm, node}], for drain-aware restarts.
+
+    A VM is a node when its k0s_role runs a kubelet (worker, controller+worker; a controller
+    alone registers no Node). Its node name is k0s_node_name, default the VM name in lower
+    case: k0s names a worker by its lowercase host name (k0sproject/k0s dff90cee,
+    pkg/node/nodename.go: nodeutil.GetHostname, no override on Linux), and the guest module
+    sets the host name to the VM name (nixos/modules/microvm/guest.nix, networking.hostName).
+    """
+    out = []
+    for vm in vms or []:
+        if _get(hostvars, vm, "k0s_role", "") in ("worker", "controller+worker"):
+            out.append({"vm": vm, "node": str(_get(hostvars, vm, "k0s_node_name", "") or vm.lower())})
+    return out
+
+
 def microvm_only(batches, vms):
     """Keeps only the given VMs in restart batches, and drops batches left empty."""
     keep = set(vms or [])
@@ -249,6 +265,7 @@ class FilterModule(object):
             "microvm_plan": microvm_plan,
             "microvm_restart_batches": microvm_restart_batches,
             "microvm_only": microvm_only,
+            "microvm_k8s_nodes": microvm_k8s_nodes,
             "microvm_host_problems": microvm_host_problems,
             "microvm_update_plan": microvm_update_plan,
             "microvm_volume_specs": microvm_volume_specs,

@@ -62,6 +62,17 @@ class RestartTest(unittest.TestCase):
         batches = microvm.microvm_only(microvm.microvm_restart_batches(plan, HOSTVARS), ["w1"])
         self.assertEqual(batches, [{"hv1": ["w1"]}])
 
+    def test_k8s_nodes_are_the_vms_that_run_a_kubelet(self):
+        hostvars = {
+            "cp1": {"k0s_role": "controller"},
+            "cpw": {"k0s_role": "controller+worker"},
+            "W1": {"k0s_role": "worker"},
+            "w2": {"k0s_role": "worker", "k0s_node_name": "worker-two"},
+            "plain": {},
+        }
+        nodes = microvm.microvm_k8s_nodes(["cp1", "cpw", "W1", "w2", "plain"], hostvars)
+        self.assertEqual(nodes, [{"vm": "cpw", "node": "cpw"}, {"vm": "W1", "node": "w1"}, {"vm": "w2", "node": "worker-two"}])
+
 
 class UpdatePlanTest(unittest.TestCase):
     def test_strategies(self):
