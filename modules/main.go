@@ -10,6 +10,7 @@ import (
 
 	_ "github.com/business-operations/bo.microvm/modules/flux_kickoff"
 	_ "github.com/business-operations/bo.microvm/modules/k0s_bootstrap"
+	_ "github.com/business-operations/bo.microvm/modules/k8s_node"
 	_ "github.com/business-operations/bo.microvm/modules/microvm_info"
 	_ "github.com/business-operations/bo.microvm/modules/microvm_install"
 	_ "github.com/business-operations/bo.microvm/modules/microvm_service"
