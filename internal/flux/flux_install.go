@@ -7,6 +7,7 @@ package flux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -383,6 +384,22 @@ func (k *kickoff) syncState(ctx context.Context) (bool, string, error) {
 	return ok, msg, nil
 }
 
+// buildFailed reports kustomize-controller's own message when it handled this run's
+// reconcile request, tried the wanted revision and could not build it: that does not change
+// by waiting (a new commit is needed), so the run fails at once with it.
+func (k *kickoff) buildFailed(ctx context.Context, requestedAt string) (string, error) {
+	ks, err := k.getOptional(ctx, k.kustomizationRef())
+	if err != nil || ks == nil {
+		return "", err
+	}
+	st, reason, msg, _ := ks.Condition("Ready")
+	if st == "False" && reason == "BuildFailed" && ks.Str("status", "lastAttemptedRevision") == k.result.Revision &&
+		ks.Str("status", "lastHandledReconcileAt") == requestedAt {
+		return fmt.Sprintf("Kustomization %s/%s cannot build %s: %s: %s", Namespace, Namespace, k.result.Revision, reason, msg), nil
+	}
+	return "", nil
+}
+
 func (k *kickoff) checkReconciled(ctx context.Context) (bool, string, error) {
 	if k.result.Revision == "" {
 		return true, "nothing pushed yet", nil
@@ -411,5 +428,15 @@ func (k *kickoff) reconcile(ctx context.Context) error {
 			return fmt.Errorf("request reconciliation of %s: %w", ref, err)
 		}
 	}
-	return k.wait(ctx, "Flux to apply "+k.result.Revision, k.syncState)
+	return k.wait(ctx, "Flux to apply "+k.result.Revision, func(ctx context.Context) (bool, string, error) {
+		ok, msg, err := k.syncState(ctx)
+		if err != nil || ok {
+			return ok, msg, err
+		}
+		failed, err := k.buildFailed(ctx, now)
+		if err == nil && failed != "" {
+			err = errors.New(failed)
+		}
+		return false, msg, err
+	})
 }

@@ -57,15 +57,15 @@ func storedChart(t *testing.T, c *cluster) map[string]any {
 // serves k0s's Chart CRD as k0s v1.33 and as v1.35 define it (the API server prunes what the
 // CRD does not declare), checks that k0s's helm controller of that version would find the
 // chart, and that a second run leaves the Chart alone (before, spec.repository was pruned on
-// v1.33 and the step reported changed on every run). No Gitea comes up (no helm controller
-// runs): each run stops at "Wait for Gitea".
+// v1.33 and the step reported changed on every run). No Gitea runs (nor a helm controller):
+// each run stops at "Wait for Gitea".
 func TestGiteaChartResolvesOnEveryK0sChartCRD(t *testing.T) {
 	for _, tc := range []struct {
 		crd     string
 		hasRepo bool
 	}{{"k0s-chart-crd-v1.33.yaml", false}, {"k0s-chart-crd-v1.35.yaml", true}} {
 		t.Run(tc.crd, func(t *testing.T) {
-			c := startClusterWithChartCRD(t, tc.crd)
+			c := startClusterWithChartCRD(t, tc.crd, false)
 			pathDir, _ := gitRecorder(t)
 			args := with(baseArgs(c, site(t)), "timeout", 1)
 			res, _ := runModule(t, pathDir, args)

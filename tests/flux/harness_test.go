@@ -27,7 +27,7 @@ import (
 // it is compiled only with -tags flux (make flux-test), and then anything missing is a failure.
 func requireSuite(t *testing.T) {
 	t.Helper()
-	for _, bin := range []string{"etcd", "git", "openssl", "curl", "runuser"} {
+	for _, bin := range []string{"etcd", "git", "openssl", "curl", "runuser", "age-keygen"} {
 		need.Command(t, bin, "installed by .ci/deps")
 	}
 }
@@ -86,19 +86,22 @@ type cluster struct {
 	giteaBin   string
 	bootstrap  string // the bootstrap Gitea admin's password (test setup only)
 	kube       *kube.Client
+	k8sDir     string // the API server's state dir (its CA signs the controllers' certificates)
+	k8sURL     string
 }
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	return startClusterWithChartCRD(t, "k0s-chart-crd-v1.35.yaml")
+	return startClusterWithChartCRD(t, "k0s-chart-crd-v1.35.yaml", true)
 }
 
 // startClusterWithChartCRD starts the cluster with k0s's Chart CRD as one k0s version defines
 // it (internal/flux/testdata/k0s-chart-crd-*.yaml: what k0s provides and this bare API
-// server lacks).
-func startClusterWithChartCRD(t *testing.T, crdFile string) *cluster {
+// server lacks). Without withGitea no Gitea runs and giteaURL answers nothing.
+func startClusterWithChartCRD(t *testing.T, crdFile string, withGitea bool) *cluster {
 	t.Helper()
 	requireSuite(t)
+	ensureAgeKey(t)
 	root := repoRoot()
 	dir, err := os.MkdirTemp("", "bo-flux-")
 	require.NoError(t, err)
@@ -120,14 +123,17 @@ func startClusterWithChartCRD(t *testing.T, crdFile string) *cluster {
 	out, err := up.CombinedOutput()
 	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
 	ke := parseEnv(string(out))
-	up = exec.Command(filepath.Join(root, "tests/gitea/server"), "up")
-	up.Env = genv
-	out, err = up.CombinedOutput()
-	require.NoError(t, err, "tests/gitea/server up: %s", out)
-	ge := parseEnv(string(out))
-	pw, err := os.ReadFile(filepath.Join(ge["GITEA_DIR"], "bootstrap-password"))
-	require.NoError(t, err)
-	c := &cluster{kubeconfig: ke["KUBECONFIG"], giteaURL: ge["GITEA_URL"], giteaDir: ge["GITEA_DIR"], giteaBin: ge["GITEA_BIN"], bootstrap: string(pw)}
+	c := &cluster{kubeconfig: ke["KUBECONFIG"], giteaURL: "http://127.0.0.1:9", k8sDir: ke["K8S_DIR"], k8sURL: ke["K8S_URL"]}
+	if withGitea {
+		up = exec.Command(filepath.Join(root, "tests/gitea/server"), "up")
+		up.Env = genv
+		out, err = up.CombinedOutput()
+		require.NoError(t, err, "tests/gitea/server up: %s", out)
+		ge := parseEnv(string(out))
+		pw, err := os.ReadFile(filepath.Join(ge["GITEA_DIR"], "bootstrap-password"))
+		require.NoError(t, err)
+		c.giteaURL, c.giteaDir, c.giteaBin, c.bootstrap = ge["GITEA_URL"], ge["GITEA_DIR"], ge["GITEA_BIN"], string(pw)
+	}
 	c.kube, err = kube.Load(c.kubeconfig, "")
 	require.NoError(t, err)
 	crd, err := os.ReadFile(filepath.Join(root, "internal/flux/testdata", crdFile))

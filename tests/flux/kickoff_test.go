@@ -21,7 +21,6 @@ import (
 )
 
 const (
-	testAgeKey        = "AGE-SECRET-KEY-1QQQTESTONLYAGEKEYQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
 	testClusterSecret = "cluster-secret-value-7f3a9c"
 	testAdminPassword = "admin-password-test-only-5b2e"
 )
@@ -67,6 +66,13 @@ func commitAll(t *testing.T, dir, msg string) {
 	siteGit(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
 }
 
+// commitFiles commits only the named paths (the story keeps an untracked file around).
+func commitFiles(t *testing.T, dir, msg string, paths ...string) {
+	t.Helper()
+	siteGit(t, dir, append([]string{"add", "-A", "--"}, paths...)...)
+	siteGit(t, dir, "commit", "-q", "-m", msg)
+}
+
 func baseArgs(c *cluster, siteDir string) map[string]any {
 	return map[string]any{
 		"kubeconfig":           c.kubeconfig,
@@ -78,10 +84,18 @@ func baseArgs(c *cluster, siteDir string) map[string]any {
 		"cluster_settings":     map[string]any{"cluster_name": "lab", "replicas": 3, "debug": true},
 		"cluster_secrets":      map[string]any{"api_key": testClusterSecret},
 		"age_key":              testAgeKey,
-		"timeout":              30,
+		"timeout":              180, // real controllers on a loaded 2-core machine
 		"poll_interval":        0.2,
 		"_ansible_diff":        true,
 	}
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }
 
 func with(args map[string]any, kv ...any) map[string]any {
@@ -172,7 +186,10 @@ func cloneBack(t *testing.T, c *cluster, token string) map[string]string {
 func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 	c := startCluster(t)
 	stand := startStandIn(t, c)
+	flux := useRealFlux(t, stand)
 	siteDir := site(t)
+	ciphertext := addEncryptedSecret(t, siteDir, flux.bins["sops"])
+	commitAll(t, siteDir, "an encrypted Secret")
 	pathDir, argvLog := gitRecorder(t)
 	args := baseArgs(c, siteDir)
 	var captured []string // every module output, for the secret check at the end
@@ -226,6 +243,11 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, map[string]any{"cluster_name": "lab", "replicas": "3", "debug": "true"}, cm.Map("data"), "settings as JSON/YAML scalars")
 		assert.Contains(t, fmt.Sprint(res["warnings"]), "clusters/lab/untracked.yaml (untracked)", "the uncommitted file is named")
 		assert.NotContains(t, fmt.Sprint(res["warnings"]), "secret.dec.yaml", "ignored files are not named")
+		// What the real kustomize-controller applied from the pushed commit: the site's
+		// ConfigMap, and the SOPS-encrypted Secret decrypted with the age key of sops-age.
+		_, err = c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "apps"})
+		assert.NoError(t, err, "ConfigMap default/apps applied by kustomize-controller")
+		assert.Equal(t, testSopsValue, secretValue(t, c, "default", "sops-test", "password"), "the encrypted Secret appears decrypted")
 	})
 	require.True(t, ok, "the first run must succeed for the rest to mean anything")
 
@@ -242,7 +264,8 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 			"clusters/lab/flux-system/gotk-sync.yaml",
 			"clusters/lab/flux-system/kustomization.yaml",
 			"clusters/lab/infra/kustomization.yaml",
-		}, names)
+			"clusters/lab/secret.enc.yaml",
+		}, names, "the committed tree only: the untracked and the ignored file never reach Gitea")
 		comp, err := fluxmanifests.Components(fluxmanifests.Default)
 		require.NoError(t, err)
 		assert.Equal(t, string(comp), files["clusters/lab/flux-system/gotk-components.yaml"])
@@ -251,6 +274,8 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Contains(t, sync, "url: http://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git")
 		assert.Contains(t, sync, "path: ./clusters/lab")
 		assert.Contains(t, files["clusters/lab/flux-system/kustomization.yaml"], "name: sops-age")
+		assert.Equal(t, ciphertext, files["clusters/lab/secret.enc.yaml"], "the encrypted file is pushed as committed")
+		assert.NotContains(t, strings.Join(mapValues(files), "\n"), testSopsValue, "no clear text reaches Gitea")
 	})
 
 	t.Run("second run changes nothing", func(t *testing.T) {
@@ -284,7 +309,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 	var secondCommit string
 	t.Run("a change in the site repository is pushed and awaited", func(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/apps.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps2, namespace: default}\n"), 0o644))
-		commitAll(t, siteDir, "apps2")
+		commitFiles(t, siteDir, "apps2", "clusters/lab/apps.yaml")
 		res := run(args)
 		require.Equal(t, false, res["failed"], "%v", res["msg"])
 		assert.Equal(t, []string{"Flux reconciliation", "Repository content"}, changedSteps(t, res))
@@ -293,6 +318,28 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		repoRev, ksRev := fluxStatus(t, c)
 		assert.Equal(t, "main@sha1:"+secondCommit, repoRev)
 		assert.Equal(t, "main@sha1:"+secondCommit, ksRev)
+		_, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "apps2"})
+		assert.NoError(t, err, "the pushed change is applied")
+		_, err = c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "apps"})
+		assert.True(t, kube.IsNotFound(err), "and what it removed is pruned: %v", err)
+	})
+
+	t.Run("a broken kustomization fails the run with kustomize-controller's message", func(t *testing.T) {
+		p := filepath.Join(siteDir, "clusters/lab/broken/kustomization.yaml")
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("resources:\n- missing.yaml\n"), 0o644))
+		commitFiles(t, siteDir, "broken", "clusters/lab/broken")
+		res := run(args)
+		assert.Equal(t, true, res["failed"])
+		msg, _ := res["msg"].(string)
+		assert.Contains(t, msg, "Flux reconciliation: Kustomization flux-system/flux-system cannot build main@sha1:")
+		assert.Contains(t, msg, "BuildFailed: ")
+		assert.Contains(t, msg, "missing.yaml", "kustomize's own words name the missing file")
+		siteGit(t, siteDir, "rm", "-q", "-r", "clusters/lab/broken")
+		siteGit(t, siteDir, "commit", "-q", "-m", "fixed")
+		res = run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Flux reconciliation", "Repository content"}, changedSteps(t, res))
 	})
 
 	t.Run("a token lost from the cluster Secret is replaced without a 400 loop", func(t *testing.T) {
@@ -323,16 +370,17 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 	})
 
 	t.Run("a timeout names the last condition Flux reported", func(t *testing.T) {
-		stand.setMapTo("http://127.0.0.1:9") // the source-controller stand-in cannot reach Gitea
-		defer stand.setMapTo(c.giteaURL)
+		flux.setGiteaReachable(false) // source-controller cannot reach the in-cluster Gitea
+		defer flux.setGiteaReachable(true)
 		require.NoError(t, os.WriteFile(filepath.Join(siteDir, "clusters/lab/apps.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps3, namespace: default}\n"), 0o644))
-		commitAll(t, siteDir, "apps3")
-		res := run(with(args, "timeout", 3))
+		commitFiles(t, siteDir, "apps3", "clusters/lab/apps.yaml")
+		res := run(with(args, "timeout", 15))
 		assert.Equal(t, true, res["failed"])
 		msg, _ := res["msg"].(string)
-		assert.Contains(t, msg, "Flux reconciliation: timed out after 3s waiting for Flux to apply main@sha1:")
-		assert.Contains(t, msg, "Ready=False (GitOperationFailed): failed to checkout and determine revision")
-		stand.setMapTo(c.giteaURL)
+		assert.Contains(t, msg, "Flux reconciliation: timed out after 15s waiting for Flux to apply main@sha1:")
+		assert.Contains(t, msg, "GitRepository flux-system/flux-system: Ready=False (GitOperationFailed): failed to checkout and determine revision: unable to list remote for 'http://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git'",
+			"source-controller's own message")
+		flux.setGiteaReachable(true)
 		res = run(args)
 		require.Equal(t, false, res["failed"], "%v", res["msg"])
 		assert.Equal(t, []string{"Flux reconciliation"}, changedSteps(t, res), "the push happened in the failed run; only the wait is left")
@@ -362,6 +410,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 			"cluster secret": testClusterSecret,
 			"API token":      secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"),
 			"sync token":     secretValue(t, c, "flux-system", "flux-system", "password"),
+			"SOPS value":     testSopsValue,
 		}
 		all := strings.Join(captured, "\n")
 		require.NotEmpty(t, all)

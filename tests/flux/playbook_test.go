@@ -33,7 +33,7 @@ func TestBootstrapClusterPlaybook(t *testing.T) {
 	require.NoError(t, err, "run make build first (build/collections is missing)")
 
 	c := startCluster(t)
-	startStandIn(t, c)
+	useRealFlux(t, startStandIn(t, c))
 	pathDir, argvLog := gitRecorder(t)
 
 	siteDir := site(t)
@@ -47,7 +47,7 @@ func TestBootstrapClusterPlaybook(t *testing.T) {
 		"k0s_cluster_name: lab",
 		"flux_kickoff_kubeconfig: " + c.kubeconfig,
 		"flux_kickoff_gitea_url: " + c.giteaURL,
-		"flux_kickoff_timeout: 60",
+		"flux_kickoff_timeout: 180",
 		"flux_kickoff_poll_interval: 0.2",
 		"flux_kickoff_cluster_settings: {cluster_name: lab, domain: lab.example.org}",
 	}, "\n")+"\n", 0o644)

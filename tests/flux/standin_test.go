@@ -9,9 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,37 +19,35 @@ import (
 	"github.com/business-operations/bo.microvm/internal/kube"
 )
 
-// controllerStandIn plays, through the API server, the controllers this test cluster does not
-// run. Each part does only what the real controller is observed to do, and nothing more:
+// controllerStandIn plays, through the API server, what cannot run here (no kubelet, no
+// container runtime, no k0s). Each part does only what the real component is observed to do:
 //
-//   - helm controller (k0s): when Chart kube-system/gitea appears, "installs" the release: the
+//   - k0s's helm controller: when Chart kube-system/gitea appears, "installs" the release: the
 //     chart's init container creates the admin user from the existingSecret (here through
-//     Gitea's admin API, as the Gitea process runs outside the cluster), and the chart's
-//     Deployment gitea/gitea appears and becomes Available;
-//   - kube-controller-manager: Deployments in flux-system become Available;
-//   - source-controller: on a new generation or reconcile.fluxcd.io/requestedAt, reads the
-//     branch head from Gitea with real git and the Secret named by spec.secretRef, and reports
-//     it as status.artifact.revision (or Ready=False with git's error);
-//   - kustomize-controller: when the source has a new revision (or on request) and the
-//     decryption Secret exists, reports Ready with lastAppliedRevision.
+//     Gitea's admin API, as the test Gitea runs as a process outside the cluster), and the
+//     chart's Deployment gitea/gitea appears and becomes Available;
+//   - the kubelet and kube-controller-manager for Flux's Deployments: source-controller and
+//     kustomize-controller are started as real processes (controllers_test.go) and their
+//     Deployments become Available when the process's /readyz answers; helm-controller is not
+//     run (no test makes a HelmRelease), its Deployment is only reported Available.
 //
-// Flux's in-cluster URL is mapped to the Gitea on 127.0.0.1 (mapTo); setting mapTo to a dead
-// address makes the "source-controller" fail as the real one does when Gitea is unreachable.
+// Without useRealFlux (a test that never gets past the Gitea install) Flux's Deployments are
+// reported Available at once.
 type controllerStandIn struct {
 	c         *cluster
 	mu        sync.Mutex
-	mapFrom   string
-	mapTo     string
 	stop      chan struct{}
 	done      chan struct{}
 	adminMade bool
 	errs      []string
 	// chartError, when set, makes the helm controller stand-in fail the install with it.
 	chartError string
+	// real, when set, runs the real source- and kustomize-controller (useRealFlux).
+	real *fluxControllers
 }
 
 func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
-	s := &controllerStandIn{c: c, mapFrom: "http://gitea-http.gitea.svc.cluster.local:3000", mapTo: c.giteaURL, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &controllerStandIn{c: c, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		for {
@@ -62,7 +57,7 @@ func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
 			case <-time.After(150 * time.Millisecond):
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			for _, f := range []func(context.Context) error{s.helm, s.deployments, s.source, s.kustomize} {
+			for _, f := range []func(context.Context) error{s.helm, s.deployments} {
 				if err := f(ctx); err != nil {
 					s.mu.Lock()
 					if len(s.errs) == 0 || s.errs[len(s.errs)-1] != err.Error() {
@@ -82,12 +77,6 @@ func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
 		}
 	})
 	return s
-}
-
-func (s *controllerStandIn) setMapTo(url string) {
-	s.mu.Lock()
-	s.mapTo = url
-	s.mu.Unlock()
 }
 
 func (s *controllerStandIn) get(ctx context.Context, ref kube.Ref) (kube.Object, error) {
@@ -203,6 +192,13 @@ func (s *controllerStandIn) deployments(ctx context.Context) error {
 			return err
 		}
 		if d != nil && !available(d) {
+			ready, err := s.fluxDeploymentReady(name)
+			if err != nil {
+				return err
+			}
+			if !ready {
+				continue
+			}
 			if err := s.markAvailable(ctx, ref); err != nil {
 				return err
 			}
@@ -214,141 +210,4 @@ func (s *controllerStandIn) deployments(ctx context.Context) error {
 func decode(secret kube.Object, key string) string {
 	b, _ := base64.StdEncoding.DecodeString(secret.Str("data", key))
 	return string(b)
-}
-
-func generation(o kube.Object) float64 {
-	g, _ := o.Get("metadata", "generation").(float64)
-	return g
-}
-
-func observed(o kube.Object) float64 {
-	g, _ := o.Get("status", "observedGeneration").(float64)
-	return g
-}
-
-func condition(typ, status, reason, msg string) []any {
-	return []any{map[string]any{"type": typ, "status": status, "reason": reason, "message": msg,
-		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339), "observedGeneration": 0}}
-}
-
-// source stands in for source-controller.
-func (s *controllerStandIn) source(ctx context.Context) error {
-	ref := kube.Ref{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Namespace: "flux-system", Name: "flux-system"}
-	repo, err := s.get(ctx, ref)
-	if err != nil || repo == nil {
-		return err
-	}
-	requested := repo.Str("metadata", "annotations", "reconcile.fluxcd.io/requestedAt")
-	if generation(repo) == observed(repo) && requested == repo.Str("status", "lastHandledReconcileAt") {
-		return nil
-	}
-	s.mu.Lock()
-	url := strings.Replace(repo.Str("spec", "url"), s.mapFrom, s.mapTo, 1)
-	s.mu.Unlock()
-	sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "flux-system", Name: repo.Str("spec", "secretRef", "name")})
-	if err != nil {
-		return err
-	}
-	status := map[string]any{"observedGeneration": generation(repo), "lastHandledReconcileAt": requested}
-	if sec == nil {
-		status["conditions"] = condition("Ready", "False", "AuthenticationFailed", "secrets \"flux-system\" not found")
-	} else {
-		branch := repo.Str("spec", "ref", "branch")
-		header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(decode(sec, "username")+":"+decode(sec, "password")))
-		cmd := exec.CommandContext(ctx, "/usr/bin/git", "ls-remote", url, "refs/heads/"+branch)
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0="+header)
-		out, err := cmd.CombinedOutput()
-		fields := strings.Fields(string(out))
-		switch {
-		case err != nil:
-			status["conditions"] = condition("Ready", "False", "GitOperationFailed", "failed to checkout and determine revision: unable to list remote for '"+repo.Str("spec", "url")+"': "+strings.TrimSpace(string(out)))
-		case len(fields) == 0:
-			status["conditions"] = condition("Ready", "False", "GitOperationFailed", "failed to checkout and determine revision: couldn't find remote ref \"refs/heads/"+branch+"\"")
-		default:
-			rev := branch + "@sha1:" + fields[0]
-			status["artifact"] = map[string]any{"revision": rev, "path": "gitrepository/flux-system/flux-system/" + fields[0] + ".tar.gz",
-				"url":    "http://source-controller.flux-system.svc.cluster.local./gitrepository/flux-system/flux-system/" + fields[0] + ".tar.gz",
-				"digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "lastUpdateTime": time.Now().UTC().Format(time.RFC3339)}
-			status["conditions"] = condition("Ready", "True", "Succeeded", "stored artifact for revision '"+rev+"'")
-		}
-	}
-	_, err = s.c.kube.MergePatch(ctx, ref, "status", map[string]any{"status": status})
-	return err
-}
-
-// pathExists fetches the revision as source-controller's artifact would hold it and checks that
-// the Kustomization's path is a directory with a kustomization.yaml or manifests in it.
-func (s *controllerStandIn) pathExists(ctx context.Context, repo kube.Object, path, rev string) (string, bool) {
-	s.mu.Lock()
-	url := strings.Replace(repo.Str("spec", "url"), s.mapFrom, s.mapTo, 1)
-	s.mu.Unlock()
-	sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "flux-system", Name: repo.Str("spec", "secretRef", "name")})
-	if err != nil || sec == nil {
-		return "source credentials not found", false
-	}
-	dir, err := os.MkdirTemp("", "standin-artifact-")
-	if err != nil {
-		return err.Error(), false
-	}
-	defer os.RemoveAll(dir)
-	header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(decode(sec, "username")+":"+decode(sec, "password")))
-	sha := rev[strings.LastIndex(rev, ":")+1:]
-	for _, args := range [][]string{{"init", "-q"}, {"fetch", "-q", "--depth=1", url, "refs/heads/" + repo.Str("spec", "ref", "branch")}, {"checkout", "-q", sha}} {
-		cmd := exec.CommandContext(ctx, "/usr/bin/git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0="+header)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Sprintf("artifact for %s: git %s: %s", rev, args[0], out), false
-		}
-	}
-	entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(path, "./"))))
-	if err != nil || len(entries) == 0 {
-		return fmt.Sprintf("kustomization path not found: %s", path), false
-	}
-	return "", true
-}
-
-// kustomize stands in for kustomize-controller.
-func (s *controllerStandIn) kustomize(ctx context.Context) error {
-	ref := kube.Ref{APIVersion: "kustomize.toolkit.fluxcd.io/v1", Kind: "Kustomization", Namespace: "flux-system", Name: "flux-system"}
-	ks, err := s.get(ctx, ref)
-	if err != nil || ks == nil {
-		return err
-	}
-	repo, err := s.get(ctx, kube.Ref{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Namespace: "flux-system", Name: ks.Str("spec", "sourceRef", "name")})
-	if err != nil || repo == nil {
-		return err
-	}
-	rev := repo.Str("status", "artifact", "revision")
-	requested := ks.Str("metadata", "annotations", "reconcile.fluxcd.io/requestedAt")
-	if generation(ks) == observed(ks) && requested == ks.Str("status", "lastHandledReconcileAt") && rev == ks.Str("status", "lastAttemptedRevision") {
-		return nil
-	}
-	status := map[string]any{"observedGeneration": generation(ks), "lastHandledReconcileAt": requested}
-	st, _, msg, _ := repo.Condition("Ready")
-	switch {
-	case rev == "" || st != "True":
-		status["conditions"] = condition("Ready", "False", "ArtifactFailed", "Source artifact not found, retrying in 30s")
-		_ = msg
-	default:
-		status["lastAttemptedRevision"] = rev
-		if name := ks.Str("spec", "decryption", "secretRef", "name"); name != "" {
-			sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "flux-system", Name: name})
-			if err != nil {
-				return err
-			}
-			if sec == nil {
-				status["conditions"] = condition("Ready", "False", "DecryptionFailed", fmt.Sprintf("decryption secret error: Secret %q not found", name))
-				break
-			}
-		}
-		if msg, ok := s.pathExists(ctx, repo, ks.Str("spec", "path"), rev); !ok {
-			status["conditions"] = condition("Ready", "False", "BuildFailed", msg)
-			break
-		}
-		status["lastAppliedRevision"] = rev
-		status["conditions"] = condition("Ready", "True", "ReconciliationSucceeded", "Applied revision: "+rev)
-	}
-	_, err = s.c.kube.MergePatch(ctx, ref, "status", map[string]any{"status": status})
-	return err
 }
