@@ -10,42 +10,14 @@ import (
 
 	"github.com/business-operations/bo.microvm/internal/command"
 	"github.com/business-operations/bo.microvm/internal/statedir"
+	"github.com/business-operations/bo.microvm/internal/step"
 )
 
-// Step is one step of a procedure: a title, whether it should run (decided from the state
-// read before anything changed) and why, and what it does. Wait steps change nothing.
-type Step struct {
-	Title  string
-	Run    bool
-	Reason string
-	Wait   bool
-	// ReadOnly steps only read (a preflight check): they run in check mode too.
-	ReadOnly bool
-	do       func(ctx context.Context) error
-}
-
-// StepResult is how a step ended, as the module reports it.
-type StepResult struct {
-	Title  string `json:"title"`
-	Status string `json:"status"` // changed, waited, skipped, would change, would wait, failed
-	Reason string `json:"reason"`
-}
-
-// Step statuses.
-const (
-	StatusChanged     = "changed"
-	StatusWaited      = "waited"
-	StatusSkipped     = "skipped"
-	StatusWouldChange = "would change"
-	StatusWouldWait   = "would wait"
-	StatusFailed      = "failed"
-)
-
-// Result is what Apply or Reset did (or, in check mode, would do).
+// Result is what Apply or Reset did (or, in check mode, would do). Changed and Steps come
+// from the step engine (internal/step): every step is reported with its vocabulary.
 type Result struct {
-	Changed bool         `json:"changed"`
-	Steps   []StepResult `json:"steps"`
-	Facts   Facts        `json:"facts"`
+	step.Report
+	Facts Facts `json:"facts"`
 	// ConfigBefore/After are k0s.yaml before and after, for diff mode ("" = absent or unmanaged).
 	ConfigBefore string `json:"-"`
 	ConfigAfter  string `json:"-"`
@@ -53,41 +25,36 @@ type Result struct {
 	RebootRequired bool `json:"reboot_required"`
 }
 
-// runSteps runs (or in check mode, lists) steps in order and stops at the first failure.
-func runSteps(ctx context.Context, steps []Step, check bool, res *Result) error {
-	for _, s := range steps {
-		r := StepResult{Title: s.Title, Reason: s.Reason}
-		switch {
-		case !s.Run:
-			r.Status = StatusSkipped
-		case check && s.ReadOnly:
-			if err := s.do(ctx); err != nil {
-				r.Status = StatusFailed
-				res.Steps = append(res.Steps, r)
-				return fmt.Errorf("%s: %w", s.Title, err)
-			}
-			r.Status = StatusWaited
-		case check && s.Wait:
-			r.Status = StatusWouldWait
-		case check:
-			r.Status = StatusWouldChange
-			res.Changed = true
-		default:
-			if err := s.do(ctx); err != nil {
-				r.Status = StatusFailed
-				res.Steps = append(res.Steps, r)
-				return fmt.Errorf("%s: %w", s.Title, err)
-			}
-			r.Status = StatusChanged
-			if s.Wait {
-				r.Status = StatusWaited
-			} else {
-				res.Changed = true
-			}
-		}
-		res.Steps = append(res.Steps, r)
+// fixed is a step check decided from the state read before anything changed (k0sctl's
+// phases decide the same way): needed or not, and why.
+func fixed(needed bool, reason string) func(context.Context) (bool, string, error) {
+	return func(context.Context) (bool, string, error) { return needed, reason, nil }
+}
+
+// decided is fixed with a reason for each answer.
+func decided(needed bool, yes, no string) func(context.Context) (bool, string, error) {
+	return fixed(needed, reason(needed, yes, no))
+}
+
+// draft is a step while plan decides it from the state it read; engine hands it to the
+// step engine, which runs it (or in check mode reports it) with the common vocabulary.
+type draft struct {
+	Title  string
+	Run    bool
+	Reason string
+	Kind   step.Kind
+	do     func(ctx context.Context) error
+}
+
+func (d draft) engine() step.Step {
+	return step.Step{Title: d.Title, Kind: d.Kind, Check: fixed(d.Run, d.Reason), Do: d.do}
+}
+
+func reason(cond bool, yes, no string) string {
+	if cond {
+		return yes
 	}
-	return nil
+	return no
 }
 
 // Apply brings this node to its place in the cluster: the bootstrap controller initialises
@@ -96,7 +63,17 @@ func runSteps(ctx context.Context, steps []Step, check bool, res *Result) error 
 // changed). In check mode it reads the same state, plans the same steps and runs none.
 func Apply(ctx context.Context, env Env, o Options, check bool) (*Result, error) {
 	o = o.withDefaults()
+	o, err := o.resolve(env)
+	if err != nil {
+		return nil, err
+	}
+	if o.Role == "" {
+		return nil, errors.New("role is required with state: present (controller, controller+worker or worker)")
+	}
 	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := o.validateConfig(); err != nil {
 		return nil, err
 	}
 	if o.Wait == nil {
@@ -114,12 +91,8 @@ func Apply(ctx context.Context, env Env, o Options, check bool) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Binary {
-		hint := "install k0s there (k0sctl's path) or point k0s_binary at it"
-		if o.ServiceMode == ServiceNixOS {
-			hint = "NixOS: enable services.k0s (k0s-nix) and set k0s_binary to its package's bin/k0s, e.g. /run/current-system/sw/bin/k0s"
-		}
-		return nil, fmt.Errorf("no k0s binary at %s: %s", o.Binary, hint)
+	if err := needBinary(o, st); err != nil {
+		return nil, err
 	}
 	p, err := plan(env, o, st, check)
 	if err != nil {
@@ -130,19 +103,33 @@ func Apply(ctx context.Context, env Env, o Options, check bool) (*Result, error)
 		res.ConfigAfter = string(p.config)
 	}
 	for _, w := range p.warnings {
-		res.Steps = append(res.Steps, StepResult{Title: "Warning", Status: StatusSkipped, Reason: w})
+		res.Steps = append(res.Steps, step.Result{Title: "Warning", Status: step.OK, Reason: w})
 	}
-	runErr := runSteps(ctx, p.steps, check, res)
-	res.Facts = facts(ctx, env, o, st, check, runErr == nil)
+	runErr := step.Run(ctx, p.steps, check, &res.Report)
+	res.Facts = facts(ctx, env, o, st, check)
 	return res, runErr
+}
+
+// needBinary fails when the k0s binary is missing, saying where it is expected.
+func needBinary(o Options, st State) error {
+	if st.Binary {
+		return nil
+	}
+	hint := "install k0s there (k0sctl's path) or point k0s_binary at it"
+	if o.ServiceMode == ServiceNixOS {
+		hint = "NixOS: the guest gets k0s from microvm-guest.k0s.package (guest.nix puts it on the system PATH, " + NixOSBinary + "); set it, or point k0s_binary at the k0s your unit runs"
+	}
+	return fmt.Errorf("no k0s binary at %s: %s", o.Binary, hint)
 }
 
 // planned is what plan decided.
 type planned struct {
-	steps    []Step
+	steps    []step.Step
 	config   []byte // the k0s.yaml to write (nil: not managed here)
 	warnings []string
 }
+
+func (p *planned) add(d draft) { p.steps = append(p.steps, d.engine()) }
 
 // plan validates the state against the options and lists the steps. Everything it refuses,
 // it refuses before anything changed.
@@ -187,7 +174,12 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 		return p, fmt.Errorf("k0s is running but was not installed as a service (no unit file in /etc/systemd/system or /etc/init.d): it was started by hand. Stop it, or set service_mode: nixos if NixOS manages its unit")
 	}
 	if o.ServiceMode == ServiceNixOS && !st.Installed {
-		return p, fmt.Errorf("systemd does not know %s.service: enable services.k0s (k0s-nix) with role %s in this machine's NixOS configuration, or use service_mode: generic", o.ServiceName, o.Role)
+		return p, fmt.Errorf("systemd does not know %s.service: set microvm-guest.k0s.role = %q and microvm-guest.k0s.package (guest.nix) or enable services.k0s (k0s-nix) in this machine's NixOS configuration, or set k0s_service_mode: generic on a machine that is not NixOS", o.ServiceName, string(o.Role))
+	}
+	if o.ServiceMode == ServiceNixOS {
+		if err := unitMatches(o, st.UnitArgs); err != nil {
+			return p, err
+		}
 	}
 
 	// The state after the reset step, if it runs.
@@ -197,7 +189,7 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 		if o.ServiceMode == ServiceNixOS {
 			stop = run(systemctl("stop"))
 		}
-		p.steps = append(p.steps, Step{
+		p.add(draft{
 			Title: "Wipe the data of another cluster (k0s reset)", Run: true,
 			Reason: fmt.Sprintf("force_reset: %s holds the cluster with CA %s", o.DataDir, short(st.CA)),
 			do: func(ctx context.Context) error {
@@ -227,7 +219,7 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 	// k0s.yaml, controllers only (workers get their config from the API).
 	configChanged := false
 	if o.Role.IsController() {
-		s := Step{Title: "Write " + o.ConfigPath}
+		s := draft{Title: "Write " + o.ConfigPath}
 		switch {
 		case !o.ManageConfig:
 			s.Reason = "manage_config: false (NixOS renders it from services.k0s.spec)"
@@ -261,14 +253,14 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 			}
 			s.do = func(ctx context.Context) error { return writeConfig(ctx, env, o, st.Config, want) }
 		}
-		p.steps = append(p.steps, s)
+		p.add(s)
 	}
 
 	// k0sctl's connectivity check, before anything changes (k0s#4557: fail with the reason
 	// instead of looping on the join).
 	if needsJoin && o.Token != "" {
-		p.steps = append(p.steps, Step{
-			Title: "Check that the API at " + token.API + " answers from this node", Run: true, Wait: true, ReadOnly: true,
+		p.add(draft{
+			Title: "Check that the API at " + token.API + " answers from this node", Run: true, Kind: step.Read,
 			Reason: "the join talks to it",
 			do: func(ctx context.Context) error {
 				if err := env.probe(ctx, token.API); err != nil {
@@ -280,7 +272,7 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 	}
 
 	// The join token file.
-	tokenStep := Step{Title: "Write the join token to " + o.TokenFile + " (0600)"}
+	tokenStep := draft{Title: "Write the join token to " + o.TokenFile + " (0600)"}
 	switch {
 	case o.Bootstrap:
 		tokenStep.Reason = "the bootstrap controller initialises the cluster without a token"
@@ -295,13 +287,13 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 			return writeFile(env.path(o.TokenFile), tok, tokenFileMode)
 		}
 	}
-	p.steps = append(p.steps, tokenStep)
+	p.add(tokenStep)
 
 	// The service.
 	reinstall := false
 	if o.ServiceMode == ServiceGeneric {
 		args := installArgs(o, needsJoin || env.exists(o.TokenFile))
-		s := Step{Title: "Install the k0s " + o.Role.installRole() + " service (k0s install)"}
+		s := draft{Title: "Install the k0s " + o.Role.installRole() + " service (k0s install)"}
 		switch {
 		case !installed:
 			s.Run, s.Reason = true, "no k0s unit yet"
@@ -314,9 +306,9 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 		default:
 			s.Reason = "installed (" + st.UnitPath + ")"
 		}
-		p.steps = append(p.steps, s)
+		p.add(s)
 	}
-	start := Step{Title: "Start k0s"}
+	start := draft{Title: "Start k0s"}
 	if o.Bootstrap && !hasData {
 		start.Title = "Start k0s and initialise the cluster"
 	} else if needsJoin {
@@ -332,8 +324,8 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 			start.do = run(k0s("start"))
 		}
 	}
-	p.steps = append(p.steps, start)
-	restart := Step{Title: "Restart k0s to load the changed configuration"}
+	p.add(start)
+	restart := draft{Title: "Restart k0s to load the changed configuration"}
 	switch {
 	case !running:
 		restart.Reason = "not running before: the start loads it"
@@ -352,23 +344,28 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 			}
 		}
 	}
-	p.steps = append(p.steps, restart)
+	p.add(restart)
 
-	w := waiter{env: env, o: o}
-	p.steps = append(p.steps, Step{
-		Title: "Wait for k0s to report running", Wait: true, Run: start.Run || restart.Run,
-		Reason: "after a start or restart", do: w.status,
+	w := &waiter{env: env, o: o}
+	p.add(draft{
+		Title: "Wait for k0s to report running", Kind: step.Wait, Run: start.Run || restart.Run,
+		Reason: reason(start.Run || restart.Run, "after a start or restart", "running, neither started nor restarted"), do: w.status,
 	})
-	for _, name := range WaitOrder {
-		if !contains(o.Wait, name) {
-			continue
-		}
-		s := w.step(name)
-		if s.Title == "" {
-			continue
-		}
-		p.steps = append(p.steps, s)
+	// The charts k0s will read: the k0s.yaml written here, else the one NixOS renders.
+	cfg := p.config
+	if cfg == nil {
+		cfg = st.Config
 	}
+	var err error
+	if cfg != nil {
+		w.charts, err = configCharts(cfg)
+	} else {
+		w.charts, err = optionCharts(o.Cluster)
+	}
+	if err != nil {
+		return p, err
+	}
+	p.steps = append(p.steps, w.steps()...)
 	return p, nil
 }
 
@@ -396,22 +393,7 @@ func flagsDiffer(running []string, o Options) bool {
 	if len(running) == 0 {
 		return false
 	}
-	got := map[string]string{}
-	for i := 0; i < len(running); i++ {
-		a := running[i]
-		if !strings.HasPrefix(a, "--") {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !ok {
-			v = "true"
-			if i+1 < len(running) && !strings.HasPrefix(running[i+1], "-") && k != "enable-worker" && k != "no-taints" {
-				v = running[i+1]
-				i++
-			}
-		}
-		got[k] = v
-	}
+	got := parseArgs(running).value
 	want := map[string]string{"data-dir": o.DataDir, "enable-worker": "false", "no-taints": "false"}
 	if o.Role.IsController() {
 		want["config"] = o.ConfigPath

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/internal/step"
 )
 
 func cluster() ClusterConfig {
@@ -43,7 +45,7 @@ func TestApply(t *testing.T) {
 		wantErr string
 		changed bool
 		acted   []string
-		steps   map[string]string
+		steps   map[string]step.Status
 		verify  func(t *testing.T, n *node, r *Result)
 	}{
 		{
@@ -55,12 +57,12 @@ func TestApply(t *testing.T) {
 				"install controller --data-dir=/var/lib/k0s --config=/etc/k0s/k0s.yaml --enable-worker=true",
 				"start",
 			},
-			steps: map[string]string{
-				"Write /etc/k0s/k0s.yaml":                          StatusChanged,
-				"Write the join token to /etc/k0s/k0stoken (0600)": StatusSkipped,
-				"Start k0s and initialise the cluster":             StatusChanged,
-				"Restart k0s to load the changed configuration":    StatusSkipped,
-				"Wait for the Kubernetes API (/readyz)":            StatusWaited,
+			steps: map[string]step.Status{
+				"Write /etc/k0s/k0s.yaml":                          step.Changed,
+				"Write the join token to /etc/k0s/k0stoken (0600)": step.OK,
+				"Start k0s and initialise the cluster":             step.Changed,
+				"Restart k0s to load the changed configuration":    step.OK,
+				"Wait for the Kubernetes API (/readyz)":            step.Waited,
 			},
 			verify: func(t *testing.T, n *node, r *Result) {
 				cfg := n.read(DefaultConfigPath)
@@ -86,13 +88,13 @@ func TestApply(t *testing.T) {
 			},
 			changed: false,
 			acted:   nil,
-			steps: map[string]string{
-				"Write /etc/k0s/k0s.yaml":                          StatusSkipped,
-				"Install the k0s controller service (k0s install)": StatusSkipped,
-				"Start k0s": StatusSkipped,
-				"Restart k0s to load the changed configuration": StatusSkipped,
-				"Wait for k0s to report running":                StatusSkipped,
-				"Wait for the Kubernetes API (/readyz)":         StatusWaited,
+			steps: map[string]step.Status{
+				"Write /etc/k0s/k0s.yaml":                          step.OK,
+				"Install the k0s controller service (k0s install)": step.OK,
+				"Start k0s": step.OK,
+				"Restart k0s to load the changed configuration": step.OK,
+				"Wait for k0s to report running":                step.OK,
+				"Wait for the Kubernetes API (/readyz)":         step.Waited,
 			},
 		},
 		{
@@ -106,11 +108,11 @@ func TestApply(t *testing.T) {
 			},
 			changed: true,
 			acted:   []string{"config validate --config=ROOT/etc/k0s/k0s.yaml.bo-validate", "stop", "start"},
-			steps: map[string]string{
-				"Write /etc/k0s/k0s.yaml":                          StatusChanged,
-				"Install the k0s controller service (k0s install)": StatusSkipped,
-				"Start k0s": StatusSkipped,
-				"Restart k0s to load the changed configuration": StatusChanged,
+			steps: map[string]step.Status{
+				"Write /etc/k0s/k0s.yaml":                          step.Changed,
+				"Install the k0s controller service (k0s install)": step.OK,
+				"Start k0s": step.OK,
+				"Restart k0s to load the changed configuration": step.Changed,
 			},
 			verify: func(t *testing.T, n *node, r *Result) {
 				assert.Contains(t, n.read(DefaultConfigPath), "hubble")
@@ -125,17 +127,17 @@ func TestApply(t *testing.T) {
 		{
 			name: "a worker joins with the token written to a 0600 file, never on a command line",
 			setup: func(t *testing.T, n *node) Options {
-				n.kubectl["get node k0s-cp1 -o json"] = `{"metadata":{"name":"k0s-cp1"}}`
+				n.api["/api/v1/nodes/k0s-cp1"] = `{"metadata":{"name":"k0s-cp1"}}`
 				o := opts(Worker, false)
 				o.Token = tok
 				return o
 			},
 			changed: true,
 			acted:   []string{"install worker --data-dir=/var/lib/k0s --token-file=/etc/k0s/k0stoken", "start"},
-			steps: map[string]string{
-				"Write the join token to /etc/k0s/k0stoken (0600)": StatusChanged,
-				"Start k0s and join the cluster":                   StatusChanged,
-				"Wait for node k0s-cp1 to register":                StatusWaited,
+			steps: map[string]step.Status{
+				"Write the join token to /etc/k0s/k0stoken (0600)": step.Changed,
+				"Start k0s and join the cluster":                   step.Changed,
+				"Wait for node k0s-cp1 to register":                step.Waited,
 			},
 			verify: func(t *testing.T, n *node, r *Result) {
 				assert.Equal(t, []string{"https://198.18.0.101:6443"}, n.probed)
@@ -150,13 +152,13 @@ func TestApply(t *testing.T) {
 			name: "a joined worker given a new token is left alone",
 			setup: func(t *testing.T, n *node) Options {
 				n.joined("worker", false, ca)
-				n.kubectl["get node k0s-cp1 -o json"] = `{"metadata":{"name":"k0s-cp1"}}`
+				n.api["/api/v1/nodes/k0s-cp1"] = `{"metadata":{"name":"k0s-cp1"}}`
 				o := opts(Worker, false)
 				o.Token = tok
 				return o
 			},
 			changed: false,
-			steps:   map[string]string{"Write the join token to /etc/k0s/k0stoken (0600)": StatusSkipped},
+			steps:   map[string]step.Status{"Write the join token to /etc/k0s/k0stoken (0600)": step.OK},
 		},
 		{
 			name: "a node holding another cluster's data is refused",
@@ -183,7 +185,7 @@ func TestApply(t *testing.T) {
 			name: "force_reset wipes another cluster's data, then joins",
 			setup: func(t *testing.T, n *node) Options {
 				n.joined("worker", false, other)
-				n.kubectl["get node k0s-cp1 -o json"] = `{"metadata":{"name":"k0s-cp1"}}`
+				n.api["/api/v1/nodes/k0s-cp1"] = `{"metadata":{"name":"k0s-cp1"}}`
 				o := opts(Worker, false)
 				o.Token, o.ForceReset = tok, true
 				return o
@@ -282,11 +284,11 @@ func TestApply(t *testing.T) {
 			check:   true,
 			changed: true,
 			acted:   nil,
-			steps: map[string]string{
-				"Write /etc/k0s/k0s.yaml":                          StatusWouldChange,
-				"Install the k0s controller service (k0s install)": StatusWouldChange,
-				"Start k0s and initialise the cluster":             StatusWouldChange,
-				"Wait for the Kubernetes API (/readyz)":            StatusWouldWait,
+			steps: map[string]step.Status{
+				"Write /etc/k0s/k0s.yaml":                          step.WouldChange,
+				"Install the k0s controller service (k0s install)": step.WouldChange,
+				"Start k0s and initialise the cluster":             step.WouldChange,
+				"Wait for the Kubernetes API (/readyz)":            step.WouldWait,
 			},
 			verify: func(t *testing.T, n *node, r *Result) {
 				assert.False(t, n.exists(DefaultConfigPath))
@@ -298,7 +300,7 @@ func TestApply(t *testing.T) {
 			setup:   func(t *testing.T, n *node) Options { return opts(Worker, false) },
 			check:   true,
 			changed: true,
-			steps:   map[string]string{"Start k0s and join the cluster": StatusWouldChange},
+			steps:   map[string]step.Status{"Start k0s and join the cluster": step.WouldChange},
 		},
 	}
 	for _, tc := range tests {

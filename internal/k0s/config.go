@@ -3,6 +3,7 @@ package k0s
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"reflect"
 	"sort"
 	"strconv"
@@ -19,7 +20,20 @@ type ClusterConfig struct {
 	APIPort     int      // 6443
 	SANs        []string // extra API certificate names
 	PeerAddress string   // this controller's etcd peer address ("" = k0s picks)
-	Addons      Addons
+	// DataDir is k0s' data directory: the kubelet root is <DataDir>/kubelet (k0s
+	// v1.35.3+k0s.0 pkg/config/cfgvars.go: KubeletRootDir defaults to filepath.Join(dataDir,
+	// "kubelet")), which the CSI plugins must be told. "" = DefaultDataDir.
+	DataDir string
+	Addons  Addons
+}
+
+// KubeletRootDir is the kubelet's root directory k0s uses for cc's data dir.
+func (cc ClusterConfig) KubeletRootDir() string {
+	d := cc.DataDir
+	if d == "" {
+		d = DefaultDataDir
+	}
+	return path.Join(d, "kubelet")
 }
 
 // Addon is one Helm add-on: on/off, the chart version, and values merged over the module's.
@@ -38,6 +52,9 @@ type Addons struct {
 	RookCluster  Addon  // version defaults to Rook's
 	DeviceFilter string // the raw Ceph disk(s) only, e.g. "^vdb$"
 	MonCount     int    // Ceph monitors; 0 = 1
+	// OSDNodes is how many nodes carry a Ceph disk (the kubelets); the block pool keeps
+	// min(3, OSDNodes) replicas, one per host. 0 = 3 (the chart's default size).
+	OSDNodes int
 }
 
 // Chart is one entry of spec.extensions.helm.charts. k0s turns it into the Chart object
@@ -64,6 +81,7 @@ func (cc ClusterConfig) Charts() []Chart {
 		port = DefaultAPIPort
 	}
 	a := cc.Addons
+	kubeletDir := cc.KubeletRootDir()
 	var charts []Chart
 	if a.Cilium.Enabled {
 		charts = append(charts, Chart{
@@ -87,10 +105,11 @@ func (cc ClusterConfig) Charts() []Chart {
 					"replicated": map[string]any{"mayastor": map[string]any{"enabled": false}},
 					"local":      map[string]any{"lvm": map[string]any{"enabled": false}, "zfs": map[string]any{"enabled": false}},
 				},
-				"lvm-localpv":         map[string]any{"lvmNode": map[string]any{"kubeletDir": KubeletRootDir}},
-				"zfs-localpv":         map[string]any{"zfsNode": map[string]any{"kubeletDir": KubeletRootDir}},
-				"mayastor":            map[string]any{"csi": map[string]any{"node": map[string]any{"kubeletDir": KubeletRootDir}}},
-				"localpv-provisioner": map[string]any{"hostpathClass": map[string]any{"isDefaultClass": true}},
+				"lvm-localpv": map[string]any{"lvmNode": map[string]any{"kubeletDir": kubeletDir}},
+				"zfs-localpv": map[string]any{"zfsNode": map[string]any{"kubeletDir": kubeletDir}},
+				"mayastor":    map[string]any{"csi": map[string]any{"node": map[string]any{"kubeletDir": kubeletDir}}},
+				// One default StorageClass per cluster: Ceph's block class when Rook is on.
+				"localpv-provisioner": map[string]any{"hostpathClass": map[string]any{"isDefaultClass": !a.Rook.Enabled}},
 				"alloy":               map[string]any{"enabled": false},
 				"loki":                map[string]any{"enabled": false},
 				"minio":               map[string]any{"enabled": false},
@@ -102,7 +121,7 @@ func (cc ClusterConfig) Charts() []Chart {
 			Name: "rook-ceph", ChartName: "rook-release/rook-ceph", Version: a.Rook.Version, Namespace: "rook-ceph",
 			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 3, Timeout: "20m",
 			Values: merge(map[string]any{
-				"csi": map[string]any{"kubeletDirPath": KubeletRootDir},
+				"csi": map[string]any{"kubeletDirPath": kubeletDir},
 			}, a.Rook.Values),
 		})
 		mons := a.MonCount
@@ -120,20 +139,60 @@ func (cc ClusterConfig) Charts() []Chart {
 				"operatorNamespace": "rook-ceph",
 				"cephClusterSpec": map[string]any{
 					"dataDirHostPath": "/var/lib/rook",
-					"mon":             map[string]any{"count": mons, "allowMultiplePerNode": mons > 1},
-					"mgr":             map[string]any{"count": 1, "allowMultiplePerNode": true},
+					// Several mons on one node defeat their quorum: only a single mon may
+					// share a node (with the mgr).
+					"mon": map[string]any{"count": mons, "allowMultiplePerNode": mons == 1},
+					"mgr": map[string]any{"count": 1, "allowMultiplePerNode": true},
 					"storage": map[string]any{
 						"useAllNodes":   true,
 						"useAllDevices": false,
 						"deviceFilter":  a.DeviceFilter,
 					},
 				},
+				"cephBlockPools":   []any{blockPool(a.OSDNodes)},
 				"cephFileSystems":  []any{},
 				"cephObjectStores": []any{},
 			}, a.RookCluster.Values),
 		})
 	}
 	return charts
+}
+
+// blockPool is the rook-ceph-cluster chart's one block pool and its StorageClass, sized to the
+// OSD nodes. The entry repeats the chart's own default (rook/rook 01d71c41,
+// deploy/charts/rook-ceph-cluster/values.yaml cephBlockPools[0]: pool ceph-blockpool,
+// failureDomain host, size 3, StorageClass ceph-block isDefault true, the rbd parameters),
+// because Helm replaces a list as a whole; only the size is changed: with failureDomain host
+// a pool cannot keep more replicas than there are hosts, and Rook refuses size 1 unless
+// requireSafeReplicaSize is false (CephBlockPool spec.replicated).
+func blockPool(osdNodes int) map[string]any {
+	size := 3
+	if osdNodes > 0 && osdNodes < size {
+		size = osdNodes
+	}
+	replicated := map[string]any{"size": size}
+	if size == 1 {
+		replicated["requireSafeReplicaSize"] = false
+	}
+	return map[string]any{
+		"name": "ceph-blockpool",
+		"spec": map[string]any{"failureDomain": "host", "replicated": replicated},
+		"storageClass": map[string]any{
+			"enabled": true, "name": "ceph-block", "isDefault": true, "reclaimPolicy": "Delete",
+			"allowVolumeExpansion": true, "mountOptions": []any{},
+			"parameters": map[string]any{
+				"imageFormat":   "2",
+				"imageFeatures": "layering",
+				"csi.storage.k8s.io/provisioner-secret-name":            "rook-csi-rbd-provisioner",
+				"csi.storage.k8s.io/provisioner-secret-namespace":       "rook-ceph",
+				"csi.storage.k8s.io/controller-expand-secret-name":      "rook-csi-rbd-provisioner",
+				"csi.storage.k8s.io/controller-expand-secret-namespace": "rook-ceph",
+				"csi.storage.k8s.io/node-stage-secret-name":             "rook-csi-rbd-node",
+				"csi.storage.k8s.io/node-stage-secret-namespace":        "rook-ceph",
+				"csi.storage.k8s.io/fstype":                             "ext4",
+			},
+		},
+	}
 }
 
 // merge returns base with over merged in, recursively for maps; over wins.
@@ -170,8 +229,12 @@ type yamlSpec struct {
 	Extensions *yamlExtensions `yaml:"extensions,omitempty"`
 }
 type yamlAPI struct {
-	Port int      `yaml:"port"`
-	SANs []string `yaml:"sans,omitempty"`
+	// ExternalAddress is what join tokens and the k0s API name (k0s v1.35.3+k0s.0
+	// pkg/apis/k0s/v1beta1/api.go APISpec.APIAddressURL and K0sControlPlaneAPIAddress use it
+	// when set): the VIP or bootstrap controller every node reaches.
+	ExternalAddress string   `yaml:"externalAddress,omitempty"`
+	Port            int      `yaml:"port"`
+	SANs            []string `yaml:"sans,omitempty"`
 }
 type yamlStorage struct {
 	Type string   `yaml:"type"`
@@ -221,7 +284,7 @@ func (cc ClusterConfig) Render() ([]byte, error) {
 		Kind:       "ClusterConfig",
 		Metadata:   yamlMeta{Name: "k0s"},
 		Spec: yamlSpec{
-			API:     yamlAPI{Port: port, SANs: sans(cc)},
+			API:     yamlAPI{ExternalAddress: cc.APIAddress, Port: port, SANs: sans(cc)},
 			Network: yamlNetwork{Provider: "custom", KubeProxy: yamlKubeProxy{Disabled: true}},
 		},
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -12,11 +11,11 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/kube"
 )
 
 // Status is the part of `k0s status -o json` the module reads (k0s cmd/status).
@@ -51,18 +50,19 @@ func (s Status) RunningRole() Role {
 
 // State is what the node holds, read before anything is decided.
 type State struct {
-	Binary      bool    `json:"binary"`
-	Version     string  `json:"version"`
-	Installed   bool    `json:"installed"`    // the service unit exists
-	UnitPath    string  `json:"unit"`         // generic: the unit file k0s install wrote
-	Running     bool    `json:"running"`      // `k0s status` answered
-	Status      *Status `json:"-"`            // nil when not running
-	CA          string  `json:"ca_sha256"`    // SHA-256 of the cluster CA this node holds ("" = none)
-	AdminConf   bool    `json:"admin_conf"`   // <data-dir>/pki/admin.conf (controller initialised)
-	KubeletConf bool    `json:"kubelet_conf"` // <data-dir>/kubelet.conf (worker joined)
-	EtcdMember  bool    `json:"etcd_member"`  // <data-dir>/etcd/member
-	Config      []byte  `json:"-"`            // current k0s.yaml (nil when absent)
-	ConfigLink  string  `json:"-"`            // where k0s.yaml links to, when it is a symlink
+	Binary      bool     `json:"binary"`
+	Version     string   `json:"version"`
+	Installed   bool     `json:"installed"`    // the service unit exists
+	UnitPath    string   `json:"unit"`         // generic: the unit file k0s install wrote
+	UnitArgs    []string `json:"-"`            // nixos: the unit's ExecStart argv
+	Running     bool     `json:"running"`      // `k0s status` answered
+	Status      *Status  `json:"-"`            // nil when not running
+	CA          string   `json:"ca_sha256"`    // SHA-256 of the cluster CA this node holds ("" = none)
+	AdminConf   bool     `json:"admin_conf"`   // <data-dir>/pki/admin.conf (controller initialised)
+	KubeletConf bool     `json:"kubelet_conf"` // <data-dir>/kubelet.conf (worker joined)
+	EtcdMember  bool     `json:"etcd_member"`  // <data-dir>/etcd/member
+	Config      []byte   `json:"-"`            // current k0s.yaml (nil when absent)
+	ConfigLink  string   `json:"-"`            // where k0s.yaml links to, when it is a symlink
 }
 
 // HasData reports whether the node holds any cluster data (it joined or initialised one).
@@ -130,11 +130,19 @@ func Gather(ctx context.Context, env Env, o Options) (State, error) {
 
 func gatherUnit(ctx context.Context, env Env, o Options, st *State) error {
 	if o.ServiceMode == ServiceNixOS {
-		out, err := env.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"show", "--property=LoadState", "--value", o.ServiceName + ".service"}})
+		out, err := env.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"show", "--property=LoadState", "--property=ExecStart", o.ServiceName + ".service"}})
 		if err != nil {
 			return fmt.Errorf("read the %s unit: %w", o.ServiceName, err)
 		}
-		st.Installed = strings.TrimSpace(string(out.Stdout)) == "loaded"
+		for _, line := range strings.Split(string(out.Stdout), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			switch k {
+			case "LoadState":
+				st.Installed = v == "loaded"
+			case "ExecStart":
+				st.UnitArgs = execStartArgv(v)
+			}
+		}
 		return nil
 	}
 	for _, role := range []string{"controller", "worker"} {
@@ -147,6 +155,81 @@ func gatherUnit(ctx context.Context, env Env, o Options, st *State) error {
 	}
 	return nil
 }
+
+// execStartArgv reads the argv of a `systemctl show --property=ExecStart` value, which systemd
+// prints as "{ path=P ; argv[]=A B C ; ignore_errors=no ; ... }" with the arguments joined by
+// spaces (systemd src/systemctl/systemctl-show.c print_property, "argv[]=%s" of
+// strv_join(info.argv, " ")). nil when there is none.
+func execStartArgv(v string) []string {
+	_, rest, ok := strings.Cut(v, "argv[]=")
+	if !ok {
+		return nil
+	}
+	argv, _, _ := strings.Cut(rest, " ; ")
+	return strings.Fields(argv)
+}
+
+// unitMatches checks, in NixOS mode, that the unit NixOS declares runs k0s the way the
+// options say (guest.nix's microvm-guest.k0s builds ExecStart from the role, bootstrap and
+// extraArgs; the module cannot change it): the role, --enable-worker, --no-taints, and the
+// config, token file and data dir the module writes and reads. The error says what to set.
+func unitMatches(o Options, argv []string) error {
+	if len(argv) < 2 {
+		return nil // nothing to compare (a unit without ExecStart, e.g. a test double)
+	}
+	role, flags := argv[1], parseArgs(argv[2:])
+	fix := "set it in this machine's NixOS configuration (microvm-guest.k0s in guest.nix, or services.k0s) or change the inventory to match"
+	if role != o.Role.installRole() {
+		return fmt.Errorf("the %s unit runs `k0s %s`, but role is %s: %s (microvm-guest.k0s.role = %q)", o.ServiceName, role, o.Role, fix, string(o.Role))
+	}
+	if o.Role.IsController() && flags.bool("enable-worker") != (o.Role == ControllerWorker) {
+		return fmt.Errorf("the %s unit runs k0s controller %s --enable-worker, but role is %s: %s (microvm-guest.k0s.role = %q)", o.ServiceName, reason(flags.bool("enable-worker"), "with", "without"), o.Role, fix, string(o.Role))
+	}
+	if o.Role == ControllerWorker && flags.bool("no-taints") != o.NoTaints {
+		return fmt.Errorf("no_taints is %t, but the %s unit runs k0s %s --no-taints: %s (microvm-guest.k0s.extraArgs %s [ \"--no-taints\" ])", o.NoTaints, o.ServiceName, reason(flags.bool("no-taints"), "with", "without"), fix, reason(o.NoTaints, "containing", "without"))
+	}
+	for flag, want := range map[string]string{"config": o.ConfigPath, "data-dir": o.DataDir, "token-file": o.TokenFile} {
+		got, ok := flags.value[flag]
+		if flag == "config" && !o.Role.IsController() || flag == "token-file" && !ok {
+			continue
+		}
+		if !ok {
+			got = map[string]string{"config": DefaultConfigPath, "data-dir": DefaultDataDir}[flag]
+		}
+		if filepath.Clean(got) != filepath.Clean(want) {
+			return fmt.Errorf("the %s unit runs k0s with --%s=%s, but the module is set to %s: set k0s_%s: %s (or change the unit)", o.ServiceName, flag, got, want, map[string]string{"config": "config_path", "data-dir": "data_dir", "token-file": "token_file"}[flag], got)
+		}
+	}
+	return nil
+}
+
+// unitFlags are the --flags of a k0s command line: booleans and values.
+type unitFlags struct {
+	value map[string]string
+}
+
+// parseArgs reads "--name=value", "--name value" and boolean "--name" flags.
+func parseArgs(args []string) unitFlags {
+	f := unitFlags{value: map[string]string{}}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "--") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !ok {
+			v = "true"
+			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && k != "enable-worker" && k != "no-taints" && k != "single" {
+				v = args[i+1]
+				i++
+			}
+		}
+		f.value[k] = v
+	}
+	return f
+}
+
+func (f unitFlags) bool(name string) bool { return f.value[name] == "true" }
 
 // readCA returns the SHA-256 of the cluster CA the node holds: <data-dir>/pki/ca.crt (every
 // role has it once joined), else the CA inlined in kubelet.conf.
@@ -165,11 +248,15 @@ func readCA(env Env, dataDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read kubelet.conf: %w", err)
 	}
-	kc, err := parseKubeconfig(data)
+	kc, err := kube.ParseConfig(data, env.path(dataDir))
 	if err != nil {
 		return "", fmt.Errorf("read kubelet.conf: %w", err)
 	}
-	return kc.caFingerprint()
+	ep, err := kc.Endpoint()
+	if err != nil {
+		return "", fmt.Errorf("read kubelet.conf: %w", err)
+	}
+	return caFingerprint(ep)
 }
 
 // certFingerprint is the SHA-256 (hex) of the first certificate's DER bytes in pemData.
@@ -182,42 +269,10 @@ func certFingerprint(pemData []byte) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// kubeconfig is the part of a kubeconfig the module reads (join tokens, kubelet.conf).
-type kubeconfig struct {
-	Clusters []struct {
-		Name    string `yaml:"name"`
-		Cluster struct {
-			Server string `yaml:"server"`
-			CAData string `yaml:"certificate-authority-data"`
-		} `yaml:"cluster"`
-	} `yaml:"clusters"`
-	Users []struct {
-		Name string `yaml:"name"`
-		User struct {
-			Token string `yaml:"token"`
-		} `yaml:"user"`
-	} `yaml:"users"`
-}
-
-func parseKubeconfig(data []byte) (kubeconfig, error) {
-	var kc kubeconfig
-	if err := yaml.Unmarshal(data, &kc); err != nil {
-		return kc, fmt.Errorf("not a kubeconfig: %w", err)
-	}
-	if len(kc.Clusters) == 0 {
-		return kc, errors.New("not a kubeconfig: no clusters")
-	}
-	return kc, nil
-}
-
-func (kc kubeconfig) caFingerprint() (string, error) {
-	ca := kc.Clusters[0].Cluster.CAData
-	if ca == "" {
+// caFingerprint is the SHA-256 of the CA a kubeconfig names (internal/kube reads it).
+func caFingerprint(ep kube.Endpoint) (string, error) {
+	if len(ep.CA) == 0 {
 		return "", errors.New("the kubeconfig has no certificate-authority-data")
 	}
-	pemData, err := base64.StdEncoding.DecodeString(ca)
-	if err != nil {
-		return "", fmt.Errorf("certificate-authority-data is not base64: %w", err)
-	}
-	return certFingerprint(bytes.TrimSpace(pemData))
+	return certFingerprint(bytes.TrimSpace(ep.CA))
 }

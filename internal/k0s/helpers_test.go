@@ -16,6 +16,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/internal/step"
 )
 
 // testCA is a cluster CA: its PEM and the fingerprint the module computes.
@@ -85,7 +89,11 @@ type node struct {
 	workers bool   // controller with --enable-worker
 	args    []string
 	ca      testCA
-	kubectl map[string]string // "get --raw=/readyz" -> stdout; missing key -> NotFound
+	// api holds the objects the stand-in API serves, by REST path; a missing path is a
+	// NotFound Status, as a kube-apiserver answers.
+	api    map[string]string
+	readyz string // /readyz body; "" = 500
+	apiSrv *httptest.Server
 	// rejectConfig makes `k0s config validate` fail.
 	rejectConfig bool
 	clock        time.Time
@@ -97,7 +105,9 @@ const bin = "/usr/local/bin/k0s"
 
 func newNode(t *testing.T, ca testCA) *node {
 	t.Helper()
-	n := &node{t: t, root: t.TempDir(), fake: &command.Fake{}, ca: ca, kubectl: map[string]string{"get --raw=/readyz": "ok"}}
+	n := &node{t: t, root: t.TempDir(), fake: &command.Fake{}, ca: ca, api: map[string]string{}, readyz: "ok"}
+	n.apiSrv = httptest.NewTLSServer(http.HandlerFunc(n.serveAPI))
+	t.Cleanup(n.apiSrv.Close)
 	n.file(bin, "#!fake k0s\n", 0o755)
 	n.fake.Expect(command.Expect{Match: bin + " version", Stdout: "v1.33.4+k0s.0\n"})
 	n.fake.Expect(command.Expect{Match: bin + " status -o json", Do: n.status})
@@ -105,7 +115,6 @@ func newNode(t *testing.T, ca testCA) *node {
 	n.fake.Expect(command.Expect{Match: bin + " start", Do: n.start})
 	n.fake.Expect(command.Expect{Match: bin + " stop", Do: n.stop})
 	n.fake.Expect(command.Expect{Match: bin + " config validate --config=", Prefix: true, Do: n.validate})
-	n.fake.Expect(command.Expect{Match: bin + " kubectl ", Prefix: true, Do: n.kubectlDo})
 	n.fake.Expect(command.Expect{Match: bin + " reset --data-dir=/var/lib/k0s", Do: n.reset})
 	return n
 }
@@ -115,6 +124,13 @@ func (n *node) env() Env {
 		n.clock = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 	}
 	return Env{Run: n.fake, Root: n.root, Now: func() time.Time { return n.clock },
+		// The module reads the cluster with the node's kubeconfig: it must be there.
+		Kube: func(kubeconfig string) (*kube.Client, error) {
+			if _, err := os.Stat(kubeconfig); err != nil {
+				return nil, fmt.Errorf("read kubeconfig: %w", err)
+			}
+			return &kube.Client{Server: n.apiSrv.URL, HTTP: n.apiSrv.Client()}, nil
+		},
 		Probe: func(_ context.Context, url string) error { n.probed = append(n.probed, url); return n.probeErr },
 		Sleep: func(_ context.Context, d time.Duration) error { n.clock = n.clock.Add(d); return nil }}
 }
@@ -212,15 +228,40 @@ func (n *node) reset(command.Cmd) (command.Output, error) {
 	return command.Output{}, nil
 }
 
-func (n *node) kubectlDo(c command.Cmd) (command.Output, error) {
-	// Drop "kubectl" and the kubeconfig selector.
-	args := c.Args[2:]
-	key := strings.Join(args, " ")
-	if out, ok := n.kubectl[key]; ok {
-		return command.Output{Stdout: []byte(out)}, nil
+// discovery is what the stand-in API serves per group version (as a kube-apiserver's
+// /api/v1 and /apis/<group>/<version> list their resources).
+var discovery = map[string]string{
+	"/api/v1":                          `{"resources":[{"name":"nodes","kind":"Node","namespaced":false},{"name":"namespaces","kind":"Namespace","namespaced":false},{"name":"secrets","kind":"Secret","namespaced":true}]}`,
+	"/apis/apps/v1":                    `{"resources":[{"name":"deployments","kind":"Deployment","namespaced":true},{"name":"daemonsets","kind":"DaemonSet","namespaced":true}]}`,
+	"/apis/storage.k8s.io/v1":          `{"resources":[{"name":"storageclasses","kind":"StorageClass","namespaced":false}]}`,
+	"/apis/helm.k0sproject.io/v1beta1": `{"resources":[{"name":"charts","kind":"Chart","namespaced":true},{"name":"charts/status","kind":"Chart","namespaced":true}]}`,
+	"/apis/ceph.rook.io/v1":            `{"resources":[{"name":"cephclusters","kind":"CephCluster","namespaced":true}]}`,
+}
+
+func (n *node) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "the stand-in API only serves GET", http.StatusMethodNotAllowed)
+		return
 	}
-	msg := "Error from server (NotFound): " + key + " not found\n"
-	return command.Output{Stderr: []byte(msg)}, &command.Error{Cmd: c.String(), ExitCode: 1, Stderr: msg}
+	if r.URL.Path == "/readyz" {
+		if n.readyz == "" {
+			http.Error(w, "[-]etcd failed: reason withheld\nreadyz check failed", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, n.readyz)
+		return
+	}
+	body, ok := discovery[r.URL.Path]
+	if !ok {
+		body, ok = n.api[r.URL.Path]
+	}
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"%s not found","reason":"NotFound","code":404}`, r.URL.Path)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprint(w, body)
 }
 
 // acted are the calls that change something.
@@ -228,7 +269,7 @@ func (n *node) acted() []string {
 	var out []string
 	for _, c := range n.fake.Calls() {
 		rest := strings.TrimPrefix(c, bin+" ")
-		if strings.HasPrefix(rest, "version") || strings.HasPrefix(rest, "status") || strings.HasPrefix(rest, "kubectl") {
+		if strings.HasPrefix(rest, "systemctl show") || strings.HasPrefix(rest, "version") || strings.HasPrefix(rest, "status") || strings.HasPrefix(rest, "token list") || strings.HasPrefix(rest, "etcd member-list") {
 			continue
 		}
 		out = append(out, rest)
@@ -236,8 +277,8 @@ func (n *node) acted() []string {
 	return out
 }
 
-func statuses(r *Result) map[string]string {
-	out := map[string]string{}
+func statuses(r *Result) map[string]step.Status {
+	out := map[string]step.Status{}
 	for _, s := range r.Steps {
 		out[s.Title] = s.Status
 	}

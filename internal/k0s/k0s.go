@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/kube"
 )
 
 // Role is a node's k0s role.
@@ -47,15 +48,47 @@ func (r Role) installRole() string {
 
 // Service modes.
 const (
+	// ServiceAuto is nixos on a NixOS machine (os-release ID=nixos), generic elsewhere.
+	ServiceAuto = "auto"
 	// ServiceGeneric installs the unit with `k0s install` and drives it with `k0s start|stop`.
 	ServiceGeneric = "generic"
-	// ServiceNixOS leaves the unit to NixOS (services.k0s of k0s-nix) and drives it with systemctl.
+	// ServiceNixOS leaves the unit to NixOS (guest.nix's microvm-guest.k0s, or services.k0s
+	// of k0s-nix) and drives it with systemctl.
 	ServiceNixOS = "nixos"
 )
 
+// NixOS facts the auto mode relies on. Every NixOS system has /etc/os-release with ID=nixos
+// (nixpkgs nixos/modules/misc/version.nix generates it: environment.etc."os-release" with
+// "ID=nixos"), and environment.systemPackages are linked into /run/current-system/sw/bin,
+// where guest.nix puts microvm-guest.k0s.package.
+const (
+	OSRelease   = "/etc/os-release"
+	NixOSBinary = "/run/current-system/sw/bin/k0s"
+)
+
+// isNixOS reports whether the machine's os-release says NixOS (ID=nixos, or nixos in ID_LIKE
+// for derivatives).
+func (e Env) isNixOS() bool {
+	data, err := os.ReadFile(e.path(OSRelease))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"'`)
+		if k == "ID" && v == "nixos" || k == "ID_LIKE" && contains(strings.Fields(v), "nixos") {
+			return true
+		}
+	}
+	return false
+}
+
 // Defaults, from k0s and k0sctl (reference/k0s-flux.md §1, §2.2).
 const (
-	DefaultBinary          = "/usr/local/bin/k0s"
+	DefaultBinary          = "/usr/local/bin/k0s" // generic mode (k0sctl's path)
 	DefaultConfigPath      = "/etc/k0s/k0s.yaml"
 	DefaultTokenFile       = "/etc/k0s/k0stoken"
 	DefaultDataDir         = "/var/lib/k0s"
@@ -65,7 +98,6 @@ const (
 	DefaultTimeout         = 10 * time.Minute
 	DefaultPollInterval    = 5 * time.Second
 	DefaultAPIPort         = 6443
-	KubeletRootDir         = "/var/lib/k0s/kubelet"
 	defaultConfigDirMode   = 0o750
 	configFileMode         = 0o600
 	tokenFileMode          = 0o600
@@ -126,6 +158,15 @@ type Env struct {
 	// Probe checks that an API URL answers HTTP from this node; nil: an HTTPS GET of
 	// <url>/version where any HTTP answer (200, 401, 403, 404) counts, as k0sctl's check.
 	Probe func(ctx context.Context, url string) error
+	// Kube makes the API client from a kubeconfig file; nil: kube.Load.
+	Kube func(kubeconfig string) (*kube.Client, error)
+}
+
+func (e Env) kube(kubeconfig string) (*kube.Client, error) {
+	if e.Kube != nil {
+		return e.Kube(kubeconfig)
+	}
+	return kube.Load(kubeconfig, "")
 }
 
 func (e Env) probe(ctx context.Context, url string) error {
@@ -188,13 +229,10 @@ func (e Env) exists(p string) bool {
 // withDefaults fills the zero values of o.
 func (o Options) withDefaults() Options {
 	if o.ServiceMode == "" {
-		o.ServiceMode = ServiceGeneric
+		o.ServiceMode = ServiceAuto
 	}
 	if o.ServiceName == "" {
 		o.ServiceName = DefaultNixOSService
-	}
-	if o.Binary == "" {
-		o.Binary = DefaultBinary
 	}
 	if o.ConfigPath == "" {
 		o.ConfigPath = DefaultConfigPath
@@ -217,10 +255,39 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// resolve settles the service mode and binary from the machine: auto is nixos on NixOS (its
+// os-release says so) and
+// generic elsewhere; generic on NixOS is refused (k0s install cannot write the read-only
+// /etc/systemd/system there, and its unit would clash with the one guest.nix declares).
+func (o Options) resolve(env Env) (Options, error) {
+	nixos := env.isNixOS()
+	switch o.ServiceMode {
+	case ServiceAuto:
+		o.ServiceMode = ServiceGeneric
+		if nixos {
+			o.ServiceMode = ServiceNixOS
+		}
+	case ServiceGeneric:
+		if nixos {
+			return o, fmt.Errorf("service_mode generic on NixOS (%s says ID=nixos): k0s install cannot write the unit there and would clash with the k0s unit guest.nix declares; set k0s_service_mode: nixos (or auto, the default)", OSRelease)
+		}
+	case ServiceNixOS:
+	default:
+		return o, fmt.Errorf("service_mode %q is not one of auto, generic, nixos", o.ServiceMode)
+	}
+	if o.Binary == "" {
+		o.Binary = DefaultBinary
+		if o.ServiceMode == ServiceNixOS {
+			o.Binary = NixOSBinary
+		}
+	}
+	return o, nil
+}
+
 // validate checks the options that do not depend on host state.
 func (o Options) validate() error {
 	switch o.Role {
-	case Controller, ControllerWorker, Worker:
+	case "", Controller, ControllerWorker, Worker: // "": state ready takes the running role
 	default:
 		return fmt.Errorf("role %q is not one of controller, controller+worker, worker", o.Role)
 	}
@@ -230,18 +297,18 @@ func (o Options) validate() error {
 	if o.Bootstrap && o.Token != "" {
 		return fmt.Errorf("bootstrap: true initialises a new cluster and takes no join token; drop token on the bootstrap controller")
 	}
-	switch o.ServiceMode {
-	case ServiceGeneric, ServiceNixOS:
-	default:
-		return fmt.Errorf("service_mode %q is not one of generic, nixos", o.ServiceMode)
-	}
-	if o.Role.IsController() && o.ManageConfig && o.Cluster.Addons.Cilium.Enabled && o.Cluster.APIAddress == "" {
-		return fmt.Errorf("api_address is required on controllers with Cilium: without kube-proxy, Cilium reaches the API at api_address (k8sServiceHost)")
-	}
 	for _, w := range o.Wait {
 		if !contains(WaitOrder, w) {
 			return fmt.Errorf("wait_for %q is not one of %v", w, WaitOrder)
 		}
+	}
+	return nil
+}
+
+// validateConfig checks what writing k0s.yaml needs (state present).
+func (o Options) validateConfig() error {
+	if o.Role.IsController() && o.ManageConfig && o.Cluster.Addons.Cilium.Enabled && o.Cluster.APIAddress == "" {
+		return fmt.Errorf("api_address is required on controllers with Cilium: without kube-proxy, Cilium reaches the API at api_address (k8sServiceHost)")
 	}
 	return nil
 }

@@ -2,9 +2,6 @@ package k0s
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -47,6 +44,8 @@ func TestTokens(t *testing.T) {
 			}
 			n.fake.Expect(command.Expect{Match: bin + " token create --data-dir=/var/lib/k0s --role=", Prefix: true, Stdout: tok + "\n"})
 			n.fake.Expect(command.Expect{Match: bin + " token invalidate --data-dir=/var/lib/k0s ", Prefix: true})
+			n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=worker", Stdout: tokenList(t, "wrk123")})
+			n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=controller", Stdout: capture(t, "token-list-role-none.stdout")})
 			r, err := Tokens(context.Background(), n.env(), Options{Role: ControllerWorker}, tc.role, "", tc.invalidate, tc.check)
 			if tc.wantErr != "" {
 				require.Error(t, err)
@@ -95,164 +94,6 @@ func TestParseTokenNeverEchoesTheToken(t *testing.T) {
 	}
 }
 
-func TestReset(t *testing.T) {
-	ca := newCA(t)
-	tests := []struct {
-		name    string
-		setup   func(n *node)
-		force   bool
-		check   bool
-		wantErr string
-		acted   []string
-		changed bool
-	}{
-		{name: "reset without force_reset is refused", wantErr: "set force_reset: true"},
-		{name: "a running controller leaves etcd, stops and resets", force: true, changed: true,
-			setup: func(n *node) {
-				n.joined("controller", true, ca)
-				n.file("/var/lib/k0s/etcd/member/snap/db", "", 0o600)
-				b, _ := cluster().Render()
-				n.file(DefaultConfigPath, string(b), 0o600)
-				n.file(DefaultTokenFile, "x", 0o600)
-			},
-			acted: []string{"etcd leave --data-dir=/var/lib/k0s", "stop", "reset --data-dir=/var/lib/k0s"}},
-		{name: "a clean node is left alone", force: true, changed: false, acted: nil},
-		{name: "check mode resets nothing", force: true, check: true, changed: true,
-			setup: func(n *node) { n.joined("worker", false, ca) }, acted: nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNode(t, ca)
-			n.fake.Expect(command.Expect{Match: bin + " etcd leave --data-dir=/var/lib/k0s"})
-			if tc.setup != nil {
-				tc.setup(n)
-			}
-			r, err := Reset(context.Background(), n.env(), Options{Role: Controller}, tc.force, tc.check)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				assert.Empty(t, n.fake.Calls())
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.changed, r.Changed)
-			assert.Equal(t, tc.acted, n.acted())
-			assert.Equal(t, tc.changed, r.RebootRequired)
-			if !tc.check && tc.changed {
-				assert.False(t, n.exists(DefaultTokenFile))
-				assert.False(t, n.exists(DefaultConfigPath))
-				assert.False(t, n.exists("/var/lib/k0s"))
-			}
-		})
-	}
-}
-
-func TestNixOSMode(t *testing.T) {
-	ca := newCA(t)
-	tok := joinToken(t, ca, "nix123")
-	tests := []struct {
-		name      string
-		loadState string
-		wantErr   string
-		acted     []string
-	}{
-		{name: "a worker whose unit NixOS declares gets only the token file and a systemctl start", loadState: "loaded",
-			acted: []string{"systemctl start k0s.service"}},
-		{name: "a node without the NixOS unit is told to enable services.k0s", loadState: "not-found",
-			wantErr: "systemd does not know k0s.service: enable services.k0s (k0s-nix)"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNode(t, ca)
-			n.fake.Expect(command.Expect{Match: "systemctl show --property=LoadState --value k0s.service", Stdout: tc.loadState + "\n"})
-			n.fake.Expect(command.Expect{Match: "systemctl start k0s.service", Do: func(c command.Cmd) (command.Output, error) {
-				n.role = "worker"
-				return n.start(c)
-			}})
-			n.kubectl["get node k0s-w1 -o json"] = `{"metadata":{"name":"k0s-w1"}}`
-			o := Options{Role: Worker, ServiceMode: ServiceNixOS, Token: tok, NodeName: "k0s-w1"}
-			r, err := Apply(context.Background(), n.env(), o, false)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.True(t, r.Changed)
-			var acted []string
-			for _, c := range n.fake.Calls() {
-				if strings.HasPrefix(c, "systemctl start") || strings.Contains(c, " install ") {
-					acted = append(acted, c)
-				}
-			}
-			assert.Equal(t, tc.acted, acted)
-			assert.Equal(t, tok+"\n", n.read(DefaultTokenFile))
-		})
-	}
-}
-
-// chartJSON is a Chart object as the k0s controller would leave it: values from k0s.yaml in
-// spec, status set by the (stand-in) helm reconciler.
-func chartJSON(t *testing.T, c Chart, installedVersion, helmError string, applied bool) string {
-	t.Helper()
-	values, err := renderValues(c)
-	require.NoError(t, err)
-	hash := ""
-	if applied {
-		sum := sha256.Sum256([]byte(values))
-		hash = hex.EncodeToString(sum[:])
-	}
-	b, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"name": c.ObjectName()},
-		"spec":     map[string]any{"chartName": c.ChartName, "version": c.Version, "values": values},
-		"status":   map[string]any{"releaseName": c.Name, "version": installedVersion, "error": helmError, "valuesHash": hash},
-	})
-	require.NoError(t, err)
-	return string(b)
-}
-
-func TestChartWait(t *testing.T) {
-	ca := newCA(t)
-	cc := cluster()
-	cc.Addons.OpenEBS.Enabled, cc.Addons.Rook.Enabled = false, false
-	cilium := cc.Charts()[0]
-	tests := []struct {
-		name    string
-		chart   string
-		wantErr string
-	}{
-		{name: "an installed chart with the wanted version and values is ready", chart: chartJSON(t, cilium, "1.18.4", "", true)},
-		{name: "a helm error is reported on timeout", chart: chartJSON(t, cilium, "", "install failed: context deadline exceeded", false),
-			wantErr: "last seen: Chart cilium: install failed: context deadline exceeded"},
-		{name: "an old version is not ready", chart: chartJSON(t, cilium, "1.17.0", "", true),
-			wantErr: `last seen: Chart cilium: version "1.17.0" installed, want 1.18.4`},
-		{name: "new values not yet installed are not ready", chart: chartJSON(t, cilium, "1.18.4", "", false),
-			wantErr: "the new values are not installed yet"},
-		{name: "a missing Chart object is not ready", wantErr: "Chart k0s-addon-chart-cilium not created yet"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNode(t, ca).joined("controller", true, ca)
-			writeCurrentConfig(t, n, cc)
-			if tc.chart != "" {
-				n.kubectl["get charts.helm.k0sproject.io --namespace=kube-system k0s-addon-chart-cilium -o json"] = tc.chart
-			}
-			o := opts(ControllerWorker, true)
-			o.Cluster = cc
-			o.Wait = []string{WaitCharts}
-			r, err := Apply(context.Background(), n.env(), o, false)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.False(t, r.Changed, "waiting is not a change")
-			assert.Equal(t, StatusWaited, statuses(r)["Wait for the Helm charts cilium"])
-		})
-	}
-}
-
 func TestAddonWaits(t *testing.T) {
 	ca := newCA(t)
 	avail := func(st string) string {
@@ -265,25 +106,25 @@ func TestAddonWaits(t *testing.T) {
 		wantErr string
 	}{
 		{name: "cilium is ready when every agent and the operator are", wait: WaitCilium, objects: map[string]string{
-			"get daemonset --namespace=kube-system cilium -o json":           `{"status":{"desiredNumberScheduled":3,"numberReady":3}}`,
-			"get deployment --namespace=kube-system cilium-operator -o json": avail("True")}},
+			"/apis/apps/v1/namespaces/kube-system/daemonsets/cilium":           `{"status":{"desiredNumberScheduled":3,"numberReady":3}}`,
+			"/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator": avail("True")}},
 		{name: "cilium with agents not ready reports how many", wait: WaitCilium, objects: map[string]string{
-			"get daemonset --namespace=kube-system cilium -o json": `{"status":{"desiredNumberScheduled":3,"numberReady":1}}`},
+			"/apis/apps/v1/namespaces/kube-system/daemonsets/cilium": `{"status":{"desiredNumberScheduled":3,"numberReady":1}}`},
 			wantErr: "DaemonSet kube-system/cilium: 1 of 3 ready"},
 		{name: "openebs is ready when its StorageClass exists", wait: WaitOpenEBS, objects: map[string]string{
-			"get storageclass openebs-hostpath -o json": `{"metadata":{"name":"openebs-hostpath"}}`}},
+			"/apis/storage.k8s.io/v1/storageclasses/openebs-hostpath": `{"metadata":{"name":"openebs-hostpath"}}`}},
 		{name: "rook waits for the operator first", wait: WaitRook, objects: map[string]string{
-			"get deployment --namespace=rook-ceph rook-ceph-operator -o json": avail("False")},
+			"/apis/apps/v1/namespaces/rook-ceph/deployments/rook-ceph-operator": avail("False")},
 			wantErr: "Deployment rook-ceph/rook-ceph-operator Available=False: MinimumReplicasUnavailable 0 of 1"},
 		{name: "rook reports the CephCluster phase on timeout", wait: WaitRook, objects: map[string]string{
-			"get deployment --namespace=rook-ceph rook-ceph-operator -o json": avail("True"),
-			"get cephclusters.ceph.rook.io --namespace=rook-ceph -o json":     `{"items":[{"metadata":{"name":"rook-ceph"},"status":{"phase":"Progressing","message":"Configuring Ceph OSDs","ceph":{"health":"HEALTH_ERR"}}}]}`},
+			"/apis/apps/v1/namespaces/rook-ceph/deployments/rook-ceph-operator": avail("True"),
+			"/apis/ceph.rook.io/v1/namespaces/rook-ceph/cephclusters":           `{"items":[{"metadata":{"name":"rook-ceph"},"status":{"phase":"Progressing","message":"Configuring Ceph OSDs","ceph":{"health":"HEALTH_ERR"}}}]}`},
 			wantErr: `CephCluster rook-ceph: phase "Progressing", health "HEALTH_ERR", Configuring Ceph OSDs`},
 		{name: "rook is ready when the CephCluster is Ready and healthy enough", wait: WaitRook, objects: map[string]string{
-			"get deployment --namespace=rook-ceph rook-ceph-operator -o json": avail("True"),
-			"get cephclusters.ceph.rook.io --namespace=rook-ceph -o json":     `{"items":[{"metadata":{"name":"rook-ceph"},"status":{"phase":"Ready","ceph":{"health":"HEALTH_WARN"}}}]}`}},
+			"/apis/apps/v1/namespaces/rook-ceph/deployments/rook-ceph-operator": avail("True"),
+			"/apis/ceph.rook.io/v1/namespaces/rook-ceph/cephclusters":           `{"items":[{"metadata":{"name":"rook-ceph"},"status":{"phase":"Ready","ceph":{"health":"HEALTH_WARN"}}}]}`}},
 		{name: "nodes must all be Ready", wait: WaitNodes, objects: map[string]string{
-			"get nodes -o json": `{"items":[{"metadata":{"name":"k0s-cp1"},"status":{"conditions":[{"type":"Ready","status":"True"}]}},{"metadata":{"name":"k0s-w1"},"status":{"conditions":[{"type":"Ready","status":"False","reason":"KubeletNotReady","message":"cni plugin not initialized"}]}}]}`},
+			"/api/v1/nodes": `{"items":[{"metadata":{"name":"k0s-cp1"},"status":{"conditions":[{"type":"Ready","status":"True"}]}},{"metadata":{"name":"k0s-w1"},"status":{"conditions":[{"type":"Ready","status":"False","reason":"KubeletNotReady","message":"cni plugin not initialized"}]}}]}`},
 			wantErr: "not ready: k0s-w1 (Ready=False: KubeletNotReady cni plugin not initialized), k0s-cp2 (not registered)"},
 	}
 	for _, tc := range tests {
@@ -291,7 +132,7 @@ func TestAddonWaits(t *testing.T) {
 			n := newNode(t, ca).joined("controller", true, ca)
 			writeCurrentConfig(t, n, cluster())
 			for k, v := range tc.objects {
-				n.kubectl[k] = v
+				n.api[k] = v
 			}
 			o := opts(ControllerWorker, true)
 			o.Wait = []string{tc.wait}

@@ -2,23 +2,29 @@ package k0s
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/step"
 )
 
-// Reset leaves the node clean of k0s: it leaves etcd (a controller that is a member), stops
-// k0s, runs `k0s reset` (data dir, unit of a generic install), and removes the token file and
-// a k0s.yaml this module wrote. It needs force (the module's force_reset) because it destroys
-// the node's cluster data. The binary stays. A reboot clears what k0s reset cannot (mounts,
-// CNI interfaces): RebootRequired says so.
+// Reset leaves the node clean of k0s: it leaves etcd (a controller that is a member, unless it
+// is the only one), stops k0s, runs `k0s reset` (data dir, unit of a generic install), and
+// removes the token file and a k0s.yaml this module wrote. It needs force (the module's
+// force_reset) because it destroys the node's cluster data. The binary stays. A reboot clears
+// what k0s reset cannot (mounts, CNI interfaces): RebootRequired says so.
 func Reset(ctx context.Context, env Env, o Options, force, check bool) (*Result, error) {
 	o = o.withDefaults()
 	if !force {
 		return nil, errors.New("state: reset destroys this node's k0s data; set force_reset: true to confirm")
+	}
+	o, err := o.resolve(env)
+	if err != nil {
+		return nil, err
 	}
 	st, err := Gather(ctx, env, o)
 	if err != nil {
@@ -32,50 +38,79 @@ func Reset(ctx context.Context, env Env, o Options, force, check bool) (*Result,
 		}
 	}
 	isController := st.Status != nil && st.Status.RunningRole().IsController()
-	steps := []Step{
-		{Title: "Leave etcd", Run: st.Binary && st.Running && isController && st.EtcdMember,
-			Reason: reason(st.Running && isController && st.EtcdMember, "a running controller and etcd member", "not a running etcd member"),
-			do:     run(k0s("etcd", "leave", "--data-dir="+o.DataDir))},
-	}
-	stop := Step{Title: "Stop k0s", Run: st.Running, Reason: reason(st.Running, "running", "not running")}
+	member := st.Binary && st.Running && isController && st.EtcdMember
+	steps := []step.Step{{
+		Title: "Leave etcd",
+		Check: func(ctx context.Context) (bool, string, error) {
+			if !member {
+				return false, "not a running etcd member", nil
+			}
+			// The last member cannot leave: etcd refuses to remove it ("re-configuration failed
+			// due to not enough started members", observed with k0s v1.35.3+k0s.0), and there
+			// is no cluster left to leave. k0s etcd member-list prints {"members":{name:peerURL}}
+			// (k0s v1.35.3+k0s.0 cmd/etcd/list.go).
+			n, err := etcdMembers(ctx, env, o)
+			if err != nil {
+				return false, "", err
+			}
+			if n <= 1 {
+				return false, "the only etcd member: there is no cluster to leave", nil
+			}
+			return true, fmt.Sprintf("a running controller and one of %d etcd members", n), nil
+		},
+		Do: run(k0s("etcd", "leave", "--data-dir="+o.DataDir)),
+	}}
+	stop := step.Step{Title: "Stop k0s", Check: decided(st.Running, "running", "not running")}
 	if o.ServiceMode == ServiceNixOS {
-		stop.do = run(command.Cmd{Name: "systemctl", Args: []string{"stop", o.ServiceName + ".service"}})
+		stop.Do = run(command.Cmd{Name: "systemctl", Args: []string{"stop", o.ServiceName + ".service"}})
 	} else {
-		stop.do = run(k0s("stop"))
+		stop.Do = run(k0s("stop"))
 	}
 	steps = append(steps, stop)
 	dirty := st.HasData() || env.exists(o.DataDir) || (o.ServiceMode == ServiceGeneric && st.Installed)
-	steps = append(steps, Step{Title: "Reset k0s (k0s reset)", Run: st.Binary && dirty,
-		Reason: reason(dirty, "the node holds k0s data or a k0s unit", "nothing to reset"),
-		do:     run(k0s("reset", "--data-dir="+o.DataDir))})
+	steps = append(steps, step.Step{Title: "Reset k0s (k0s reset)",
+		Check: decided(st.Binary && dirty, "the node holds k0s data or a k0s unit", "nothing to reset"),
+		Do:    run(k0s("reset", "--data-dir="+o.DataDir))})
 	tokenThere := env.exists(o.TokenFile)
-	steps = append(steps, Step{Title: "Remove " + o.TokenFile, Run: tokenThere, Reason: reason(tokenThere, "present", "absent"),
-		do: func(context.Context) error { return os.Remove(env.path(o.TokenFile)) }})
+	steps = append(steps, step.Step{Title: "Remove " + o.TokenFile, Check: decided(tokenThere, "present", "absent"),
+		Do: func(context.Context) error { return os.Remove(env.path(o.TokenFile)) }})
 	ours := strings.HasPrefix(string(st.Config), ConfigHeader)
-	steps = append(steps, Step{Title: "Remove " + o.ConfigPath, Run: ours,
-		Reason: reason(ours, "written by this module", "absent or not written by this module"),
-		do:     func(context.Context) error { return os.Remove(env.path(o.ConfigPath)) }})
+	steps = append(steps, step.Step{Title: "Remove " + o.ConfigPath,
+		Check: decided(ours, "written by this module", "absent or not written by this module"),
+		Do:    func(context.Context) error { return os.Remove(env.path(o.ConfigPath)) }})
 	res := &Result{ConfigBefore: string(st.Config)}
 	if !ours {
 		res.ConfigAfter = string(st.Config)
 	}
-	err = runSteps(ctx, steps, check, res)
+	err = step.Run(ctx, steps, check, &res.Report)
 	res.RebootRequired = res.Changed
-	res.Facts = Facts{Role: string(o.Role), Version: st.Version}
-	if !check && err == nil {
-		after, gerr := Gather(ctx, env, o)
-		if gerr == nil {
-			res.Facts.Running, res.Facts.Joined = after.Running, after.HasData()
+	// The facts say what is true now: before the steps in check mode, after them (also
+	// after a failed one) otherwise.
+	res.Facts = Facts{Role: string(o.Role), Version: st.Version, Running: st.Running, Joined: st.HasData(), ClusterCA: st.CA, Binary: o.Binary, ServiceMode: o.ServiceMode}
+	if st.Status != nil && o.Role == "" {
+		res.Facts.Role = string(st.Status.RunningRole())
+	}
+	if !check {
+		if after, gerr := Gather(ctx, env, o); gerr == nil {
+			res.Facts.Version, res.Facts.Running, res.Facts.Joined, res.Facts.ClusterCA = after.Version, after.Running, after.HasData(), after.CA
 		}
 	}
 	return res, err
 }
 
-func reason(cond bool, yes, no string) string {
-	if cond {
-		return yes
+// etcdMembers is how many members `k0s etcd member-list` names.
+func etcdMembers(ctx context.Context, env Env, o Options) (int, error) {
+	out, err := env.Run.Run(ctx, command.Cmd{Name: o.Binary, Args: []string{"etcd", "member-list", "--data-dir=" + o.DataDir}})
+	if err != nil {
+		return 0, fmt.Errorf("list the etcd members: %w", err)
 	}
-	return no
+	var doc struct {
+		Members map[string]string `json:"members"`
+	}
+	if err := json.Unmarshal(out.Stdout, &doc); err != nil {
+		return 0, fmt.Errorf("read `k0s etcd member-list`: %w (output: %q)", err, command.Tail(string(out.Stdout), 3))
+	}
+	return len(doc.Members), nil
 }
 
 // TokenResult is what the token state did on the bootstrap controller.
@@ -86,10 +121,16 @@ type TokenResult struct {
 }
 
 // Tokens creates a join token for role (when role is not empty) and invalidates the tokens
-// with the IDs given, on the running controller this runs on. In check mode it creates and
-// invalidates nothing and reports that it would.
+// with the IDs given, on the running controller this runs on. Invalidating reads `k0s token
+// list` first: k0s answers "deleted successfully" for IDs that never existed, so only the
+// listed ones count as a change. In check mode it creates and invalidates nothing and
+// reports that it would.
 func Tokens(ctx context.Context, env Env, o Options, role string, expiry string, invalidate []string, check bool) (*TokenResult, error) {
 	o = o.withDefaults()
+	o, err := o.resolve(env)
+	if err != nil {
+		return nil, err
+	}
 	st, err := Gather(ctx, env, o)
 	if err != nil {
 		return nil, err
@@ -99,37 +140,64 @@ func Tokens(ctx context.Context, env Env, o Options, role string, expiry string,
 	if err != nil {
 		return nil, err
 	}
-	if check {
-		// Check mode creates nothing; the placeholder ID lets a playbook's later
-		// invalidation task plan what the real run will do.
-		if role != "" {
-			res.Token.ID = CheckModeTokenID
+	for _, id := range invalidate {
+		if !(check && id == CheckModeTokenID) && !tokenID.MatchString(id) {
+			return nil, fmt.Errorf("invalidate_tokens: %q is not a join token ID (6 lower-case letters or digits, the part before the dot)", id)
 		}
-		for _, id := range invalidate {
-			if id != CheckModeTokenID && !tokenID.MatchString(id) {
-				return nil, fmt.Errorf("%q is not a join token ID (6 lower-case letters or digits, the part before the dot)", id)
-			}
-		}
-	} else if !st.Running || !st.Status.RunningRole().IsController() {
+	}
+	up := st.Running && st.Status.RunningRole().IsController()
+	if !check && !up {
 		return nil, errors.New("join tokens are made on a running controller: run state: present with bootstrap: true here first")
 	}
-	steps := []Step{
-		{Title: "Invalidate join tokens " + strings.Join(invalidate, ", "), Run: len(invalidate) > 0,
-			Reason: reason(len(invalidate) > 0, "the nodes they were made for have joined", "none given"),
-			do:     func(ctx context.Context) error { return InvalidateTokens(ctx, env, o, invalidate) }},
-		{Title: "Create a " + role + " join token", Run: role != "",
-			Reason: reason(role != "", "a node will join as "+role, "no token_role given"),
-			do: func(ctx context.Context) error {
+	var present []string
+	steps := []step.Step{
+		{Title: "Invalidate join tokens " + strings.Join(invalidate, ", "),
+			Check: func(ctx context.Context) (bool, string, error) {
+				if len(invalidate) == 0 {
+					return false, "none given", nil
+				}
+				if !up {
+					present = invalidate
+					return true, "k0s is not running yet (check mode): the real run invalidates those it lists", nil
+				}
+				listed, err := ListTokens(ctx, env, o)
+				if err != nil {
+					return false, "", err
+				}
+				for _, id := range invalidate {
+					if _, ok := listed[id]; ok || id == CheckModeTokenID {
+						present = append(present, id)
+					}
+				}
+				if len(present) == 0 {
+					return false, "k0s token list names none of them: already invalidated or expired", nil
+				}
+				return true, "k0s still lists " + strings.Join(present, ", "), nil
+			},
+			Do: func(ctx context.Context) error { return InvalidateTokens(ctx, env, o, present) }},
+		{Title: "Create a " + role + " join token", Check: decided(role != "", "a node will join as "+role, "no token_role given"),
+			Do: func(ctx context.Context) error {
 				t, err := CreateToken(ctx, env, o, role, d)
 				res.Token = t
 				return err
 			}},
 	}
-	err = runSteps(ctx, steps, check, &res.Result)
-	if err == nil && !check && len(invalidate) > 0 {
-		res.Invalidated = invalidate
+	err = step.Run(ctx, steps, check, &res.Report)
+	if check && role != "" {
+		// Check mode creates nothing; the placeholder ID lets a playbook's later
+		// invalidation task plan what the real run will do.
+		res.Token = CreatedToken{ID: CheckModeTokenID, Role: role}
 	}
-	res.Facts = Facts{Version: st.Version, Running: st.Running, Joined: st.HasData(), ClusterCA: st.CA}
+	if err == nil && !check {
+		res.Invalidated = present
+		if res.Token.ID != "" {
+			// What k0s recorded as the expiry (`k0s token list`), for the facts.
+			if listed, lerr := ListTokens(ctx, env, o); lerr == nil {
+				res.Token.ExpiresAt = listed[res.Token.ID].ExpiresAt
+			}
+		}
+	}
+	res.Facts = Facts{Version: st.Version, Running: st.Running, Joined: st.HasData(), ClusterCA: st.CA, Binary: o.Binary, ServiceMode: o.ServiceMode}
 	if st.Status != nil {
 		res.Facts.Role = string(st.Status.RunningRole())
 	}
@@ -140,9 +208,15 @@ func Tokens(ctx context.Context, env Env, o Options, role string, expiry string,
 const CheckModeTokenID = "(check mode: not created)"
 
 // Ready runs only the waits o.Wait names and changes nothing: the playbook's last step,
-// once every node has joined.
+// once every node has joined. It needs no role (it takes the running one; a role given must
+// be the running one) and no api_address; the charts it waits for are those of the node's
+// k0s.yaml, which k0s turns into Chart objects.
 func Ready(ctx context.Context, env Env, o Options, check bool) (*Result, error) {
 	o = o.withDefaults()
+	o, err := o.resolve(env)
+	if err != nil {
+		return nil, err
+	}
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -150,20 +224,36 @@ func Ready(ctx context.Context, env Env, o Options, check bool) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	if !check && !st.Running {
+	if err := needBinary(o, st); err != nil {
+		return nil, err
+	}
+	switch {
+	case st.Running:
+		rr := st.Status.RunningRole()
+		if o.Role != "" && o.Role != rr {
+			return nil, fmt.Errorf("k0s runs here as %s, but role is %s: the waits would look for what this node does not run (e.g. a Node of a controller without --enable-worker); set role to %s or leave it out", rr, o.Role, rr)
+		}
+		o.Role = rr
+	case !check:
 		return nil, errors.New("k0s is not running here: run state: present first")
 	}
-	w := waiter{env: env, o: o}
-	var steps []Step
-	for _, name := range WaitOrder {
-		if contains(o.Wait, name) {
-			if s := w.step(name); s.Title != "" {
-				steps = append(steps, s)
-			}
+	if o.Wait == nil {
+		o.Wait = []string{WaitNode}
+		if o.Role.IsController() {
+			o.Wait = []string{WaitAPI}
 		}
 	}
+	w := &waiter{env: env, o: o}
+	if st.Config != nil {
+		w.charts, err = configCharts(st.Config)
+	} else {
+		w.charts, err = optionCharts(o.Cluster)
+	}
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{ConfigBefore: string(st.Config), ConfigAfter: string(st.Config)}
-	err = runSteps(ctx, steps, check, res)
-	res.Facts = facts(ctx, env, o, st, check, err == nil)
+	err = step.Run(ctx, w.steps(), check, &res.Report)
+	res.Facts = facts(ctx, env, o, st, check)
 	return res, err
 }

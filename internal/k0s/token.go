@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/kube"
 )
 
 // JoinToken is what a k0s join token says about the cluster it joins. It never holds the
@@ -39,18 +40,20 @@ func ParseToken(token string) (JoinToken, error) {
 	if err != nil {
 		return JoinToken{}, errors.New("the join token is truncated: pass the output of `k0s token create` unchanged")
 	}
-	kc, err := parseKubeconfig(data)
+	kc, err := kube.ParseConfig(data, "")
 	if err != nil {
 		return JoinToken{}, errors.New("the join token does not hold a kubeconfig: pass the output of `k0s token create` unchanged")
 	}
+	ep, err := kc.Endpoint()
+	if err != nil {
+		return JoinToken{}, errors.New("the join token's kubeconfig does not read: pass the output of `k0s token create` unchanged")
+	}
 	var jt JoinToken
-	jt.API = kc.Clusters[0].Cluster.Server
-	if jt.CA, err = kc.caFingerprint(); err != nil {
+	jt.API = ep.Server
+	if jt.CA, err = caFingerprint(ep); err != nil {
 		return JoinToken{}, fmt.Errorf("the join token's cluster CA: %w", err)
 	}
-	if len(kc.Users) > 0 {
-		jt.ID, _, _ = strings.Cut(kc.Users[0].User.Token, ".")
-	}
+	jt.ID, _, _ = strings.Cut(ep.Token, ".")
 	if jt.ID == "" {
 		return JoinToken{}, errors.New("the join token holds no bootstrap token")
 	}
@@ -65,6 +68,52 @@ type CreatedToken struct {
 	ID     string
 	Role   string
 	Expiry time.Duration
+	// ExpiresAt is when k0s says the token expires (RFC 3339, from `k0s token list`).
+	ExpiresAt string
+}
+
+// ListedToken is one row of `k0s token list`.
+type ListedToken struct {
+	ID, Role, ExpiresAt string
+}
+
+// tokenRoles are the roles `k0s token list --role` accepts: it requires one ("unsupported
+// role \"\"; supported roles are \"controller\" and \"worker\"" without, k0s v1.35.3+k0s.0,
+// although its help says empty lists all).
+var tokenRoles = []string{"controller", "worker"}
+
+// ListTokens reads the join tokens the running controller knows, by ID. `k0s token list
+// --role=R` prints a table "ID  ROLE  EXPIRES AT" (k0s v1.35.3+k0s.0 cmd/token/list.go
+// printTokens: a metav1.Table through a tabwriter; EXPIRES AT is blank for a token that never
+// expires), "No k0s join tokens found" when there are none, and nothing when none has the role.
+func ListTokens(ctx context.Context, env Env, o Options) (map[string]ListedToken, error) {
+	out := map[string]ListedToken{}
+	for _, role := range tokenRoles {
+		res, err := env.Run.Run(ctx, command.Cmd{Name: o.Binary, Args: []string{"token", "list", "--data-dir=" + o.DataDir, "--role=" + role}})
+		if err != nil {
+			return nil, fmt.Errorf("list the %s join tokens: %w", role, err)
+		}
+		for _, t := range parseTokenList(string(res.Stdout)) {
+			out[t.ID] = t
+		}
+	}
+	return out, nil
+}
+
+func parseTokenList(s string) []ListedToken {
+	var out []ListedToken
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] == "ID" && f[1] == "ROLE") || !tokenID.MatchString(f[0]) {
+			continue
+		}
+		t := ListedToken{ID: f[0], Role: f[1]}
+		if len(f) > 2 {
+			t.ExpiresAt = f[2]
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // CreateToken asks the running controller for a join token for role ("worker" or
@@ -113,7 +162,7 @@ func InvalidateTokens(ctx context.Context, env Env, o Options, ids []string) err
 	}
 	for _, id := range ids {
 		if !tokenID.MatchString(id) {
-			return fmt.Errorf("%q is not a join token ID (6 lower-case letters or digits, the part before the dot)", id)
+			return fmt.Errorf("invalidate_tokens: %q is not a join token ID (6 lower-case letters or digits, the part before the dot)", id)
 		}
 	}
 	args := append([]string{"token", "invalidate", "--data-dir=" + o.DataDir}, ids...)
@@ -129,8 +178,10 @@ func parseExpiry(s string) (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
+	// k0s itself accepts a negative --expiry and makes a token that never expires (blank
+	// EXPIRES AT in `k0s token list`, observed with v1.35.3+k0s.0): refuse it here.
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("token_expiry %q is not a positive duration such as 10m or 1h", s)
+		return 0, fmt.Errorf("token_expiry %q is not a positive duration such as 10m or 1h (k0s would make a token that never expires from a negative one)", s)
 	}
 	return d, nil
 }

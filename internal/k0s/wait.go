@@ -4,54 +4,104 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"path"
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/internal/step"
 )
 
-// waiter polls the cluster through `k0s kubectl` until a condition holds or the timeout
-// passes; on timeout it reports the last condition it saw.
+// waiter polls the cluster through the Kubernetes API (internal/kube, with the node's admin
+// kubeconfig on controllers, kubelet.conf on workers) until a condition holds, the timeout
+// passes, or the cluster reports a failure that waiting cannot mend.
 type waiter struct {
 	env Env
 	o   Options
+	// charts are the Helm extensions to wait for (from k0s.yaml, else from the options).
+	charts []wantChart
+	client *kube.Client
 }
 
-// kubectl runs `k0s kubectl` with the admin kubeconfig (controllers) or, on a worker-only
-// node, the kubelet's kubeconfig.
-func (w waiter) kubectl(ctx context.Context, args ...string) ([]byte, error) {
-	base := []string{"kubectl", "--data-dir=" + w.o.DataDir}
-	if !w.o.Role.IsController() {
-		base = []string{"kubectl", "--kubeconfig=" + path.Join(w.o.DataDir, "kubelet.conf")}
+// kubeconfigPath is the kubeconfig the waits read the cluster with.
+func (w *waiter) kubeconfigPath() string {
+	if w.o.Role.IsController() {
+		return path.Join(w.o.DataDir, "pki/admin.conf")
 	}
-	out, err := w.env.Run.Run(ctx, command.Cmd{Name: w.o.Binary, Args: append(base, args...)})
-	return out.Stdout, err
+	return path.Join(w.o.DataDir, "kubelet.conf")
 }
 
-// getJSON reads one object; found is false when the API says NotFound.
-func (w waiter) getJSON(ctx context.Context, v any, args ...string) (found bool, err error) {
-	out, err := w.kubectl(ctx, append(append([]string{"get"}, args...), "-o", "json")...)
+// kube returns the API client, made on first use (the kubeconfig appears once k0s started).
+func (w *waiter) kube() (*kube.Client, error) {
+	if w.client != nil {
+		return w.client, nil
+	}
+	c, err := w.env.kube(w.env.path(w.kubeconfigPath()))
 	if err != nil {
-		if strings.Contains(err.Error(), "NotFound") || strings.Contains(err.Error(), "not found") {
-			return false, nil
-		}
-		return false, err
+		return nil, err
 	}
-	if err := json.Unmarshal(out, v); err != nil {
-		return false, fmt.Errorf("kubectl get %s: %w", strings.Join(args, " "), err)
-	}
-	return true, nil
+	w.client = c
+	return c, nil
 }
 
-// poll calls check until it reports done, the timeout passes or ctx ends.
-func (w waiter) poll(ctx context.Context, what string, check func(ctx context.Context) (bool, string)) error {
+// get reads one object; found is false when the API answers NotFound (typed, never from
+// error text).
+func (w *waiter) get(ctx context.Context, ref kube.Ref) (obj kube.Object, found bool, err error) {
+	c, err := w.kube()
+	if err != nil {
+		return nil, false, err
+	}
+	obj, err = c.Get(ctx, ref)
+	if kube.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return obj, true, nil
+}
+
+// list reads a collection (ref without a name).
+func (w *waiter) list(ctx context.Context, ref kube.Ref) ([]kube.Object, error) {
+	obj, found, err := w.get(ctx, ref)
+	if err != nil || !found {
+		return nil, err
+	}
+	raw, _ := obj.Get("items").([]any)
+	out := make([]kube.Object, 0, len(raw))
+	for _, it := range raw {
+		if m, ok := it.(map[string]any); ok {
+			out = append(out, kube.Object(m))
+		}
+	}
+	return out, nil
+}
+
+// permanent marks a condition waiting cannot mend: the poll stops and fails with it at once.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// poll calls check until it reports done, the timeout passes, ctx ends, or check returns a
+// permanent error.
+func (w *waiter) poll(ctx context.Context, what string, check func(ctx context.Context) (bool, string, error)) error {
 	deadline := w.env.now().Add(w.o.Timeout)
 	last := "no answer yet"
 	for {
-		done, cond := check(ctx)
+		done, cond, err := check(ctx)
+		var p permanent
+		if errors.As(err, &p) {
+			return fmt.Errorf("%s failed: %w", what, p.error)
+		}
+		if err != nil {
+			cond = err.Error()
+		}
 		if done {
 			return nil
 		}
@@ -69,8 +119,7 @@ func (w waiter) poll(ctx context.Context, what string, check func(ctx context.Co
 
 func errCond(err error) string {
 	var cerr *command.Error
-	if e, ok := err.(*command.Error); ok {
-		cerr = e
+	if errors.As(err, &cerr) {
 		if t := command.Tail(cerr.Stderr, 2); t != "" {
 			return t
 		}
@@ -78,36 +127,54 @@ func errCond(err error) string {
 	return err.Error()
 }
 
-// step returns the wait step called name.
-func (w waiter) step(name string) Step {
+// waitStep is one wait of the procedure.
+func (w *waiter) waitStep(title, reason string, run bool, do func(context.Context) error) step.Step {
+	return step.Step{Title: title, Kind: step.Wait, Check: decided(run, reason, "not enabled"), Do: do}
+}
+
+// step returns the wait step called name (ok: the wait applies to this node).
+func (w *waiter) step(name string) (step.Step, bool) {
 	o := w.o
 	switch name {
 	case WaitAPI:
 		if !o.Role.IsController() {
-			return Step{}
+			return step.Step{}, false
 		}
-		return Step{Title: "Wait for the Kubernetes API (/readyz)", Run: true, Wait: true, Reason: "controllers serve the API", do: w.api}
+		return w.waitStep("Wait for the Kubernetes API (/readyz)", "controllers serve the API", true, w.api), true
 	case WaitNode:
 		if !o.Role.RunsWorkloads() {
-			return Step{}
+			return step.Step{}, false
 		}
-		return Step{Title: "Wait for node " + o.NodeName + " to register", Run: true, Wait: true, Reason: "this node runs a kubelet", do: w.node}
+		return w.waitStep("Wait for node "+o.NodeName+" to register", "this node runs a kubelet", true, w.node), true
 	case WaitCharts:
-		charts := o.Cluster.Charts()
-		return Step{Title: "Wait for the Helm charts " + chartNames(charts), Run: len(charts) > 0, Wait: true, Reason: "each Chart object reports the wanted version and values without error", do: w.charts}
+		return w.waitStep("Wait for the Helm charts "+chartNames(w.charts), "each Chart object reports its release installed with the wanted version and values, without error", len(w.charts) > 0, w.chartsReady), true
 	case WaitCilium:
-		return Step{Title: "Wait for Cilium (DaemonSet and operator)", Run: o.Cluster.Addons.Cilium.Enabled, Wait: true, Reason: "the CNI makes nodes Ready", do: w.cilium}
+		return w.waitStep("Wait for Cilium (DaemonSet and operator)", "the CNI makes nodes Ready", o.Cluster.Addons.Cilium.Enabled, w.cilium), true
 	case WaitNodes:
-		return Step{Title: "Wait for nodes " + strings.Join(o.Nodes, ", ") + " to be Ready", Run: len(o.Nodes) > 0, Wait: true, Reason: "every node of the inventory", do: w.nodes}
+		return w.waitStep("Wait for nodes "+strings.Join(o.Nodes, ", ")+" to be Ready", "every node of the inventory", len(o.Nodes) > 0, w.nodes), true
 	case WaitOpenEBS:
-		return Step{Title: "Wait for OpenEBS (StorageClass openebs-hostpath)", Run: o.Cluster.Addons.OpenEBS.Enabled, Wait: true, Reason: "local volumes", do: w.openebs}
+		return w.waitStep("Wait for OpenEBS (StorageClass openebs-hostpath)", "local volumes", o.Cluster.Addons.OpenEBS.Enabled, w.openebs), true
 	case WaitRook:
-		return Step{Title: "Wait for Rook-Ceph (operator, then CephCluster Ready)", Run: o.Cluster.Addons.Rook.Enabled, Wait: true, Reason: "Ceph block storage", do: w.rook}
+		return w.waitStep("Wait for Rook-Ceph (operator, then CephCluster Ready)", "Ceph block storage", o.Cluster.Addons.Rook.Enabled, w.rook), true
 	}
-	return Step{}
+	return step.Step{}, false
 }
 
-func chartNames(cs []Chart) string {
+// steps are the waits of o.Wait that apply to this node, in WaitOrder.
+func (w *waiter) steps() []step.Step {
+	var out []step.Step
+	for _, name := range WaitOrder {
+		if !contains(w.o.Wait, name) {
+			continue
+		}
+		if s, ok := w.step(name); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func chartNames(cs []wantChart) string {
 	var n []string
 	for _, c := range cs {
 		n = append(n, c.Name)
@@ -118,169 +185,209 @@ func chartNames(cs []Chart) string {
 	return strings.Join(n, ", ")
 }
 
-func (w waiter) status(ctx context.Context) error {
-	return w.poll(ctx, "k0s status", func(ctx context.Context) (bool, string) {
+func (w *waiter) status(ctx context.Context) error {
+	return w.poll(ctx, "k0s status", func(ctx context.Context) (bool, string, error) {
 		_, err := w.env.Run.Run(ctx, command.Cmd{Name: w.o.Binary, Args: []string{"status", "-o", "json"}})
 		if err != nil {
-			return false, errCond(err)
+			return false, errCond(err), nil
 		}
-		return true, ""
+		return true, "", nil
 	})
 }
 
-func (w waiter) api(ctx context.Context) error {
-	return w.poll(ctx, "the API answering /readyz", func(ctx context.Context) (bool, string) {
-		out, err := w.kubectl(ctx, "get", "--raw=/readyz")
+func (w *waiter) api(ctx context.Context) error {
+	return w.poll(ctx, "the API answering /readyz", func(ctx context.Context) (bool, string, error) {
+		c, err := w.kube()
 		if err != nil {
-			return false, errCond(err)
+			return false, "", err
 		}
-		s := strings.TrimSpace(string(out))
-		return s == "ok", "/readyz: " + s
+		// /readyz answers 200 "ok" when ready, 500 with the failed checks otherwise.
+		if err := c.Do(ctx, http.MethodGet, "/readyz", "", nil, nil); err != nil {
+			return false, "/readyz: " + err.Error(), nil
+		}
+		return true, "", nil
 	})
 }
 
-type object struct {
-	Metadata struct {
-		Name   string            `json:"name"`
-		UID    string            `json:"uid"`
-		Labels map[string]string `json:"labels"`
-	} `json:"metadata"`
-	Spec   map[string]any `json:"spec"`
-	Status struct {
-		Conditions []struct {
-			Type    string `json:"type"`
-			Status  string `json:"status"`
-			Reason  string `json:"reason"`
-			Message string `json:"message"`
-		} `json:"conditions"`
-		NodeInfo struct {
-			KubeletVersion string `json:"kubeletVersion"`
-		} `json:"nodeInfo"`
-		// Chart
-		ReleaseName string `json:"releaseName"`
-		Version     string `json:"version"`
-		Error       string `json:"error"`
-		ValuesHash  string `json:"valuesHash"`
-		// DaemonSet
-		DesiredNumberScheduled int `json:"desiredNumberScheduled"`
-		NumberReady            int `json:"numberReady"`
-		// CephCluster
-		Phase   string `json:"phase"`
-		Message string `json:"message"`
-		Ceph    struct {
-			Health string `json:"health"`
-		} `json:"ceph"`
-	} `json:"status"`
+func (w *waiter) node(ctx context.Context) error {
+	return w.poll(ctx, "node "+w.o.NodeName+" registering", func(ctx context.Context) (bool, string, error) {
+		_, found, err := w.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Node", Name: w.o.NodeName})
+		if err != nil {
+			return false, "", err
+		}
+		return found, "node " + w.o.NodeName + " not registered yet", nil
+	})
 }
 
-func (ob object) condition(t string) (status, msg string) {
-	for _, c := range ob.Status.Conditions {
-		if c.Type == t {
-			return c.Status, strings.TrimSpace(c.Reason + " " + c.Message)
+// wantChart is a Helm extension as k0s.yaml lists it: k0s turns it into the Chart
+// kube-system/k0s-addon-chart-<Name> with spec.releaseName = Name.
+type wantChart struct {
+	Name, Version, Namespace, Values string
+}
+
+func (c wantChart) objectName() string { return "k0s-addon-chart-" + c.Name }
+
+// optionCharts are the charts the options render into k0s.yaml.
+func optionCharts(cc ClusterConfig) ([]wantChart, error) {
+	var out []wantChart
+	for _, c := range cc.Charts() {
+		v, err := renderValues(c)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, wantChart{Name: c.Name, Version: c.Version, Namespace: c.Namespace, Values: v})
 	}
-	return "", "no " + t + " condition"
+	return out, nil
 }
 
-func (w waiter) node(ctx context.Context) error {
-	return w.poll(ctx, "node "+w.o.NodeName+" registering", func(ctx context.Context) (bool, string) {
-		var n object
-		found, err := w.getJSON(ctx, &n, "node", w.o.NodeName)
-		if err != nil {
-			return false, errCond(err)
-		}
-		return found, "node " + w.o.NodeName + " not registered yet"
-	})
+// configCharts are the charts a k0s.yaml lists (spec.extensions.helm.charts).
+func configCharts(data []byte) ([]wantChart, error) {
+	var doc struct {
+		Spec struct {
+			Extensions struct {
+				Helm struct {
+					Charts []struct {
+						Name      string `yaml:"name"`
+						Version   string `yaml:"version"`
+						Namespace string `yaml:"namespace"`
+						Values    string `yaml:"values"`
+					} `yaml:"charts"`
+				} `yaml:"helm"`
+			} `yaml:"extensions"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("k0s.yaml is not YAML: %w", err)
+	}
+	var out []wantChart
+	for _, c := range doc.Spec.Extensions.Helm.Charts {
+		out = append(out, wantChart{Name: c.Name, Version: c.Version, Namespace: c.Namespace, Values: c.Values})
+	}
+	return out, nil
 }
 
-// chartState says whether the Chart object of c has installed what k0s.yaml asks for.
-func chartState(ob object, c Chart, found bool) (bool, string) {
+// ChartValuesHash is what k0s' helm extension controller writes into a Chart's
+// status.valuesHash once it applied spec: sha256 of spec.releaseName followed by spec.values,
+// hex (k0s v1.35.3+k0s.0, 364369c9, pkg/apis/helm/v1beta1/chart_types.go ChartSpec.HashValues;
+// written by pkg/component/controller/extensions_controller.go updateStatus). It is the one
+// place the module, its tests and the test stand-ins take the formula from.
+func ChartValuesHash(releaseName, values string) string {
+	sum := sha256.Sum256([]byte(releaseName + values))
+	return hex.EncodeToString(sum[:])
+}
+
+// chartState says whether the Chart object of c has installed what k0s.yaml asks for, in the
+// terms of k0s' own chartNeedsUpgrade (extensions_controller.go, v1.35.3+k0s.0): the status
+// names the spec's release, version and namespace, carries no error, and its valuesHash is
+// HashValues of the spec. A status.error written for the current spec (its valuesHash
+// matches) is k0s' verdict on this very spec: it is returned as permanent.
+func chartState(ob kube.Object, c wantChart, found bool) (bool, string, error) {
 	if !found {
-		return false, "Chart " + c.ObjectName() + " not created yet"
+		return false, "Chart " + c.objectName() + " not created yet", nil
 	}
-	if ob.Status.Error != "" {
-		return false, "Chart " + c.Name + ": " + ob.Status.Error
+	specValues := ob.Str("spec", "values")
+	release := ob.Str("spec", "releaseName")
+	hash := ChartValuesHash(release, specValues)
+	if same, _ := sameValues(specValues, c.Values); !same {
+		return false, "Chart " + c.Name + ": the controller has not taken the new values yet", nil
 	}
-	specValues, _ := ob.Spec["values"].(string)
-	want, _ := renderValues(c)
-	if same, _ := sameValues(specValues, want); !same {
-		return false, "Chart " + c.Name + ": the controller has not taken the new values yet"
+	if e := ob.Str("status", "error"); e != "" {
+		if ob.Str("status", "valuesHash") == hash {
+			return false, "", permanent{fmt.Errorf("Chart %s: k0s reports: %s", c.Name, e)}
+		}
+		return false, "Chart " + c.Name + ": " + e, nil
 	}
-	if ob.Status.ReleaseName == "" {
-		return false, "Chart " + c.Name + ": not installed yet"
+	if ob.Str("status", "releaseName") == "" {
+		return false, "Chart " + c.Name + ": not installed yet", nil
 	}
-	if c.Version != "" && ob.Status.Version != c.Version {
-		return false, fmt.Sprintf("Chart %s: version %q installed, want %s", c.Name, ob.Status.Version, c.Version)
+	if v := ob.Str("status", "version"); c.Version != "" && v != c.Version {
+		return false, fmt.Sprintf("Chart %s: version %q installed, want %s", c.Name, v, c.Version), nil
 	}
-	// k0s sets status.valuesHash to the SHA-256 of spec.values once it installed them
-	// (helm ChartSpec.HashValues).
-	sum := sha256.Sum256([]byte(specValues))
-	if ob.Status.ValuesHash != hex.EncodeToString(sum[:]) {
-		return false, "Chart " + c.Name + ": the new values are not installed yet"
+	if ns := ob.Str("status", "namespace"); ns != "" && ns != ob.Str("spec", "namespace") {
+		return false, fmt.Sprintf("Chart %s: installed in namespace %s, want %s", c.Name, ns, ob.Str("spec", "namespace")), nil
 	}
-	return true, ""
+	if ob.Str("status", "valuesHash") != hash {
+		return false, "Chart " + c.Name + ": the new values are not installed yet", nil
+	}
+	return true, "", nil
 }
 
-func (w waiter) charts(ctx context.Context) error {
-	charts := w.o.Cluster.Charts()
-	return w.poll(ctx, "the Helm charts installing", func(ctx context.Context) (bool, string) {
-		for _, c := range charts {
-			var ob object
-			found, err := w.getJSON(ctx, &ob, "charts.helm.k0sproject.io", "--namespace=kube-system", c.ObjectName())
+func (w *waiter) chartsReady(ctx context.Context) error {
+	return w.poll(ctx, "the Helm charts installing", func(ctx context.Context) (bool, string, error) {
+		var blocking []string
+		var failed []error
+		for _, c := range w.charts {
+			ob, found, err := w.get(ctx, kube.Ref{APIVersion: "helm.k0sproject.io/v1beta1", Kind: "Chart", Namespace: "kube-system", Name: c.objectName()})
 			if err != nil {
-				return false, errCond(err)
+				return false, "", err
 			}
-			if ok, cond := chartState(ob, c, found); !ok {
-				return false, cond
+			ok, cond, err := chartState(ob, c, found)
+			var p permanent
+			if errors.As(err, &p) {
+				failed = append(failed, p.error)
+				continue
+			}
+			if !ok {
+				blocking = append(blocking, cond)
 			}
 		}
-		return true, ""
+		if len(failed) > 0 {
+			return false, "", permanent{errors.Join(failed...)}
+		}
+		return len(blocking) == 0, strings.Join(blocking, "; "), nil
 	})
 }
 
-func (w waiter) deploymentAvailable(ctx context.Context, ns, name string) (bool, string) {
-	var d object
-	found, err := w.getJSON(ctx, &d, "deployment", "--namespace="+ns, name)
+func (w *waiter) deploymentAvailable(ctx context.Context, ns, name string) (bool, string, error) {
+	d, found, err := w.get(ctx, kube.Ref{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name})
 	if err != nil {
-		return false, errCond(err)
+		return false, "", err
 	}
 	if !found {
-		return false, "Deployment " + ns + "/" + name + " not created yet"
+		return false, "Deployment " + ns + "/" + name + " not created yet", nil
 	}
-	st, msg := d.condition("Available")
-	return st == "True", "Deployment " + ns + "/" + name + " Available=" + st + ": " + msg
+	st, reason, msg, _ := d.Condition("Available")
+	return st == "True", "Deployment " + ns + "/" + name + " Available=" + st + ": " + strings.TrimSpace(reason+" "+msg), nil
 }
 
-func (w waiter) cilium(ctx context.Context) error {
-	return w.poll(ctx, "Cilium becoming ready", func(ctx context.Context) (bool, string) {
-		var ds object
-		found, err := w.getJSON(ctx, &ds, "daemonset", "--namespace=kube-system", "cilium")
+func num(o kube.Object, p ...string) int64 {
+	switch v := o.Get(p...).(type) {
+	case float64:
+		return int64(v)
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	}
+	return 0
+}
+
+func (w *waiter) cilium(ctx context.Context) error {
+	return w.poll(ctx, "Cilium becoming ready", func(ctx context.Context) (bool, string, error) {
+		ds, found, err := w.get(ctx, kube.Ref{APIVersion: "apps/v1", Kind: "DaemonSet", Namespace: "kube-system", Name: "cilium"})
 		if err != nil {
-			return false, errCond(err)
+			return false, "", err
 		}
 		if !found {
-			return false, "DaemonSet kube-system/cilium not created yet"
+			return false, "DaemonSet kube-system/cilium not created yet", nil
 		}
-		if ds.Status.DesiredNumberScheduled == 0 || ds.Status.NumberReady < ds.Status.DesiredNumberScheduled {
-			return false, fmt.Sprintf("DaemonSet kube-system/cilium: %d of %d ready", ds.Status.NumberReady, ds.Status.DesiredNumberScheduled)
+		want, ready := num(ds, "status", "desiredNumberScheduled"), num(ds, "status", "numberReady")
+		if want == 0 || ready < want {
+			return false, fmt.Sprintf("DaemonSet kube-system/cilium: %d of %d ready", ready, want), nil
 		}
 		return w.deploymentAvailable(ctx, "kube-system", "cilium-operator")
 	})
 }
 
-type nodeList struct {
-	Items []object `json:"items"`
-}
-
-func (w waiter) nodes(ctx context.Context) error {
-	return w.poll(ctx, "every node Ready", func(ctx context.Context) (bool, string) {
-		var l nodeList
-		if _, err := w.getJSON(ctx, &l, "nodes"); err != nil {
-			return false, errCond(err)
+func (w *waiter) nodes(ctx context.Context) error {
+	return w.poll(ctx, "every node Ready", func(ctx context.Context) (bool, string, error) {
+		items, err := w.list(ctx, kube.Ref{APIVersion: "v1", Kind: "Node"})
+		if err != nil {
+			return false, "", err
 		}
-		seen := map[string]object{}
-		for _, n := range l.Items {
-			seen[n.Metadata.Name] = n
+		seen := map[string]kube.Object{}
+		for _, n := range items {
+			seen[n.Str("metadata", "name")] = n
 		}
 		var missing []string
 		for _, name := range w.o.Nodes {
@@ -289,43 +396,49 @@ func (w waiter) nodes(ctx context.Context) error {
 				missing = append(missing, name+" (not registered)")
 				continue
 			}
-			if st, msg := n.condition("Ready"); st != "True" {
-				missing = append(missing, name+" (Ready="+st+": "+msg+")")
+			if st, reason, msg, _ := n.Condition("Ready"); st != "True" {
+				missing = append(missing, name+" (Ready="+st+": "+strings.TrimSpace(reason+" "+msg)+")")
 			}
 		}
-		return len(missing) == 0, "not ready: " + strings.Join(missing, ", ")
+		return len(missing) == 0, "not ready: " + strings.Join(missing, ", "), nil
 	})
 }
 
-func (w waiter) openebs(ctx context.Context) error {
-	return w.poll(ctx, "OpenEBS", func(ctx context.Context) (bool, string) {
-		var sc object
-		found, err := w.getJSON(ctx, &sc, "storageclass", "openebs-hostpath")
+func (w *waiter) openebs(ctx context.Context) error {
+	return w.poll(ctx, "OpenEBS", func(ctx context.Context) (bool, string, error) {
+		_, found, err := w.get(ctx, kube.Ref{APIVersion: "storage.k8s.io/v1", Kind: "StorageClass", Name: "openebs-hostpath"})
 		if err != nil {
-			return false, errCond(err)
+			return false, "", err
 		}
-		return found, "StorageClass openebs-hostpath not created yet"
+		return found, "StorageClass openebs-hostpath not created yet", nil
 	})
 }
 
-func (w waiter) rook(ctx context.Context) error {
-	return w.poll(ctx, "Rook-Ceph", func(ctx context.Context) (bool, string) {
-		if ok, cond := w.deploymentAvailable(ctx, "rook-ceph", "rook-ceph-operator"); !ok {
-			return false, cond
+func (w *waiter) rook(ctx context.Context) error {
+	return w.poll(ctx, "Rook-Ceph", func(ctx context.Context) (bool, string, error) {
+		if ok, cond, err := w.deploymentAvailable(ctx, "rook-ceph", "rook-ceph-operator"); !ok || err != nil {
+			return false, cond, err
 		}
-		var l nodeList
-		if _, err := w.getJSON(ctx, &l, "cephclusters.ceph.rook.io", "--namespace=rook-ceph"); err != nil {
-			return false, errCond(err)
+		c, err := w.kube()
+		if err != nil {
+			return false, "", err
 		}
-		if len(l.Items) == 0 {
-			return false, "no CephCluster in rook-ceph yet"
+		// The CephCluster kind exists once the operator chart installed its CRDs.
+		obj, err := c.Get(ctx, kube.Ref{APIVersion: "ceph.rook.io/v1", Kind: "CephCluster", Namespace: "rook-ceph"})
+		if err != nil {
+			c.ResetDiscovery()
+			return false, "CephClusters: " + err.Error(), nil
 		}
-		c := l.Items[0]
-		h := c.Status.Ceph.Health
-		if c.Status.Phase == "Ready" && (h == "HEALTH_OK" || h == "HEALTH_WARN") {
-			return true, ""
+		items, _ := obj.Get("items").([]any)
+		if len(items) == 0 {
+			return false, "no CephCluster in rook-ceph yet", nil
 		}
-		return false, fmt.Sprintf("CephCluster %s: phase %q, health %q, %s", c.Metadata.Name, c.Status.Phase, h, c.Status.Message)
+		cc := kube.Object(items[0].(map[string]any))
+		phase, h := cc.Str("status", "phase"), cc.Str("status", "ceph", "health")
+		if phase == "Ready" && (h == "HEALTH_OK" || h == "HEALTH_WARN") {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("CephCluster %s: phase %q, health %q, %s", cc.Str("metadata", "name"), phase, h, cc.Str("status", "message")), nil
 	})
 }
 
@@ -340,6 +453,9 @@ type Facts struct {
 	ClusterID string `json:"cluster_id"`
 	API       string `json:"api_address"`
 	Nodes     []Node `json:"nodes"`
+	// Binary and ServiceMode are what the module resolved (auto: from the machine).
+	Binary      string `json:"binary"`
+	ServiceMode string `json:"service_mode"`
 }
 
 // Node is one Kubernetes node as a controller sees it.
@@ -350,36 +466,39 @@ type Node struct {
 	Version string   `json:"kubelet_version"`
 }
 
-// facts reads what is true now: after the steps, or (check mode) before them.
-func facts(ctx context.Context, env Env, o Options, before State, check, ok bool) Facts {
+// facts reads what is true now: after the steps, or (check mode) before them. It reads the
+// cluster (ID, nodes) whenever the controller runs, also after a failed step: a failed wait
+// is when the cluster ID matters most.
+func facts(ctx context.Context, env Env, o Options, before State, check bool) Facts {
 	f := Facts{Role: string(o.Role), Bootstrap: o.Bootstrap, Version: before.Version, Running: before.Running,
-		Joined: before.HasData(), ClusterCA: before.CA, API: o.Cluster.APIAddress}
+		Joined: before.HasData(), ClusterCA: before.CA, API: o.Cluster.APIAddress, Binary: o.Binary, ServiceMode: o.ServiceMode}
 	if !check {
 		if st, err := Gather(ctx, env, o); err == nil {
 			f.Version, f.Running, f.Joined, f.ClusterCA = st.Version, st.Running, st.HasData(), st.CA
 		}
 	}
-	if !f.Running || !o.Role.IsController() || !ok {
+	if !f.Running || !o.Role.IsController() {
 		return f
 	}
-	w := waiter{env: env, o: o}
-	if out, err := w.kubectl(ctx, "get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}"); err == nil {
-		f.ClusterID = strings.TrimSpace(string(out))
+	w := &waiter{env: env, o: o}
+	if ns, found, err := w.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Namespace", Name: "kube-system"}); err == nil && found {
+		f.ClusterID = ns.Str("metadata", "uid")
 	}
-	var l nodeList
-	if _, err := w.getJSON(ctx, &l, "nodes"); err == nil {
-		for _, n := range l.Items {
-			node := Node{Name: n.Metadata.Name, Version: n.Status.NodeInfo.KubeletVersion}
-			st, _ := n.condition("Ready")
-			node.Ready = st == "True"
-			for k := range n.Metadata.Labels {
-				if r, ok := strings.CutPrefix(k, "node-role.kubernetes.io/"); ok {
-					node.Roles = append(node.Roles, r)
-				}
+	items, err := w.list(ctx, kube.Ref{APIVersion: "v1", Kind: "Node"})
+	if err != nil {
+		return f
+	}
+	for _, n := range items {
+		node := Node{Name: n.Str("metadata", "name"), Version: n.Str("status", "nodeInfo", "kubeletVersion")}
+		st, _, _, _ := n.Condition("Ready")
+		node.Ready = st == "True"
+		for k := range n.Map("metadata", "labels") {
+			if r, ok := strings.CutPrefix(k, "node-role.kubernetes.io/"); ok {
+				node.Roles = append(node.Roles, r)
 			}
-			sort.Strings(node.Roles)
-			f.Nodes = append(f.Nodes, node)
 		}
+		sort.Strings(node.Roles)
+		f.Nodes = append(f.Nodes, node)
 	}
 	return f
 }

@@ -49,6 +49,76 @@ type kubeconfig struct {
 	} `yaml:"users"`
 }
 
+// Config is a parsed kubeconfig. It is the one kubeconfig reader of the collection: the k0s
+// module reads join tokens (a kubeconfig inside), kubelet.conf and admin.conf with it.
+type Config struct {
+	kc  kubeconfig
+	dir string // relative certificate and token paths are relative to it
+}
+
+// ParseConfig parses kubeconfig data; dir is where relative file references point ("" for
+// data that came from no file, e.g. a join token).
+func ParseConfig(data []byte, dir string) (*Config, error) {
+	var kc kubeconfig
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		return nil, fmt.Errorf("not a kubeconfig: %w", err)
+	}
+	if len(kc.Clusters) == 0 {
+		return nil, fmt.Errorf("not a kubeconfig: no clusters")
+	}
+	return &Config{kc: kc, dir: dir}, nil
+}
+
+// Endpoint is what the context of a kubeconfig names: the server, its CA (PEM, nil when
+// none is given) and the user's bearer token ("" when the user has none inline).
+type Endpoint struct {
+	Server string
+	CA     []byte
+	Token  string
+}
+
+// Endpoint returns the server, CA and token of the current context, or of the only
+// cluster and user when the kubeconfig has no usable context (as a join token may).
+func (c *Config) Endpoint() (Endpoint, error) {
+	clusterName, userName, _ := c.context("")
+	var ep Endpoint
+	for i, cl := range c.kc.Clusters {
+		if cl.Name == clusterName || (clusterName == "" && i == 0) {
+			ep.Server = cl.Cluster.Server
+			ca, err := dataOrFile(cl.Cluster.CertificateAuthorityData, cl.Cluster.CertificateAuthority, c.dir)
+			if err != nil {
+				return ep, fmt.Errorf("kubeconfig cluster %s: certificate authority: %w", cl.Name, err)
+			}
+			ep.CA = ca
+			break
+		}
+	}
+	for i, u := range c.kc.Users {
+		if u.Name == userName || (userName == "" && i == 0) {
+			ep.Token = u.User.Token
+			break
+		}
+	}
+	return ep, nil
+}
+
+// context returns the cluster and user of the named context (current-context when empty, the
+// only context when there is no current one).
+func (c *Config) context(name string) (cluster, user string, ok bool) {
+	if name == "" {
+		name = c.kc.CurrentContext
+	}
+	for _, x := range c.kc.Contexts {
+		if x.Name == name {
+			return x.Context.Cluster, x.Context.User, true
+		}
+	}
+	if name == "" && len(c.kc.Contexts) == 1 {
+		return c.kc.Contexts[0].Context.Cluster, c.kc.Contexts[0].Context.User, true
+	}
+	return "", "", false
+}
+
 // Load reads a kubeconfig file and returns a client for its current context (or the named
 // context when context is not empty). It understands inline and file certificates, client
 // certificates and bearer tokens; it fails when the context, cluster or user is missing or
@@ -58,26 +128,21 @@ func Load(path, context string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read kubeconfig: %w", err)
 	}
-	var kc kubeconfig
-	if err := yaml.Unmarshal(data, &kc); err != nil {
+	cfg, err := ParseConfig(data, filepath.Dir(path))
+	if err != nil {
 		return nil, fmt.Errorf("parse kubeconfig %s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	if context == "" {
-		context = kc.CurrentContext
-	}
-	var clusterName, userName string
-	found := false
-	for _, c := range kc.Contexts {
-		if c.Name == context {
-			clusterName, userName, found = c.Context.Cluster, c.Context.User, true
-		}
-	}
+	return cfg.client(path, context)
+}
+
+func (cfg *Config) client(path, context string) (*Client, error) {
+	kc, dir := cfg.kc, cfg.dir
+	clusterName, userName, found := cfg.context(context)
 	if !found {
-		if context != "" || len(kc.Contexts) != 1 {
-			return nil, fmt.Errorf("kubeconfig %s has no context %q", path, context)
+		if context == "" {
+			context = kc.CurrentContext
 		}
-		clusterName, userName = kc.Contexts[0].Context.Cluster, kc.Contexts[0].Context.User
+		return nil, fmt.Errorf("kubeconfig %s has no context %q", path, context)
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	var server string

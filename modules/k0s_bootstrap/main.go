@@ -34,9 +34,9 @@ func init() {
 			{Name: "token", NoLog: true},
 			{Name: "cluster_ca_sha256"},
 			{Name: "force_reset", Type: ansible.Bool, Default: false},
-			{Name: "service_mode", Default: "generic", Choices: []any{"generic", "nixos"}},
+			{Name: "service_mode", Default: "auto", Choices: []any{"auto", "generic", "nixos"}},
 			{Name: "service_name", Default: k0s.DefaultNixOSService},
-			{Name: "k0s_binary", Type: ansible.Path, Default: k0s.DefaultBinary},
+			{Name: "k0s_binary", Type: ansible.Path},
 			{Name: "config_path", Type: ansible.Path, Default: k0s.DefaultConfigPath},
 			{Name: "token_file", Type: ansible.Path, Default: k0s.DefaultTokenFile},
 			{Name: "data_dir", Type: ansible.Path, Default: k0s.DefaultDataDir},
@@ -53,6 +53,7 @@ func init() {
 				addon("rook", "v1.18.7",
 					ansible.Option{Name: "device_filter", Default: "^vdb$"},
 					ansible.Option{Name: "mon_count", Type: ansible.Int, Default: 1},
+					ansible.Option{Name: "osd_nodes", Type: ansible.Int, Default: 0},
 					ansible.Option{Name: "cluster_values", Type: ansible.Dict, Default: map[string]any{}},
 				),
 			}},
@@ -67,6 +68,6 @@ func init() {
 		CheckMode: ansible.Full,
 		DiffMode:  ansible.Full,
 		Timeout:   2 * time.Hour,
-		Run:       run,
+		Run:       k0s.Module,
 	})
 }

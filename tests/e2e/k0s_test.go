@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,11 +19,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/internal/k0s"
 )
 
-// TestBootstrapExistingMachines deploys three VMs, puts the k0s contract fake (and a static
-// kubectl, and an admin kubeconfig of a real kube-apiserver reachable on the lab bridge) into
-// each guest, and runs bootstrap-existing-machines.yaml with each controller: one
+// TestBootstrapExistingMachines deploys three VMs, puts the k0s contract fake (and an admin
+// kubeconfig of a real kube-apiserver reachable on the lab bridge) into each guest, and runs bootstrap-existing-machines.yaml with each controller: one
 // controller+worker that bootstraps, one controller, one worker. Check mode predicts the
 // first run's changes per host, the second run changes nothing, and no join token reaches the
 // -vvv output. A controller stand-in on this machine sets Chart status and Node Ready.
@@ -38,8 +37,8 @@ func TestBootstrapExistingMachines(t *testing.T) {
 	if _, err := os.Stat(fake); err != nil {
 		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
 	}
-	kubectlBin, err := exec.LookPath("kubectl")
-	require.NoError(t, err, "a static kubectl on this machine goes into the guests (tests/k8s/build-kubectl; make e2e puts it first on PATH)")
+	_, err := exec.LookPath("kubectl")
+	require.NoError(t, err, "the controller stand-in uses kubectl on this machine")
 
 	kc := guestAPI(t, lab)
 	stop := standIn(t, kc.local)
@@ -49,9 +48,8 @@ func TestBootstrapExistingMachines(t *testing.T) {
 	deploy.RequireOK(t)
 	for _, vm := range vms {
 		lab.WaitSSH(t, vm, 3*time.Minute)
-		// kubectl (57 MB) goes to /var (the VM's disk), not into the initramfs' RAM.
-		push(t, lab, vm, kubectlBin, "/var/lib/k0s-fake-bin/kubectl", "0755")
-		lab.SSH(t, vm, "mkdir -p /usr/local/bin && ln -sfn /var/lib/k0s-fake-bin/kubectl /usr/local/bin/kubectl")
+		// The fake talks to the API itself (internal/kube): no kubectl in the guests.
+		lab.SSH(t, vm, "mkdir -p /usr/local/bin")
 		push(t, lab, vm, fake, "/usr/local/bin/k0s", "0755")
 		push(t, lab, vm, kc.guest, "/etc/k0s-fake/kubeconfig", "0600")
 	}
@@ -221,19 +219,20 @@ func standInOnce(kubeconfig string) {
 	var charts struct {
 		Items []struct {
 			Metadata struct{ Name string }
-			Spec     struct{ Version, Values, ReleaseName string }
-			Status   struct{ ValuesHash, Version string }
+			Spec     struct{ Version, Values, ReleaseName, Namespace string }
+			Status   struct{ ValuesHash, Version, Namespace string }
 		}
 	}
 	if json.Unmarshal(run("get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "json"), &charts) == nil {
 		for _, c := range charts.Items {
-			sum := sha256.Sum256([]byte(c.Spec.Values))
-			hash := hex.EncodeToString(sum[:])
-			if c.Status.ValuesHash == hash && c.Status.Version == c.Spec.Version {
+			// What k0s' helm extension controller writes once it installed the spec: the formula
+			// from its source, through the one shared place (k0s.ChartValuesHash).
+			hash := k0s.ChartValuesHash(c.Spec.ReleaseName, c.Spec.Values)
+			if c.Status.ValuesHash == hash && c.Status.Version == c.Spec.Version && c.Status.Namespace == c.Spec.Namespace {
 				continue
 			}
 			patch, _ := json.Marshal(map[string]any{"status": map[string]any{"releaseName": c.Spec.ReleaseName,
-				"version": c.Spec.Version, "valuesHash": hash, "error": ""}})
+				"version": c.Spec.Version, "valuesHash": hash, "error": "", "namespace": c.Spec.Namespace}})
 			run("patch", "charts.helm.k0sproject.io", "--namespace=kube-system", c.Metadata.Name, "--subresource=status", "--type=merge", "-p", string(patch))
 		}
 	}

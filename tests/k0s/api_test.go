@@ -4,8 +4,6 @@ package k0s_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/business-operations/bo.microvm/internal/k0s"
 	"github.com/business-operations/bo.microvm/tests/need"
 )
 
@@ -102,19 +101,20 @@ func standInOnce(kubeconfig string) {
 	var charts struct {
 		Items []struct {
 			Metadata struct{ Name string }
-			Spec     struct{ Version, Values, ReleaseName string }
-			Status   struct{ ValuesHash, Version string }
+			Spec     struct{ Version, Values, ReleaseName, Namespace string }
+			Status   struct{ ValuesHash, Version, Namespace string }
 		}
 	}
 	if json.Unmarshal(run("", "get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "json"), &charts) == nil {
 		for _, c := range charts.Items {
-			sum := sha256.Sum256([]byte(c.Spec.Values))
-			hash := hex.EncodeToString(sum[:])
-			if c.Status.ValuesHash == hash && c.Status.Version == c.Spec.Version {
+			// What k0s' helm extension controller writes once it installed the spec: the formula
+			// from its source, through the one shared place (k0s.ChartValuesHash).
+			hash := k0s.ChartValuesHash(c.Spec.ReleaseName, c.Spec.Values)
+			if c.Status.ValuesHash == hash && c.Status.Version == c.Spec.Version && c.Status.Namespace == c.Spec.Namespace {
 				continue
 			}
 			patch, _ := json.Marshal(map[string]any{"status": map[string]any{"releaseName": c.Spec.ReleaseName,
-				"version": c.Spec.Version, "valuesHash": hash, "error": "", "namespace": "kube-system"}})
+				"version": c.Spec.Version, "valuesHash": hash, "error": "", "namespace": c.Spec.Namespace}})
 			run("", "patch", "charts.helm.k0sproject.io", "--namespace=kube-system", c.Metadata.Name, "--subresource=status", "--type=merge", "-p", string(patch))
 		}
 	}

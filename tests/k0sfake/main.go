@@ -1,26 +1,31 @@
 // Command k0sfake is the CONTRACT FAKE of the k0s CLI, for tests only: it is not k0s.
 //
-// It implements the k0s commands bo.microvm.k0s_bootstrap uses, with k0s' output formats
-// (`k0s version`, `k0s status -o json`, `k0s config validate`, `k0s install controller|worker`,
-// `k0s start|stop`, `k0s reset`, `k0s token create|invalidate`, `k0s etcd leave`, and `k0s
-// kubectl`, which runs a real kubectl against a real kube-apiserver), keeps its state in
-// files, appends every argv to a log so tests can assert that no token ever reached a command
-// line, and fails loudly (exit 2, "k0s contract fake: unknown ...") on anything it does not
-// know. What k0s does inside the cluster on start, the fake does as far as a test needs it:
-// it creates the Chart CRD and one Chart per k0s.yaml Helm extension, registers Node objects
-// and keeps join tokens as bootstrap-token Secrets. Status (Chart installed, Node Ready) is
-// not its business: tests set it in a controller stand-in.
+// It implements the k0s commands bo.microvm.k0s_bootstrap uses (`k0s version`, `status -o
+// json`, `config validate`, `install controller|worker`, `start|stop`, `reset`, `token
+// create|list|invalidate`, `etcd member-list|leave`, `kubeconfig admin`) and answers as k0s
+// v1.35.3+k0s.0 does: every text and format comes from a capture of a real k0s
+// (testdata/<version>/, README there says how each was made), pinned by
+// TestTheFakeAnswersAsItsCaptures. It keeps its state in files, appends every argv to a log
+// so tests can assert that no token ever reached a command line, and fails loudly (exit 2,
+// "k0s contract fake: unknown ...") on anything it does not know, including answers it has
+// no capture of. What k0s does inside the cluster on start, the fake does through the real
+// kube-apiserver (internal/kube) as far as a test needs it: it creates the Chart CRD and one
+// Chart per k0s.yaml Helm extension (as k0s' chartCrdTemplate lays it out), registers Node
+// objects and keeps join tokens as bootstrap-token Secrets. Status (Chart installed, Node
+// Ready) is not its business: tests set it in a controller stand-in, with k0s' formula
+// (internal/k0s.ChartValuesHash).
+//
+// Deviations from k0s, on purpose: a controller token names the API server (k0s names its
+// own API on :9443, capture token-create-controller.kubeconfig), because the fake serves no
+// k0s API; the unit is a stub file, and start/stop change only the fake's state.
 //
 // Environment (all optional):
 //
 //	K0S_FAKE_STATE       state dir (state.json, argv.log)              /var/lib/k0s-fake
 //	K0S_FAKE_ROOT        prefix for every path k0s touches             "" (the real /)
 //	K0S_FAKE_KUBECONFIG  admin kubeconfig of the real kube-apiserver   /etc/k0s-fake/kubeconfig
-//	                     (absent: no API; `k0s kubectl` fails loudly)
-//	K0S_FAKE_KUBECTL     the real kubectl                              kubectl from PATH, else
-//	                                                                   /usr/local/bin/kubectl
+//	                     (absent: no API)
 //	K0S_FAKE_NODE_NAME   this node's name                              the host name
-//	K0S_FAKE_VERSION     what `k0s version` prints                     v1.33.4+k0s.0
 //	K0S_FAKE_API_URL     the API URL join tokens name                  the kubeconfig's server,
 //	                                                                   else https://127.0.0.1:6443
 package main
@@ -28,20 +33,24 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/business-operations/bo.microvm/internal/kube"
 )
 
 const fakeName = "k0s contract fake"
@@ -79,15 +88,24 @@ func rooted(p string) string {
 
 // state is what the fake remembers between calls.
 type state struct {
-	Installed string            `json:"installed"` // "", controller, worker
-	Args      []string          `json:"args"`      // argv baked into the unit
-	Running   bool              `json:"running"`
-	Pid       int               `json:"pid"`
-	Tokens    map[string]string `json:"tokens"` // id -> role
+	Installed string               `json:"installed"` // "", controller, worker
+	Args      []string             `json:"args"`      // argv baked into the unit
+	Running   bool                 `json:"running"`
+	Pid       int                  `json:"pid"`
+	Tokens    map[string]fakeToken `json:"tokens"`
+	// EtcdMembers is how many etcd members the cluster has (0 = 1, this controller); tests
+	// set it to let a controller leave.
+	EtcdMembers int `json:"etcd_members,omitempty"`
+}
+
+// fakeToken is a join token the fake made: its role and RFC 3339 expiry ("" = never).
+type fakeToken struct {
+	Role    string `json:"role"`
+	Expires string `json:"expires"`
 }
 
 func load() *state {
-	st := &state{Tokens: map[string]string{}}
+	st := &state{Tokens: map[string]fakeToken{}}
 	data, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
 	if err == nil {
 		if err := json.Unmarshal(data, st); err != nil {
@@ -95,7 +113,7 @@ func load() *state {
 		}
 	}
 	if st.Tokens == nil {
-		st.Tokens = map[string]string{}
+		st.Tokens = map[string]fakeToken{}
 	}
 	return st
 }
@@ -172,7 +190,7 @@ func with(extra map[string]bool) flagSpec {
 	for k, v := range extra {
 		m[k] = v
 	}
-	return flagSpec{values: m, short: map[string]string{"c": "config", "o": "output", "d": "debug"}}
+	return flagSpec{values: m, short: map[string]string{"c": "config", "o": "out", "d": "debug"}}
 }
 
 func dataDir(f map[string]string) string {
@@ -183,6 +201,7 @@ func dataDir(f map[string]string) string {
 }
 
 func main() {
+	defer apiCancel()
 	logArgv()
 	args := os.Args[1:]
 	if len(args) == 0 {
@@ -193,7 +212,7 @@ func main() {
 		if len(args) > 1 {
 			unknown("arguments to version: %v", args[1:])
 		}
-		fmt.Println(env("K0S_FAKE_VERSION", "v1.33.4+k0s.0"))
+		fmt.Println(fakeVersion)
 	case "status":
 		cmdStatus(args[1:])
 	case "config":
@@ -210,8 +229,6 @@ func main() {
 		cmdToken(args[1:])
 	case "etcd":
 		cmdEtcd(args[1:])
-	case "kubectl":
-		cmdKubectl(args[1:])
 	case "kubeconfig":
 		cmdKubeconfig(args[1:])
 	default:
@@ -220,30 +237,54 @@ func main() {
 }
 
 func cmdStatus(args []string) {
-	f, pos := parseFlags(args, with(map[string]bool{"output": true}))
+	f, pos := parseFlags(args, with(map[string]bool{"out": true}))
 	if len(pos) > 0 {
 		unknown("arguments to status: %v", pos)
 	}
-	if o := f["output"]; o != "" && o != "json" {
+	if o := f["out"]; o != "" && o != "json" {
 		unknown("status output format %q (the fake knows json)", o)
 	}
 	st := load()
 	if !st.Running {
-		die("k0s not running")
+		die("status: %s", msgNotRunning)
+	}
+	fmt.Println(string(statusJSON(st)))
+}
+
+// statusJSON is `k0s status -o json` of the fake's node: the capture status-controller.json
+// (every field; ClusterConfig and K0sVars as captured) with the fields that differ per node
+// set from the fake's state: Pid, PPid, Args; Role is "controller" also with --enable-worker,
+// which sets Workloads (k0s v1.35.3+k0s.0 cmd/controller/controller.go: Role: "controller",
+// Workloads: controllerMode.WorkloadsEnabled()); SysInit and StubFile name the unit k0s
+// install wrote (the capture, of a k0s started by hand, has them empty); and
+// WorkerToAPIConnectionStatus (captured {"Message":"","Success":false} without a worker).
+func statusJSON(st *state) []byte {
+	var out map[string]json.RawMessage
+	must(json.Unmarshal(captured("status-controller.json"), &out))
+	set := func(k string, v any) {
+		if _, ok := out[k]; !ok {
+			unknown("status field %s: not in the capture", k)
+		}
+		b, _ := json.Marshal(v)
+		out[k] = b
 	}
 	role := st.Installed
 	workloads := role == "worker" || flagTrue(st.Args, "enable-worker")
-	unit := "/etc/systemd/system/k0s" + role + ".service"
-	out := map[string]any{
-		"Version": env("K0S_FAKE_VERSION", "v1.33.4+k0s.0"), "Pid": st.Pid, "PPid": 1, "Role": role,
-		"SysInit": "linux-systemd", "StubFile": unit, "Output": "", "Workloads": workloads,
-		"SingleNode": false, "Args": st.Args,
-	}
-	if workloads {
-		out["WorkerToAPIConnectionStatus"] = map[string]any{"Success": true, "Message": ""}
-	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	fmt.Println(string(b))
+	set("Version", fakeVersion)
+	set("Pid", st.Pid)
+	set("PPid", 1)
+	set("Role", role)
+	set("SysInit", "linux-systemd")
+	set("StubFile", "/etc/systemd/system/k0s"+role+".service")
+	set("Workloads", workloads)
+	set("SingleNode", false)
+	set("Args", st.Args)
+	set("WorkerToAPIConnectionStatus", map[string]any{"Message": "", "Success": workloads})
+	b, err := json.Marshal(out) // encoding/json writes map keys sorted
+	must(err)
+	var buf bytes.Buffer
+	must(json.Indent(&buf, b, "", "  "))
+	return buf.Bytes()
 }
 
 func flagTrue(args []string, name string) bool {
@@ -282,60 +323,54 @@ func cmdConfig(args []string) {
 }
 
 // validateConfig checks what k0s' ClusterConfig validation checks for the keys the module
-// writes, and refuses keys k0s does not know.
+// writes, with k0s' texts (captures config-validate-*.stderr). Like k0s it does not check
+// apiVersion or kind and takes chart values as an opaque string (capture
+// config-validate-lenient.yaml validates).
 func validateConfig(data []byte) error {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("failed to decode config: %v", err)
-	}
-	if doc["apiVersion"] != "k0s.k0sproject.io/v1beta1" {
-		return fmt.Errorf("apiVersion %v: want k0s.k0sproject.io/v1beta1", doc["apiVersion"])
-	}
-	if k := doc["kind"]; k != "ClusterConfig" && k != "Cluster" {
-		return fmt.Errorf("kind %v: want ClusterConfig", k)
+		return fmt.Errorf("failed to parse configuration: %v", err)
 	}
 	spec, _ := doc["spec"].(map[string]any)
 	known := map[string]bool{"api": true, "controllerManager": true, "scheduler": true, "storage": true, "network": true,
 		"workerProfiles": true, "telemetry": true, "images": true, "installConfig": true, "konnectivity": true, "extensions": true, "featureGates": true}
-	for k := range spec {
+	for _, k := range sortedKeys(spec) {
 		if !known[k] {
-			return fmt.Errorf("spec.%s: unknown field", k)
+			return fmt.Errorf(msgUnknownField, k)
+		}
+	}
+	if api, ok := spec["api"].(map[string]any); ok {
+		if a, ok := api["address"].(string); ok && net.ParseIP(a) == nil {
+			return fmt.Errorf(msgInvalidAddress, a)
 		}
 	}
 	if net, ok := spec["network"].(map[string]any); ok {
 		switch p := net["provider"]; p {
 		case nil, "kuberouter", "calico", "custom":
 		default:
-			return fmt.Errorf("spec.network.provider: Unsupported value: %q: supported values: \"kuberouter\", \"calico\", \"custom\"", p)
+			return fmt.Errorf(msgUnsupportedProvider, p)
 		}
 	}
 	helm, _ := digMap(spec, "extensions", "helm")
-	for i, r := range list(helm["repositories"]) {
-		rm, _ := r.(map[string]any)
-		if rm["name"] == nil || rm["url"] == nil {
-			return fmt.Errorf("spec.extensions.helm.repositories[%d]: name and url are required", i)
-		}
-	}
-	for i, c := range list(helm["charts"]) {
+	for _, c := range list(helm["charts"]) {
 		cm, _ := c.(map[string]any)
-		for _, req := range []string{"name", "chartname", "namespace"} {
-			if s, _ := cm[req].(string); s == "" {
-				return fmt.Errorf("spec.extensions.helm.charts[%d].%s: Required value", i, req)
-			}
+		if s, _ := cm["namespace"].(string); s == "" {
+			return errors.New(msgNoTargetNS)
 		}
-		if v, ok := cm["values"].(string); ok {
-			var x any
-			if err := yaml.Unmarshal([]byte(v), &x); err != nil {
-				return fmt.Errorf("spec.extensions.helm.charts[%d].values: %v", i, err)
-			}
-		}
-		if t, ok := cm["timeout"].(string); ok {
-			if _, err := time.ParseDuration(t); err != nil {
-				return fmt.Errorf("spec.extensions.helm.charts[%d].timeout: %v", i, err)
-			}
+		if name, _ := cm["name"].(string); !releaseName.MatchString(name) || len(name) > 53 {
+			return errors.New(msgInvalidRelease)
 		}
 	}
 	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func digMap(m map[string]any, keys ...string) (map[string]any, bool) {
@@ -413,7 +448,7 @@ func cmdStart(args []string) {
 	}
 	st := load()
 	if st.Installed == "" {
-		die("failed to start k0s service: the service is not installed")
+		unknown("start without an installed service (the fake has no capture of that answer)")
 	}
 	if st.Running {
 		die("already running")
@@ -463,32 +498,24 @@ func adminKubeconfig() []byte {
 	return data
 }
 
-type kubeconfig struct {
-	Clusters []struct {
-		Cluster struct {
-			Server string `yaml:"server"`
-			CAData string `yaml:"certificate-authority-data"`
-		} `yaml:"cluster"`
-	} `yaml:"clusters"`
-	Users []struct {
-		User struct {
-			Token string `yaml:"token"`
-		} `yaml:"user"`
-	} `yaml:"users"`
+// endpoint reads a kubeconfig with the collection's one kubeconfig reader (internal/kube).
+func endpoint(data []byte) (kube.Endpoint, error) {
+	cfg, err := kube.ParseConfig(data, "")
+	if err != nil {
+		return kube.Endpoint{}, err
+	}
+	return cfg.Endpoint()
 }
 
 func initialise(dd string) error {
 	kc := adminKubeconfig()
 	var caPEM []byte
 	if kc != nil {
-		var k kubeconfig
-		if err := yaml.Unmarshal(kc, &k); err != nil || len(k.Clusters) == 0 {
-			return fmt.Errorf("%s: K0S_FAKE_KUBECONFIG is not a kubeconfig", fakeName)
+		ep, err := endpoint(kc)
+		if err != nil || len(ep.CA) == 0 {
+			return fmt.Errorf("%s: K0S_FAKE_KUBECONFIG is not a kubeconfig with an inline CA: %v", fakeName, err)
 		}
-		var err error
-		if caPEM, err = base64.StdEncoding.DecodeString(k.Clusters[0].Cluster.CAData); err != nil {
-			return fmt.Errorf("%s: the kubeconfig's CA: %v", fakeName, err)
-		}
+		caPEM = ep.CA
 	} else {
 		caPEM = []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(randomBytes(64)) + "\n-----END CERTIFICATE-----\n")
 		kc = []byte("# " + fakeName + ": no API configured (K0S_FAKE_KUBECONFIG)\n")
@@ -524,20 +551,21 @@ func join(st *state, dd, tokenFile string) error {
 	if err != nil {
 		return fmt.Errorf("failed to decode join token: %v", err)
 	}
-	var k kubeconfig
-	if err := yaml.Unmarshal(kcData, &k); err != nil || len(k.Clusters) == 0 || len(k.Users) == 0 {
+	ep, err := endpoint(kcData)
+	if err != nil || ep.Token == "" {
 		return errors.New("failed to decode join token: not a kubeconfig")
 	}
-	id, _, _ := strings.Cut(k.Users[0].User.Token, ".")
+	id, _, _ := strings.Cut(ep.Token, ".")
 	if adminKubeconfig() != nil {
-		if _, err := kubectl(nil, "get", "secret", "--namespace=kube-system", "bootstrap-token-"+id); err != nil {
+		c, err := apiClient()
+		if err != nil {
+			return err
+		}
+		if _, err := c.Get(ctx(), secretRef("bootstrap-token-"+id)); err != nil {
 			return fmt.Errorf("join token %s is not valid (invalidated or expired): %v", id, err)
 		}
 	}
-	caPEM, err := base64.StdEncoding.DecodeString(k.Clusters[0].Cluster.CAData)
-	if err != nil {
-		return fmt.Errorf("the join token's CA: %v", err)
-	}
+	caPEM := ep.CA
 	files := map[string][]byte{"pki/ca.crt": caPEM}
 	admin := adminKubeconfig()
 	if admin == nil {
@@ -597,31 +625,29 @@ func nodeName() string {
 	return h
 }
 
-// kubectlPath is the real kubectl: K0S_FAKE_KUBECTL, else kubectl from PATH, else
-// /usr/local/bin/kubectl (an SSH session's PATH may not hold it).
-func kubectlPath() string {
-	if p := os.Getenv("K0S_FAKE_KUBECTL"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("kubectl"); err == nil {
-		return p
-	}
-	return "/usr/local/bin/kubectl"
+// apiClient is a client of the real kube-apiserver behind K0S_FAKE_KUBECONFIG (internal/kube,
+// as the module uses).
+func apiClient() (*kube.Client, error) {
+	return kube.Load(env("K0S_FAKE_KUBECONFIG", "/etc/k0s-fake/kubeconfig"), "")
 }
 
-// kubectl runs the real kubectl with the fake's admin kubeconfig (or kubeconfig) and stdin.
-func kubectl(stdin []byte, args ...string) ([]byte, error) {
-	kc := env("K0S_FAKE_KUBECONFIG", "/etc/k0s-fake/kubeconfig")
-	cmd := exec.Command(kubectlPath(), append([]string{"--kubeconfig=" + kc}, args...)...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+// apiCtx bounds every API call of this (short-lived) process.
+var apiCtx, apiCancel = context.WithTimeout(context.Background(), 2*time.Minute)
+
+func ctx() context.Context { return apiCtx }
+
+func secretRef(name string) kube.Ref {
+	return kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "kube-system", Name: name}
+}
+
+// apply server-side applies obj (JSON) as fieldManager.
+func apply(obj map[string]any, fieldManager string) error {
+	c, err := apiClient()
+	if err != nil {
+		return err
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-	}
-	return out.Bytes(), nil
+	_, err = c.Apply(ctx(), kube.Object(obj), fieldManager)
+	return err
 }
 
 const chartCRD = `apiVersion: apiextensions.k8s.io/v1
@@ -660,10 +686,14 @@ func applyCharts(dd, config string) error {
 	}
 	spec, _ := doc["spec"].(map[string]any)
 	helm, _ := digMap(spec, "extensions", "helm")
-	if _, err := kubectl([]byte(chartCRD), "apply", "--server-side", "--field-manager=k0s", "-f", "-"); err != nil {
+	crds, err := kube.DecodeManifests([]byte(chartCRD))
+	if err != nil {
 		return err
 	}
-	if _, err := kubectl(nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/charts.helm.k0sproject.io"); err != nil {
+	if err := apply(crds[0], "k0s"); err != nil {
+		return err
+	}
+	if err := waitEstablished("charts.helm.k0sproject.io"); err != nil {
 		return err
 	}
 	repos := map[string]string{}
@@ -671,28 +701,69 @@ func applyCharts(dd, config string) error {
 		rm, _ := r.(map[string]any)
 		repos[fmt.Sprint(rm["name"])] = fmt.Sprint(rm["url"])
 	}
-	var docs []string
 	for _, c := range list(helm["charts"]) {
 		cm, _ := c.(map[string]any)
-		name := fmt.Sprint(cm["name"])
 		repo, _, _ := strings.Cut(fmt.Sprint(cm["chartname"]), "/")
-		obj := map[string]any{
-			"apiVersion": "helm.k0sproject.io/v1beta1", "kind": "Chart",
-			"metadata": map[string]any{"name": "k0s-addon-chart-" + name, "namespace": "kube-system",
-				"finalizers": []any{"helm.k0sproject.io/uninstall-helm-release"}},
-			"spec": map[string]any{"chartName": cm["chartname"], "releaseName": name, "version": cm["version"],
-				"values": cm["values"], "namespace": cm["namespace"], "timeout": cm["timeout"],
-				"repository": map[string]any{"url": repos[repo]}},
+		obj := chartObject(cm, repos[repo])
+		if err := apply(obj, "k0s"); err != nil {
+			return err
 		}
-		b, _ := json.Marshal(obj)
-		docs = append(docs, string(b))
 	}
-	if len(docs) == 0 {
-		return nil
+	return nil
+}
+
+// waitEstablished waits for a CRD's Established condition, as the applier does before it
+// creates objects of the kind.
+func waitEstablished(name string) error {
+	c, err := apiClient()
+	if err != nil {
+		return err
 	}
-	list := `{"apiVersion":"v1","kind":"List","items":[` + strings.Join(docs, ",") + `]}`
-	_, err = kubectl([]byte(list), "apply", "--server-side", "--force-conflicts", "--field-manager=k0s", "-f", "-")
-	return err
+	deadline := time.Now().Add(time.Minute)
+	for {
+		crd, err := c.Get(ctx(), kube.Ref{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition", Name: name})
+		if err == nil {
+			if st, _, _, _ := crd.Condition("Established"); st == "True" {
+				c.ResetDiscovery()
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("CRD %s not Established within a minute: %v", name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// chartObject is the Chart k0s' extensions controller makes of a k0s.yaml chart entry, laid
+// out as the capture chart-failed.json shows it (k0s chartCrdTemplate): name
+// k0s-addon-chart-<name> in kube-system, the uninstall finalizer, the stack label; spec
+// chartName, releaseName = name, timeout as a Go duration ("0s" unset), values with the
+// leading newline the block scalar leaves, version, namespace, repository url.
+func chartObject(cm map[string]any, repoURL string) map[string]any {
+	name := fmt.Sprint(cm["name"])
+	timeout := "0s"
+	if t, ok := cm["timeout"].(string); ok && t != "" {
+		if d, err := time.ParseDuration(t); err == nil {
+			timeout = d.String()
+		}
+	}
+	values, _ := cm["values"].(string)
+	if values != "" {
+		values = "\n" + values
+	}
+	spec := map[string]any{"chartName": cm["chartname"], "releaseName": name, "timeout": timeout, "values": values,
+		"version": cm["version"], "namespace": cm["namespace"]}
+	if repoURL != "" {
+		spec["repository"] = map[string]any{"url": repoURL}
+	}
+	return map[string]any{
+		"apiVersion": "helm.k0sproject.io/v1beta1", "kind": "Chart",
+		"metadata": map[string]any{"name": "k0s-addon-chart-" + name, "namespace": "kube-system",
+			"finalizers": []any{"helm.k0sproject.io/uninstall-helm-release"},
+			"labels":     map[string]any{"k0s.k0sproject.io/stack": "helm"}},
+		"spec": spec,
+	}
 }
 
 func registerNode(st *state) error {
@@ -703,10 +774,8 @@ func registerNode(st *state) error {
 	if st.Installed == "controller" {
 		labels["node-role.kubernetes.io/control-plane"] = "true"
 	}
-	obj, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Node",
-		"metadata": map[string]any{"name": nodeName(), "labels": labels}})
-	_, err := kubectl(obj, "apply", "--server-side", "--field-manager=kubelet", "-f", "-")
-	return err
+	return apply(map[string]any{"apiVersion": "v1", "kind": "Node",
+		"metadata": map[string]any{"name": nodeName(), "labels": labels}}, "kubelet")
 }
 
 func cmdStop(args []string) {
@@ -731,7 +800,7 @@ func cmdReset(args []string) {
 	}
 	st := load()
 	if st.Running {
-		die("k0s seems to be running! please stop k0s before reset.")
+		die(msgResetRunning)
 	}
 	must(os.RemoveAll(rooted(dataDir(f))))
 	if st.Installed != "" {
@@ -759,67 +828,74 @@ func cmdToken(args []string) {
 			role = "worker"
 		}
 		if role != "worker" && role != "controller" {
-			die("invalid role %q", role)
+			die(msgUnsupportedRole, role)
 		}
 		expiry := time.Duration(0)
 		if e := f["expiry"]; e != "" {
 			var err error
 			if expiry, err = time.ParseDuration(e); err != nil {
-				die("invalid expiry %q: %v", e, err)
+				die("%v", err) // capture token-create-bad-expiry.stderr: `Error: time: invalid duration "bogus"`
 			}
 		}
 		if !st.Running || st.Installed != "controller" {
-			die("failed to create join token: k0s is not running (run it on a running controller)")
+			unknown("token create on a node where k0s does not run as a controller (the fake has no capture of that answer)")
 		}
 		dd := dataDir(f)
 		caPEM, err := os.ReadFile(rooted(filepath.Join(dd, "pki/ca.crt")))
 		must(err)
 		server := env("K0S_FAKE_API_URL", "https://127.0.0.1:6443")
 		if kc := adminKubeconfig(); kc != nil && os.Getenv("K0S_FAKE_API_URL") == "" {
-			var k kubeconfig
-			if yaml.Unmarshal(kc, &k) == nil && len(k.Clusters) > 0 {
-				server = k.Clusters[0].Cluster.Server
+			if ep, err := endpoint(kc); err == nil {
+				server = ep.Server
 			}
 		}
 		id, secret := randomID(6), randomID(16)
+		// A negative or zero expiry gives a token that never expires (capture
+		// token-list-never.stdout: blank EXPIRES AT).
+		exp := ""
+		if expiry > 0 {
+			exp = time.Now().Add(expiry).UTC().Format(time.RFC3339)
+		}
 		if adminKubeconfig() != nil {
-			exp := ""
-			if expiry > 0 {
-				exp = time.Now().Add(expiry).UTC().Format(time.RFC3339)
-			}
-			obj, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+			// The secret goes to the API in a request body, never into argv.
+			if err := apply(map[string]any{"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
 				"metadata":   map[string]any{"name": "bootstrap-token-" + id, "namespace": "kube-system"},
-				"stringData": map[string]any{"token-id": id, "token-secret": secret, "expiration": exp, "usage-bootstrap-authentication": "true", "description": role + " join token (" + fakeName + ")"}})
-			// The secret goes to kubectl on stdin, never in argv.
-			if _, err := kubectl(obj, "apply", "-f", "-"); err != nil {
+				"stringData": map[string]any{"token-id": id, "token-secret": secret, "expiration": exp, "usage-bootstrap-authentication": "true", "description": role + " join token (" + fakeName + ")"}}, "k0s"); err != nil {
 				die("failed to create join token: %v", err)
 			}
 		}
-		user := "kubelet-bootstrap"
-		if role == "controller" {
-			user = "controller-bootstrap"
-		}
-		kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n  name: k0s\ncontexts:\n- context:\n    cluster: k0s\n    user: %s\n  name: k0s\ncurrent-context: k0s\nusers:\n- name: %s\n  user:\n    token: %s.%s\n",
-			base64.StdEncoding.EncodeToString(caPEM), server, user, user, id, secret)
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		_, _ = zw.Write([]byte(kc))
-		_ = zw.Close()
-		st.Tokens[id] = role
+		fmt.Println(joinToken(caPEM, server, role, id+"."+secret))
+		st.Tokens[id] = fakeToken{Role: role, Expires: exp}
 		st.save()
-		fmt.Println(base64.StdEncoding.EncodeToString(b.Bytes()))
+	case "list":
+		f, pos := parseFlags(args[1:], with(map[string]bool{"role": true}))
+		if len(pos) > 0 {
+			unknown("token list arguments %v", pos)
+		}
+		role := f["role"]
+		if role != "worker" && role != "controller" {
+			die(msgUnsupportedRole, role)
+		}
+		if !st.Running || st.Installed != "controller" {
+			unknown("token list on a node where k0s does not run as a controller (the fake has no capture of that answer)")
+		}
+		fmt.Print(tokenTable(st.Tokens, role))
 	case "invalidate":
 		_, ids := parseFlags(args[1:], with(nil))
 		if len(ids) == 0 {
-			die("requires at least 1 arg(s), only received 0")
+			unknown("token invalidate without IDs (the fake has no capture of that answer)")
 		}
 		for _, id := range ids {
 			delete(st.Tokens, id)
 			if adminKubeconfig() != nil {
-				if _, err := kubectl(nil, "delete", "secret", "--namespace=kube-system", "--ignore-not-found", "bootstrap-token-"+id); err != nil {
+				c, err := apiClient()
+				must(err)
+				if err := c.Delete(ctx(), secretRef("bootstrap-token-"+id)); err != nil {
 					die("failed to invalidate token %s: %v", id, err)
 				}
 			}
+			// k0s answers the same for IDs it never had (capture token-invalidate-unknown.stdout).
+			fmt.Printf(msgTokenDeleted+"\n", id)
 		}
 		st.save()
 	default:
@@ -827,19 +903,85 @@ func cmdToken(args []string) {
 	}
 }
 
+// joinToken encodes a join token as k0s does: standard base64, on one line, of a gzipped
+// kubeconfig with cluster and context "k0s" and the user kubelet-bootstrap (worker) or
+// controller-bootstrap (controller), laid out as token-create-worker.kubeconfig shows.
+func joinToken(caPEM []byte, server, role, token string) string {
+	user := "kubelet-bootstrap"
+	if role == "controller" {
+		user = "controller-bootstrap"
+	}
+	kc := fmt.Sprintf(joinKubeconfig, base64.StdEncoding.EncodeToString(caPEM), server, user, user, token)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, _ = zw.Write([]byte(kc))
+	_ = zw.Close()
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// tokenTable is `k0s token list --role=R` (k0s cmd/token/list.go: a metav1.Table of ID, ROLE,
+// EXPIRES AT printed through a tabwriter; the capture token-list-worker.stdout shows columns
+// three spaces wider than their widest cell): "No k0s join tokens found" when there are
+// none at all, nothing when none has the role.
+func tokenTable(tokens map[string]fakeToken, role string) string {
+	if len(tokens) == 0 {
+		return msgNoTokens + "\n"
+	}
+	ids := make([]string, 0, len(tokens))
+	for id, t := range tokens {
+		if t.Role == role {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	sort.Strings(ids)
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tROLE\tEXPIRES AT")
+	for _, id := range ids {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", id, tokens[id].Role, tokens[id].Expires)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
 func cmdEtcd(args []string) {
-	if len(args) == 0 || args[0] != "leave" {
-		unknown("etcd subcommand %v (the fake knows leave)", args)
+	if len(args) == 0 {
+		unknown("etcd subcommand: none")
 	}
 	f, pos := parseFlags(args[1:], with(map[string]bool{"peer-address": true}))
 	if len(pos) > 0 {
-		unknown("etcd leave arguments %v", pos)
+		unknown("etcd %s arguments %v", args[0], pos)
 	}
 	st := load()
 	if !st.Running || st.Installed != "controller" {
-		die("etcd leave needs a running controller")
+		unknown("etcd %s on a node where k0s does not run as a controller (the fake has no capture of that answer)", args[0])
 	}
-	must(os.RemoveAll(rooted(filepath.Join(dataDir(f), "etcd/member"))))
+	members := st.EtcdMembers
+	if members == 0 {
+		members = 1
+	}
+	switch args[0] {
+	case "member-list":
+		// {"members":{name:peerURL}} (capture etcd-member-list.json); the fake names its
+		// members after the node.
+		m := map[string]string{}
+		for i := 0; i < members; i++ {
+			m[fmt.Sprintf("%s-%d", nodeName(), i)] = fmt.Sprintf("https://127.0.0.%d:2380", i+1)
+		}
+		b, _ := json.Marshal(map[string]any{"members": m})
+		fmt.Println(string(b))
+	case "leave":
+		if members <= 1 {
+			fmt.Fprint(os.Stderr, msgEtcdLeaveLast)
+			os.Exit(1)
+		}
+		must(os.RemoveAll(rooted(filepath.Join(dataDir(f), "etcd/member"))))
+	default:
+		unknown("etcd subcommand %q (the fake knows leave and member-list)", args[0])
+	}
 }
 
 // cmdKubeconfig prints the admin kubeconfig, as `k0s kubeconfig admin` does.
@@ -854,43 +996,7 @@ func cmdKubeconfig(args []string) {
 	p := filepath.Join(dataDir(f), "pki/admin.conf")
 	data, err := os.ReadFile(rooted(p))
 	if err != nil {
-		die("admin PKI file %s not found, check if the control plane is initialized on this node", p)
+		die(msgNoAdminConf, p)
 	}
 	os.Stdout.Write(data)
-}
-
-// cmdKubectl passes through to the real kubectl. Like k0s kubectl it uses
-// <data-dir>/pki/admin.conf unless --kubeconfig is given.
-func cmdKubectl(args []string) {
-	var rest []string
-	dd, kc := "/var/lib/k0s", ""
-	for _, a := range args {
-		switch {
-		case strings.HasPrefix(a, "--data-dir="):
-			dd = strings.TrimPrefix(a, "--data-dir=")
-		case strings.HasPrefix(a, "--kubeconfig="):
-			kc = rooted(strings.TrimPrefix(a, "--kubeconfig="))
-		default:
-			rest = append(rest, a)
-		}
-	}
-	if kc == "" {
-		kc = rooted(filepath.Join(dd, "pki/admin.conf"))
-	}
-	data, err := os.ReadFile(kc)
-	if err != nil {
-		die("failed to read kubeconfig %s: %v", kc, err)
-	}
-	if bytes.HasPrefix(data, []byte("# "+fakeName)) {
-		unknown("kubectl use: no API configured for the fake (set K0S_FAKE_KUBECONFIG before k0s start)")
-	}
-	cmd := exec.Command(kubectlPath(), append([]string{"--kubeconfig=" + kc}, rest...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.ExitCode())
-		}
-		die("kubectl: %v", err)
-	}
 }
