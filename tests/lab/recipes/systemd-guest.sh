@@ -23,8 +23,8 @@ r=$out/root
 # boot, see the ssh drop-in), an empty machine-id (systemd makes a transient one).
 rm -f "$r"/etc/ssh/ssh_host_*
 : >"$r/etc/machine-id"
-# The guest's /var volume (label var), as guest.nix mounts it.
-printf 'LABEL=var /var ext4 defaults,nofail,x-systemd.device-timeout=180s 0 2\n' >"$r/etc/fstab"
+# No fstab: stage 1 mounts the var volume on /var (see systemd-guest/init).
+: >"$r/etc/fstab"
 chroot "$r" systemctl enable systemd-networkd.service systemd-network-generator.service >/dev/null
 # What a microVM need not start (and what costs seconds under TCG).
 chroot "$r" systemctl mask getty@tty1.service serial-getty@ttyS0.service apt-daily.timer \
