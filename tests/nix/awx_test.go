@@ -247,6 +247,8 @@ type jobTemplate struct {
 	AskJobType           bool     `yaml:"ask_job_type_on_launch"`
 	AskDiffMode          bool     `yaml:"ask_diff_mode_on_launch"`
 	AskVariables         bool     `yaml:"ask_variables_on_launch"`
+	JobSliceCount        int      `yaml:"job_slice_count"`
+	AskJobSliceCount     bool     `yaml:"ask_job_slice_count_on_launch"`
 	SurveyEnabled        bool     `yaml:"survey_enabled"`
 	SurveySpec           *struct {
 		Name        string           `yaml:"name"`
@@ -299,7 +301,7 @@ type controllerConfig struct {
 // lifecyclePlaybooks are the playbooks a job template may run: the collection's
 // (DESIGN.md), nothing else.
 var lifecyclePlaybooks = []string{
-	"deploy-microvms", "start-microvms", "stop-microvms", "restart-microvms", "destroy-microvms",
+	"deploy-microvms", "start-microvms", "stop-microvms", "restart-microvms", "destroy-microvms", "status-microvms",
 	"bootstrap-existing-machines", "bootstrap-cluster",
 }
 

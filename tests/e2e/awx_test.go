@@ -1,0 +1,185 @@
+//go:build e2e && awx
+
+package e2e
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAWXJobTemplates runs the job templates of awx/job_templates.yml through ansible-runner as
+// AWX lays out a job (awx.go) against the lab, and checks each does what its playbook does
+// from the command line (TestLifecyclePlaybooks): deploy in check mode changes nothing, deploy
+// starts every VM, status reads them, stop/start/restart with a limit act on the limit only,
+// destroy with the survey's default answer stops before any change, a job sliced in two as
+// AWX slices it touches disjoint hypervisors, destroy answered yes removes the VMs.
+func TestAWXJobTemplates(t *testing.T) {
+	lab := Lab(t)
+	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
+	lab.Claim(t, vms...)
+	jts := lab.JobTemplates(t)
+	tmpl := func(name string) JobTemplate {
+		t.Helper()
+		jt, ok := jts[name]
+		require.True(t, ok, "awx/job_templates.yml has job template %q", name)
+		return jt
+	}
+	// The lab's site setting, on the AWX inventory: there is no KVM here.
+	site := map[string]any{"microvm_require_kvm": false}
+	reset := func() {
+		for _, vm := range vms {
+			lab.ResetVM(t, lab.VMs[vm].Host, vm)
+			lab.HV(t, lab.VMs[vm].Host, "systemctl stop microvm@"+vm+"; rm -rf /var/lib/microvms/"+vm+" /nix/var/nix/gcroots/microvm/*"+vm)
+		}
+	}
+	reset()
+	t.Cleanup(reset)
+	active := func(vm string) string {
+		out, _ := lab.Run(lab.VMs[vm].Host, "systemctl is-active microvm@"+vm, 0)
+		return strings.TrimSpace(out)
+	}
+	dirExists := func(vm string) bool {
+		return strings.TrimSpace(lab.HV(t, lab.VMs[vm].Host, "test -e /var/lib/microvms/"+vm+" && echo yes || echo no")) == "yes"
+	}
+	bootID := func(vm string) string {
+		return strings.TrimSpace(lab.SSH(t, vm, "cat /proc/sys/kernel/random/boot_id"))
+	}
+	ok := func(j *Job) {
+		t.Helper()
+		j.RequireOK(t)
+		require.Equal(t, "successful", j.Status, "ansible-runner's status")
+	}
+
+	// deploy, job type check with diff (prompted): predicts, creates nothing.
+	check := lab.RunJob(t, tmpl("microvm deploy"), Launch{JobType: "check", Diff: true}, site)
+	ok(check)
+	assert.Equal(t, "--check -u root --diff", check.Cmdline)
+	assert.NotZero(t, check.Recap().Changed(), "check mode predicts the deploy's changes")
+	for _, vm := range vms {
+		assert.False(t, dirExists(vm), "a check job created nothing for %s", vm)
+	}
+
+	deploy := lab.RunJob(t, tmpl("microvm deploy"), Launch{}, site)
+	ok(deploy)
+	for _, vm := range vms {
+		assert.Equal(t, vm, strings.TrimSpace(lab.SSH(t, vm, "hostname")), "the deploy job started %s", vm)
+	}
+	again := lab.RunJob(t, tmpl("microvm deploy"), Launch{}, site)
+	ok(again)
+	assert.Zero(t, again.Recap().Changed(), "a second deploy job changes nothing")
+
+	status := lab.RunJob(t, tmpl("microvm status"), Launch{}, site)
+	ok(status)
+	assert.Zero(t, status.Recap().Changed(), "status changes nothing")
+	for _, vm := range vms {
+		assert.Contains(t, status.Output, vm, "status reports %s", vm)
+	}
+
+	// stop / start / restart with a limit.
+	stop := lab.RunJob(t, tmpl("microvm stop"), Launch{Limit: "hv2"}, site)
+	ok(stop)
+	assert.NotZero(t, stop.Recap().Changed())
+	assert.Equal(t, "inactive", active("k0s-cp2"))
+	assert.Equal(t, "active", active("k0s-cp1"), "limit hv2 leaves hv1's VMs alone")
+	start := lab.RunJob(t, tmpl("microvm start"), Launch{Limit: "k0s-cp2"}, site)
+	ok(start)
+	assert.NotZero(t, start.Recap().Changed())
+	assert.Equal(t, "k0s-cp2", strings.TrimSpace(lab.SSH(t, "k0s-cp2", "hostname")))
+	before, other := bootID("k0s-w1"), bootID("k0s-cp1")
+	ok(lab.RunJob(t, tmpl("microvm restart"), Launch{Limit: "k0s-w1"}, site))
+	assert.NotEqual(t, before, bootID("k0s-w1"), "restart rebooted k0s-w1")
+	assert.Equal(t, other, bootID("k0s-cp1"), "restart limited to k0s-w1 left k0s-cp1 alone")
+
+	// destroy with the survey's default answers (confirm: no): fails before any change.
+	refused := lab.RunJob(t, tmpl("microvm destroy"), Launch{}, site)
+	assert.NotZero(t, refused.RC, "destroy answered no fails")
+	assert.Equal(t, "failed", refused.Status)
+	assert.Contains(t, refused.Output, "Not confirmed: nothing was changed")
+	assert.Zero(t, refused.Recap().Changed())
+	for _, vm := range vms {
+		assert.Equal(t, "active", active(vm), "a destroy answered no leaves %s running", vm)
+	}
+
+	// A sliced job: AWX runs one job per slice, each on its slice of the inventory's hosts
+	// (sorted by name, round-robin). Each slice must hold whole hypervisors: a hypervisor and
+	// every VM on it (docs/awx.md, "Job slicing").
+	stopT := tmpl("microvm stop")
+	slices := 2
+	hvOf := map[int][]string{}
+	for n := 1; n <= slices; n++ {
+		hosts := SliceHosts(lab.AWXInventory(t, n, slices, site))
+		for _, h := range hosts {
+			if _, isHV := lab.Hypervisors[h]; isHV {
+				hvOf[n] = append(hvOf[n], h)
+				for vm, v := range lab.VMs {
+					if v.Host == h && v.InInventory() {
+						assert.Contains(t, hosts, vm, "slice %d/%d holds %s with its hypervisor %s", n, slices, vm, h)
+					}
+				}
+			}
+		}
+		require.NotEmpty(t, hvOf[n], "slice %d/%d has a hypervisor", n, slices)
+	}
+	var all []string
+	for n := 1; n <= slices; n++ {
+		all = append(all, hvOf[n]...)
+	}
+	sort.Strings(all)
+	assert.Equal(t, sortedKeys(lab.Hypervisors), all, "the slices cover every hypervisor, each once")
+
+	for n := 1; n <= slices; n++ {
+		j := lab.RunJob(t, stopT, Launch{Slice: n, Slices: slices}, site)
+		ok(j)
+		for _, vm := range vms {
+			inSlice := contains(hvOf[n], lab.VMs[vm].Host)
+			stopped := active(vm) == "inactive"
+			if inSlice {
+				assert.True(t, stopped, "slice %d/%d stopped %s", n, slices, vm)
+			} else if n == 1 {
+				assert.False(t, stopped, "slice 1/%d left %s (on %s, slice 2) running", slices, vm, lab.VMs[vm].Host)
+			}
+		}
+		for h := range j.Recap() {
+			if _, isHV := lab.Hypervisors[h]; isHV {
+				assert.Contains(t, hvOf[n], h, "slice %d/%d ran only on its hypervisors", n, slices)
+			}
+		}
+	}
+	for n := 1; n <= slices; n++ {
+		ok(lab.RunJob(t, tmpl("microvm start"), Launch{Slice: n, Slices: slices}, site))
+	}
+	for _, vm := range vms {
+		assert.Equal(t, vm, strings.TrimSpace(lab.SSH(t, vm, "hostname")), "the sliced start job started %s", vm)
+	}
+
+	// destroy answered yes (purge no): the VMs go, their volumes stay.
+	for i := 0; i < 2; i++ {
+		j := lab.RunJob(t, tmpl("microvm destroy"), Launch{Survey: map[string]any{"confirm": "yes"}}, site)
+		ok(j)
+		assert.Equal(t, i == 0, j.Recap().Changed() > 0, "destroy job %d", i+1)
+	}
+	for _, vm := range vms {
+		assert.Equal(t, "inactive", active(vm))
+		left := strings.Fields(lab.HV(t, lab.VMs[vm].Host, "ls /var/lib/microvms/"+vm+" 2>/dev/null || true"))
+		assert.ElementsMatch(t, []string{"ceph.img", "var.img"}, left, "destroy keeps %s's volumes and nothing else", vm)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := keys(m)
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
