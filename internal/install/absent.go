@@ -25,7 +25,7 @@ func leftover(name string) bool {
 
 // absent removes one stopped VM (or predicts it in check mode).
 func (in *Installer) absent(ctx context.Context, req Request, name string, st systemd.UnitState) *VM {
-	r := &VM{Name: name, State: "absent", Changes: []string{}, ActiveState: st.ActiveState, Running: running(st)}
+	r := &VM{Name: name, State: "absent", Changes: []string{}, ActiveState: st.ActiveState, Running: st.Running()}
 	vm, unlock, err := in.lockAndRead(ctx, req, r)
 	defer unlock()
 	if err != nil {

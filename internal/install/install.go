@@ -328,9 +328,6 @@ func (in *Installer) buildable(names []string) []string {
 
 // running reports whether a unit state means the VM runs; stopped whether it is down for
 // sure (auto-restart pending, starting or stopping count as neither).
-func running(st systemd.UnitState) bool {
-	return st.ActiveState == "active" || st.ActiveState == "reloading"
-}
 func stopped(st systemd.UnitState) bool {
 	return st.ActiveState == "" || st.ActiveState == "inactive" || st.ActiveState == "failed"
 }

@@ -82,7 +82,7 @@ func (in *Installer) lockAndRead(ctx context.Context, req Request, r *VM) (state
 // built is the VM's runner from the flake, evaluated (and built) with the other VMs' by runners.
 func (in *Installer) present(ctx context.Context, req Request, name string, st systemd.UnitState, built *runner) *VM {
 	r := &VM{Name: name, State: "present", Changes: []string{}, Flake: req.Flake,
-		ActiveState: st.ActiveState, Running: running(st)}
+		ActiveState: st.ActiveState, Running: st.Running()}
 	vm, unlock, err := in.lockAndRead(ctx, req, r)
 	defer unlock()
 	if err != nil {

@@ -174,7 +174,9 @@ func (s *Service) plan(vm statedir.VM, st systemd.UnitState, r Request) (action,
 		// this hypervisor has the VM. (A start or restart is refused below, by checkRunner.)
 		return "", "", fmt.Errorf("%s: this hypervisor has no such VM (%s does not exist): cannot stop it", vm.Name, vm.Dir)
 	}
-	running := isRunning(st.ActiveState)
+	// Active or reloading counts as up for planning; activating (e.g. waiting to
+	// auto-restart after a crash) gets a start job.
+	running := st.Running()
 	switch {
 	case r.State == Restarted:
 		action, reason = ActionRestarted, "state=restarted"
@@ -201,12 +203,6 @@ func (s *Service) plan(vm statedir.VM, st systemd.UnitState, r Request) (action,
 		}
 	}
 	return action, reason, nil
-}
-
-// isRunning: a unit that is active, reloading, or deactivating-then-stopping counts as up
-// for planning; activating (e.g. waiting to auto-restart after a crash) gets a start job.
-func isRunning(activeState string) bool {
-	return activeState == "active" || activeState == "reloading"
 }
 
 // checkRunner refuses to start a VM whose unit would be skipped by its

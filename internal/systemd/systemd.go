@@ -39,6 +39,9 @@ type UnitState struct {
 // Active reports whether the unit is active (running, for a service).
 func (s UnitState) Active() bool { return s.ActiveState == "active" }
 
+// Running reports whether the unit runs: active, or reloading (still running).
+func (s UnitState) Running() bool { return s.ActiveState == "active" || s.ActiveState == "reloading" }
+
 // States returns the state of each named unit in one call; a unit systemd does not know is
 // reported with LoadState "not-found" and ActiveState "inactive".
 func (c *Conn) States(ctx context.Context, units []string) (map[string]UnitState, error) {
