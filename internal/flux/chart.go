@@ -128,23 +128,5 @@ func (k *kickoff) giteaValues() map[string]any {
 		"valkey":         map[string]any{"enabled": false},
 		"persistence":    map[string]any{"enabled": true},
 	}
-	return merge(base, k.o.GiteaChart.Values)
-}
-
-// merge returns base with over merged in recursively (over wins).
-func merge(base, over map[string]any) map[string]any {
-	out := make(map[string]any, len(base))
-	for key, v := range base {
-		out[key] = v
-	}
-	for key, v := range over {
-		if bm, ok := out[key].(map[string]any); ok {
-			if om, ok := v.(map[string]any); ok {
-				out[key] = merge(bm, om)
-				continue
-			}
-		}
-		out[key] = v
-	}
-	return out
+	return kube.Merge(base, k.o.GiteaChart.Values)
 }

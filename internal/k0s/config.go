@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/business-operations/bo.microvm/internal/kube"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -87,7 +88,7 @@ func (cc ClusterConfig) Charts() []Chart {
 		charts = append(charts, Chart{
 			Name: "cilium", ChartName: "cilium/cilium", Version: a.Cilium.Version, Namespace: "kube-system",
 			RepoName: "cilium", RepoURL: "https://helm.cilium.io/", Order: 1, Timeout: "20m",
-			Values: merge(map[string]any{
+			Values: kube.Merge(map[string]any{
 				"kubeProxyReplacement": true,
 				"k8sServiceHost":       cc.APIAddress,
 				"k8sServicePort":       port,
@@ -100,7 +101,7 @@ func (cc ClusterConfig) Charts() []Chart {
 		charts = append(charts, Chart{
 			Name: "openebs", ChartName: "openebs/openebs", Version: a.OpenEBS.Version, Namespace: "openebs",
 			RepoName: "openebs", RepoURL: "https://openebs.github.io/openebs", Order: 2, Timeout: "20m",
-			Values: merge(map[string]any{
+			Values: kube.Merge(map[string]any{
 				"engines": map[string]any{
 					"replicated": map[string]any{"mayastor": map[string]any{"enabled": false}},
 					"local":      map[string]any{"lvm": map[string]any{"enabled": false}, "zfs": map[string]any{"enabled": false}},
@@ -120,7 +121,7 @@ func (cc ClusterConfig) Charts() []Chart {
 		charts = append(charts, Chart{
 			Name: "rook-ceph", ChartName: "rook-release/rook-ceph", Version: a.Rook.Version, Namespace: "rook-ceph",
 			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 3, Timeout: "20m",
-			Values: merge(map[string]any{
+			Values: kube.Merge(map[string]any{
 				"csi": map[string]any{"kubeletDirPath": kubeletDir},
 			}, a.Rook.Values),
 		})
@@ -135,7 +136,7 @@ func (cc ClusterConfig) Charts() []Chart {
 		charts = append(charts, Chart{
 			Name: "rook-ceph-cluster", ChartName: "rook-release/rook-ceph-cluster", Version: version, Namespace: "rook-ceph",
 			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 4, Timeout: "30m",
-			Values: merge(map[string]any{
+			Values: kube.Merge(map[string]any{
 				"operatorNamespace": "rook-ceph",
 				"cephClusterSpec": map[string]any{
 					"dataDirHostPath": "/var/lib/rook",
@@ -193,24 +194,6 @@ func blockPool(osdNodes int) map[string]any {
 			},
 		},
 	}
-}
-
-// merge returns base with over merged in, recursively for maps; over wins.
-func merge(base, over map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(over))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		if bm, ok := out[k].(map[string]any); ok {
-			if om, ok := v.(map[string]any); ok {
-				out[k] = merge(bm, om)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
 }
 
 type yamlDoc struct {
