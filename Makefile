@@ -20,7 +20,13 @@ help: ## list the targets
 deps: ## install what builds and tests need on a Debian 12 machine (root)
 	bash .ci/deps
 
+# make test builds once, then runs its lanes with BO_BUILT=1 (mk/suites): there build is a no-op,
+# so no suite rewrites the binaries or the generated files while a suite beside it runs them.
+ifeq ($(BO_BUILT),1)
+build: ## module binaries for every arch, docs, the collections path
+else
 build: binaries docs $(COLLECTIONS)/ansible_collections/bo/microvm ## module binaries for every arch, docs, the collections path
+endif
 
 # One multi-call binary per architecture holds every module (modules/main.go, internal/multicall);
 # beside it its sha256 (the fast path's cache key, so nothing is hashed per task on the
@@ -58,13 +64,18 @@ collection: build ## the galaxy tarball build/bo-microvm-VERSION.tar.gz
 
 # Each mk/*.mk adds its suites to TEST_TARGETS (e.g. TEST_TARGETS += nix-test) and, when the
 # suite's Go tests are behind a build tag, the tag to SUITE_TAGS (e.g. SUITE_TAGS += nixtest):
-# the one test gate (README, Tests). lint vets every tagged file.
+# the one test gate (README, Tests). lint vets every tagged file. A suite that uses the shared
+# lab also goes into LAB_SUITES: those run one after another in one lane, every other suite in a
+# second lane beside it (mk/suites --side-by-side). lab-caches runs before both (the 2.19
+# controller root it builds is used by suites of both lanes).
 TEST_TARGETS :=
 SUITE_TAGS :=
+LAB_SUITES :=
 
 test: ## all set-up, then everything CI runs: lint, generated files, unit tests, every suite in mk/*.mk
 	bash .ci/deps
-	@bash mk/suites lint docs-check unit $(TEST_TARGETS)
+	@bash mk/suites lint docs-check unit build lab-caches --side-by-side \
+	  "$(filter $(LAB_SUITES),$(TEST_TARGETS))" "$(filter-out lab-caches $(LAB_SUITES),$(TEST_TARGETS))"
 
 unit: ## Go unit tests
 	$(GO) test ./...

@@ -7,6 +7,7 @@ AWX_TIMEOUT ?= 45m
 .PHONY: awx-test
 
 TEST_TARGETS += awx-test
+LAB_SUITES += awx-test
 SUITE_TAGS += awx
 
 awx-test: build ## the AWX job templates through ansible-runner on the lab (lab up, test, down, clean-check)

@@ -4,6 +4,7 @@
 # the BO_LAB_* variables of tests/lab/README.md, a private lab).
 .PHONY: fastpath-test
 TEST_TARGETS += fastpath-test
+LAB_SUITES += fastpath-test
 SUITE_TAGS += fastpath
 
 fastpath-test: build ## fast path: one round trip, check-then-exec and ancestor attacks, tamper, become, parity per module (lab)

@@ -8,6 +8,7 @@ E2E_RUN ?= .
 # make test: the cached roots first (conformance-2.19 and ansible-lint need the
 # 2.19 controller), the end-to-end tests among the suites.
 TEST_TARGETS := lab-caches $(TEST_TARGETS) e2e
+LAB_SUITES += e2e
 SUITE_TAGS += e2e
 
 lab-caches: ## build (or reuse) the lab's cached roots: hypervisor, guest, 2.19 controller
