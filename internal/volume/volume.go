@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -519,11 +521,7 @@ func (m *Manager) groupName(gid int) string {
 // Diff renders each volume before and after, one line per image. Refused volumes are left
 // out (nothing changes).
 func (rep *Report) Diff() (before, after string) {
-	names := make([]string, 0, len(rep.VMs))
-	for n := range rep.VMs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(rep.VMs))
 	var b, a strings.Builder
 	for _, n := range names {
 		for _, res := range rep.VMs[n].Volumes {
