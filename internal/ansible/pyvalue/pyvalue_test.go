@@ -26,3 +26,24 @@ func TestEqualIsPythonsEqualityAndSameKindsItsTypes(t *testing.T) {
 		assert.Equal(t, c.sameKind, SameKinds(c.a, c.b), "SameKinds(%s, %s)", Repr(c.a), Repr(c.b))
 	}
 }
+
+func TestLiteralEvalReadsSetsAndTuplesAsLists(t *testing.T) {
+	for in, want := range map[string]any{
+		"{1, 2}":  []any{int64(1), int64(2)},
+		"{1, 2,}": []any{int64(1), int64(2)},
+		"(1,)":    []any{int64(1)},
+		"(1, 2)":  []any{int64(1), int64(2)},
+		"(1)":     int64(1),
+		"()":      []any{},
+	} {
+		got, err := LiteralEval(in)
+		if assert.NoError(t, err, in) {
+			assert.Equal(t, want, got, in)
+		}
+	}
+	for in, msg := range map[string]string{"{1, 2": "expected '}'", "(1, 2": "expected ')'", "(1 2)": "expected ')'"} {
+		got, err := LiteralEval(in)
+		assert.EqualError(t, err, msg, in)
+		assert.Nil(t, got, in)
+	}
+}
