@@ -291,6 +291,8 @@ func alike(a, b any, leaf func(a, b any) bool) bool {
 	return leaf(a, b)
 }
 
+// Number is the float value of a bool, an int or a float (Python's float() of it), and false
+// for anything else.
 func Number(v any) (float64, bool) {
 	switch t := v.(type) {
 	case bool:
