@@ -10,7 +10,7 @@ COLLECTIONS := $(REPO)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 
-.PHONY: all help build binaries docs docs-check collection test unit lint demo deps bench clean
+.PHONY: all help build binaries docs docs-check collection test unit lint import-graph demo deps bench clean
 
 all: build
 
@@ -85,6 +85,13 @@ lint: ## go vet (every suite's build tag too) and gofmt
 	$(GO) vet -tags "$$(echo $(SUITE_TAGS) | tr ' ' ,)" ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# The graph as docs/architecture.md shows it: each product package and the project packages
+# it imports (non-test files), then the layers check that `make unit` runs too.
+import-graph: ## the import graph of internal/, modules/ and files/ (project packages only), then the layers check
+	@$(GO) list -f '{{.ImportPath}}: {{join .Imports " "}}' ./internal/... ./modules/... ./files/... | \
+		sed 's#github.com/business-operations/bo.microvm/##g' | \
+		awk '{o=$$1; for (i=2; i<=NF; i++) if ($$i ~ /^(internal|modules|files)\//) o=o" "$$i; print o}'
+	@$(GO) test -count=1 -run '^TestTheImportGraphKeepsTheLayers$$' ./modules
 
 clean:
 	rm -rf build plugins/modules/*_linux_* plugins/modules/.$(BINARY)_linux_*.sha256

@@ -22,15 +22,7 @@ func generic(v any) (any, error) {
 	case float32:
 		return float64(t), nil
 	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			g, err := generic(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = g
-		}
-		return out, nil
+		return genericList(t, generic)
 	case []string:
 		out := make([]any, len(t))
 		for i, e := range t {
@@ -42,21 +34,26 @@ func generic(v any) (any, error) {
 	case argspec.Params:
 		return genericMap(t)
 	case []map[string]any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			g, err := genericMap(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = g
-		}
-		return out, nil
+		return genericList(t, genericMap)
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return pyvalue.DecodeJSON(data)
+}
+
+// genericList is a list of generic values, each element turned by f.
+func genericList[E, G any](list []E, f func(E) (G, error)) (any, error) {
+	out := make([]any, len(list))
+	for i, e := range list {
+		g, err := f(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = g
+	}
+	return out, nil
 }
 
 func genericMap(m map[string]any) (map[string]any, error) {

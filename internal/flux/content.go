@@ -265,7 +265,7 @@ func (k *kickoff) checkContent(ctx context.Context) (bool, string, error) {
 	k.setRevision(head)
 	k.contentPending = len(k.wtChanges) > 0
 	if len(k.wtChanges) == 0 {
-		return false, fmt.Sprintf("%s %s is at %s with the wanted content", k.o.Org+"/"+k.o.Repo, k.o.Branch, short(head)), nil
+		return false, fmt.Sprintf("%s %s is at %s with the wanted content", k.o.Org+"/"+k.o.Repo, k.o.Branch, shortCommit(head)), nil
 	}
 	if k.o.Diff {
 		k.result.Changes = append(k.result.Changes, Change{Header: "repository " + k.o.Org + "/" + k.o.Repo + " " + k.o.Branch, After: Prepared(k.wtChanges)})
@@ -273,7 +273,7 @@ func (k *kickoff) checkContent(ctx context.Context) (bool, string, error) {
 	if head == "" {
 		return true, fmt.Sprintf("%s is empty: %d files to push", k.o.Org+"/"+k.o.Repo, len(k.wtChanges)), nil
 	}
-	return true, fmt.Sprintf("%d files differ from %s %s at %s", len(k.wtChanges), k.o.Org+"/"+k.o.Repo, k.o.Branch, short(head)), nil
+	return true, fmt.Sprintf("%d files differ from %s %s at %s", len(k.wtChanges), k.o.Org+"/"+k.o.Repo, k.o.Branch, shortCommit(head)), nil
 }
 
 func (k *kickoff) pushContent(ctx context.Context) error {
@@ -317,7 +317,9 @@ func (k *kickoff) setRevision(sha string) {
 	}
 }
 
-func short(sha string) string {
+// shortCommit is a git commit ID cut to its first 12 characters for messages, or
+// "(no commit)" for a branch without one.
+func shortCommit(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
 	}

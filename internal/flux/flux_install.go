@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,12 +164,12 @@ func equalStrings(a, b map[string]string) bool {
 // diffKeys names the keys added, removed or changed (never values).
 func diffKeys(have, want map[string]string) []string {
 	var out []string
-	for _, key := range sortedKeys(want) {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
 		if h, ok := have[key]; !ok || h != want[key] {
 			out = append(out, key)
 		}
 	}
-	for _, key := range sortedKeys(have) {
+	for _, key := range slices.Sorted(maps.Keys(have)) {
 		if _, ok := want[key]; !ok {
 			out = append(out, key+" (removed)")
 		}

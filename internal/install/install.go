@@ -11,10 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -50,43 +47,20 @@ type Owner struct{ UID, GID int }
 func LookupOwner(userName, groupName string) (Owner, error) {
 	o := Owner{UID: -1, GID: -1}
 	if userName != "" {
-		id, err := lookupID(userName, func(n string) (string, error) {
-			u, err := user.Lookup(n)
-			if err != nil {
-				return "", err
-			}
-			return u.Uid, nil
-		})
+		id, err := statedir.UserID(userName)
 		if err != nil {
 			return o, fmt.Errorf("owner: user %q does not exist on the hypervisor (microvm.nix's host module creates user microvm): %w", userName, err)
 		}
 		o.UID = id
 	}
 	if groupName != "" {
-		id, err := lookupID(groupName, func(n string) (string, error) {
-			g, err := user.LookupGroup(n)
-			if err != nil {
-				return "", err
-			}
-			return g.Gid, nil
-		})
+		id, err := statedir.GroupID(groupName)
 		if err != nil {
 			return o, fmt.Errorf("group: group %q does not exist on the hypervisor (microvm.nix's host module uses group kvm): %w", groupName, err)
 		}
 		o.GID = id
 	}
 	return o, nil
-}
-
-func lookupID(name string, lookup func(string) (string, error)) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, nil
-	}
-	s, err := lookup(name)
-	if err != nil {
-		return -1, err
-	}
-	return strconv.Atoi(s)
 }
 
 // Installer installs and removes VMs on one hypervisor.
@@ -357,13 +331,4 @@ func (in *Installer) hostPath(p string) string {
 		return p
 	}
 	return "/" + rel
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,7 +1,8 @@
 package install
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/business-operations/bo.microvm/internal/ansible"
@@ -68,11 +69,7 @@ func (rep *Report) Result() *ansible.Result {
 		parts = append(parts, "failed: "+strings.Join(rep.FailedVMs, ", "))
 	}
 	if len(parts) == 0 {
-		names := make([]string, 0, len(rep.VMs))
-		for n := range rep.VMs {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(rep.VMs))
 		parts = append(parts, "unchanged: "+strings.Join(names, ", "))
 	}
 	res.Msg = strings.Join(parts, "; ")

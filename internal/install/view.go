@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -79,7 +81,7 @@ func (v view) String() string {
 		return ""
 	}
 	var b strings.Builder
-	for _, k := range sortedKeys(v) {
+	for _, k := range slices.Sorted(maps.Keys(v)) {
 		b.WriteString(v[k])
 		b.WriteByte('\n')
 	}

@@ -154,7 +154,7 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 			return p, err
 		}
 		if o.ClusterCA != "" && !strings.EqualFold(o.ClusterCA, token.CA) {
-			return p, fmt.Errorf("the join token is for the cluster with CA %s, but cluster_ca_sha256 says %s: the token comes from another cluster's controller", short(token.CA), short(o.ClusterCA))
+			return p, fmt.Errorf("the join token is for the cluster with CA %s, but cluster_ca_sha256 says %s: the token comes from another cluster's controller", shortCA(token.CA), shortCA(o.ClusterCA))
 		}
 	}
 	expectCA := strings.ToLower(o.ClusterCA)
@@ -163,7 +163,7 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 	}
 	foreign := st.CA != "" && expectCA != "" && st.CA != expectCA
 	if foreign && !o.ForceReset {
-		return p, fmt.Errorf("%s holds data of another cluster (its CA is %s, this cluster's is %s): it was part of a different cluster. Set force_reset: true to wipe it with `k0s reset`, or fix the inventory", o.DataDir, short(st.CA), short(expectCA))
+		return p, fmt.Errorf("%s holds data of another cluster (its CA is %s, this cluster's is %s): it was part of a different cluster. Set force_reset: true to wipe it with `k0s reset`, or fix the inventory", o.DataDir, shortCA(st.CA), shortCA(expectCA))
 	}
 	if st.Running && !foreign {
 		if rr := st.Status.RunningRole(); rr != o.Role {
@@ -191,7 +191,7 @@ func plan(env Env, o Options, st State, check bool) (planned, error) {
 		}
 		p.add(draft{
 			Title: "Wipe the data of another cluster (k0s reset)", Run: true,
-			Reason: fmt.Sprintf("force_reset: %s holds the cluster with CA %s", o.DataDir, short(st.CA)),
+			Reason: fmt.Sprintf("force_reset: %s holds the cluster with CA %s", o.DataDir, shortCA(st.CA)),
 			do: func(ctx context.Context) error {
 				if st.Running {
 					if err := stop(ctx); err != nil {
@@ -455,7 +455,9 @@ func writeFile(p string, data []byte, perm os.FileMode) error {
 	return statedir.WriteFile(p, data, perm)
 }
 
-func short(fp string) string {
+// shortCA is a CA fingerprint (sha256 hex) cut to its first 16 characters and an ellipsis, for
+// messages that name a cluster.
+func shortCA(fp string) string {
 	if len(fp) > 16 {
 		return fp[:16] + "…"
 	}

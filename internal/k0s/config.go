@@ -335,7 +335,7 @@ func normalise(data []byte) (any, error) {
 	}
 	v = canonical(v)
 	// The values of each chart are a YAML string: compare what they say.
-	if charts, ok := dig(v, "spec", "extensions", "helm", "charts").([]any); ok {
+	if charts, ok := kube.Dig(v, "spec", "extensions", "helm", "charts").([]any); ok {
 		for _, c := range charts {
 			cm, ok := c.(map[string]any)
 			if !ok {
@@ -383,17 +383,6 @@ func canonical(v any) any {
 	return v
 }
 
-func dig(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
 // networkProvider is spec.network.provider of a k0s.yaml ("" when unset: k0s' default
 // kuberouter).
 func networkProvider(data []byte) string {
@@ -401,7 +390,7 @@ func networkProvider(data []byte) string {
 	if yaml.Unmarshal(data, &v) != nil {
 		return ""
 	}
-	s, _ := dig(v, "spec", "network", "provider").(string)
+	s, _ := kube.Dig(v, "spec", "network", "provider").(string)
 	if s == "" {
 		return "kuberouter"
 	}

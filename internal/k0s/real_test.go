@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/business-operations/bo.microvm/internal/command"
+	"github.com/business-operations/bo.microvm/internal/kube"
 	"github.com/business-operations/bo.microvm/internal/step"
 )
 
@@ -392,14 +393,14 @@ func TestConfigFromK0sSource(t *testing.T) {
 		require.NoError(t, yaml.Unmarshal([]byte(c.Values), &v))
 		values[c.Name] = v
 	}
-	assert.Equal(t, "/srv/k0s/kubelet", dig(values["rook-ceph"], "csi", "kubeletDirPath"), "k0s' kubelet root is <data-dir>/kubelet (cfgvars.go)")
-	assert.Equal(t, "/srv/k0s/kubelet", dig(values["openebs"], "lvm-localpv", "lvmNode", "kubeletDir"))
-	assert.Equal(t, false, dig(values["rook-ceph-cluster"], "cephClusterSpec", "mon", "allowMultiplePerNode"), "three mons never share a node")
-	assert.Equal(t, false, dig(values["openebs"], "localpv-provisioner", "hostpathClass", "isDefaultClass"), "one default StorageClass: Ceph's")
+	assert.Equal(t, "/srv/k0s/kubelet", kube.Dig(values["rook-ceph"], "csi", "kubeletDirPath"), "k0s' kubelet root is <data-dir>/kubelet (cfgvars.go)")
+	assert.Equal(t, "/srv/k0s/kubelet", kube.Dig(values["openebs"], "lvm-localpv", "lvmNode", "kubeletDir"))
+	assert.Equal(t, false, kube.Dig(values["rook-ceph-cluster"], "cephClusterSpec", "mon", "allowMultiplePerNode"), "three mons never share a node")
+	assert.Equal(t, false, kube.Dig(values["openebs"], "localpv-provisioner", "hostpathClass", "isDefaultClass"), "one default StorageClass: Ceph's")
 	pools := values["rook-ceph-cluster"]["cephBlockPools"].([]any)
 	require.Len(t, pools, 1)
-	assert.Equal(t, 2, dig(pools[0], "spec", "replicated", "size"), "one replica per OSD host")
-	assert.Equal(t, true, dig(pools[0], "storageClass", "isDefault"))
+	assert.Equal(t, 2, kube.Dig(pools[0], "spec", "replicated", "size"), "one replica per OSD host")
+	assert.Equal(t, true, kube.Dig(pools[0], "storageClass", "isDefault"))
 
 	cc.Addons.Rook.Enabled = false
 	cc.Addons.MonCount, cc.Addons.OSDNodes = 1, 1
@@ -407,7 +408,7 @@ func TestConfigFromK0sSource(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "isDefaultClass: true", "without Rook, OpenEBS' hostpath class is the default")
 	one := blockPool(1)
-	assert.Equal(t, map[string]any{"size": 1, "requireSafeReplicaSize": false}, dig(one, "spec", "replicated"), "Rook refuses size 1 unless told")
+	assert.Equal(t, map[string]any{"size": 1, "requireSafeReplicaSize": false}, kube.Dig(one, "spec", "replicated"), "Rook refuses size 1 unless told")
 }
 
 // An error that is not the API's NotFound is never taken for "not there yet": the kube client's

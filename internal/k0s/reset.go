@@ -22,11 +22,7 @@ func Reset(ctx context.Context, env Env, o Options, force, check bool) (*Result,
 	if !force {
 		return nil, errors.New("state: reset destroys this node's k0s data; set force_reset: true to confirm")
 	}
-	o, err := o.resolve(env)
-	if err != nil {
-		return nil, err
-	}
-	st, err := Gather(ctx, env, o)
+	o, st, err := resolveAndGather(ctx, env, o)
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +123,7 @@ type TokenResult struct {
 // reports that it would.
 func Tokens(ctx context.Context, env Env, o Options, role string, expiry string, invalidate []string, check bool) (*TokenResult, error) {
 	o = o.withDefaults()
-	o, err := o.resolve(env)
-	if err != nil {
-		return nil, err
-	}
-	st, err := Gather(ctx, env, o)
+	o, st, err := resolveAndGather(ctx, env, o)
 	if err != nil {
 		return nil, err
 	}
@@ -256,4 +248,15 @@ func Ready(ctx context.Context, env Env, o Options, check bool) (*Result, error)
 	err = step.Run(ctx, w.steps(), check, &res.Report)
 	res.Facts = facts(ctx, env, o, st, check)
 	return res, err
+}
+
+// resolveAndGather is what Reset and Tokens do first: o with its service mode and binary
+// settled for this machine (resolve) and the node's state read with them.
+func resolveAndGather(ctx context.Context, env Env, o Options) (Options, State, error) {
+	o, err := o.resolve(env)
+	if err != nil {
+		return o, State{}, err
+	}
+	st, err := Gather(ctx, env, o)
+	return o, st, err
 }

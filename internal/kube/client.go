@@ -45,15 +45,7 @@ func (o Object) Ref() Ref {
 
 // Get returns the value at path, or nil.
 func (o Object) Get(path ...string) any {
-	var cur any = map[string]any(o)
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[p]
-	}
-	return cur
+	return Dig(map[string]any(o), path...)
 }
 
 // Str returns the string at path, or "".

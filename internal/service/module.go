@@ -3,7 +3,8 @@ package service
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,11 +85,7 @@ func ModuleResult(rep *Report, check bool) *ansible.Result {
 
 // Diff renders the unit states (and autostart) before and after, one line per VM.
 func (rep *Report) Diff() ansible.Diff {
-	names := make([]string, 0, len(rep.VMs))
-	for n := range rep.VMs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(rep.VMs))
 	var before, after strings.Builder
 	for _, n := range names {
 		v := rep.VMs[n]

@@ -1,7 +1,8 @@
 package service
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -10,11 +11,7 @@ import (
 
 func (rep *Report) summarize() {
 	s := Summary{Started: []string{}, Stopped: []string{}, Restarted: []string{}, Unchanged: []string{}, Enabled: []string{}, Disabled: []string{}, Failed: []string{}}
-	names := make([]string, 0, len(rep.VMs))
-	for n := range rep.VMs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(rep.VMs))
 	changed := false
 	for _, n := range names {
 		v := rep.VMs[n]

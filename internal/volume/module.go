@@ -3,7 +3,8 @@ package volume
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/business-operations/bo.microvm/internal/ansible"
@@ -104,11 +105,7 @@ func ModuleResult(rep *Report, check bool) *ansible.Result {
 
 // Msg is a one-line account of the report.
 func (rep *Report) Msg(check bool) string {
-	names := make([]string, 0, len(rep.VMs))
-	for n := range rep.VMs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(rep.VMs))
 	var parts, guest []string
 	for _, n := range names {
 		for _, v := range rep.VMs[n].Volumes {

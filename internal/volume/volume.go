@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -483,21 +485,13 @@ func (m *Manager) ids(owner, group string) (int, int, error) {
 
 // LookupIDs resolves a user and a group (names or numeric ids) in the host's user database.
 func LookupIDs(owner, group string) (int, int, error) {
-	uid, err := strconv.Atoi(owner)
+	uid, err := statedir.UserID(owner)
 	if err != nil {
-		u, lerr := user.Lookup(owner)
-		if lerr != nil {
-			return 0, 0, fmt.Errorf("owner: no user %q on this host (microvm.nix's host module creates microvm): %v", owner, lerr)
-		}
-		uid, _ = strconv.Atoi(u.Uid)
+		return 0, 0, fmt.Errorf("owner: no user %q on this host (microvm.nix's host module creates microvm): %v", owner, err)
 	}
-	gid, err := strconv.Atoi(group)
+	gid, err := statedir.GroupID(group)
 	if err != nil {
-		g, lerr := user.LookupGroup(group)
-		if lerr != nil {
-			return 0, 0, fmt.Errorf("group: no group %q on this host: %v", group, lerr)
-		}
-		gid, _ = strconv.Atoi(g.Gid)
+		return 0, 0, fmt.Errorf("group: no group %q on this host: %v", group, err)
 	}
 	return uid, gid, nil
 }
@@ -519,11 +513,7 @@ func (m *Manager) groupName(gid int) string {
 // Diff renders each volume before and after, one line per image. Refused volumes are left
 // out (nothing changes).
 func (rep *Report) Diff() (before, after string) {
-	names := make([]string, 0, len(rep.VMs))
-	for n := range rep.VMs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(rep.VMs))
 	var b, a strings.Builder
 	for _, n := range names {
 		for _, res := range rep.VMs[n].Volumes {

@@ -121,19 +121,10 @@ func toInt(v any) (any, error) {
 var pyFloatLiteral = regexp.MustCompile(`^[+-]?(?:(?:[0-9](?:_?[0-9])*)?\.?[0-9](?:_?[0-9])*\.?|[0-9](?:_?[0-9])*\.)(?:[eE][+-]?[0-9](?:_?[0-9])*)?$|^[+-]?(?i:inf|infinity|nan)$`)
 
 func toFloat(v any) (any, error) {
-	switch t := v.(type) {
-	case float64:
-		return t, nil
-	case bool:
-		if t {
-			return 1.0, nil
-		}
-		return 0.0, nil
-	case int64:
-		return float64(t), nil
-	case int:
-		return float64(t), nil
-	case string:
+	if f, ok := pyvalue.Number(v); ok { // a bool, an int or a float
+		return f, nil
+	}
+	if t, ok := v.(string); ok {
 		s := pyvalue.ASCIIDigits(pyvalue.NumberStrip(t))
 		if pyFloatLiteral.MatchString(s) {
 			if f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil || errors.Is(err, strconv.ErrRange) {

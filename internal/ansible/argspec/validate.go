@@ -43,6 +43,21 @@ func Validate(spec Spec, params map[string]any) *Validation {
 	return validate(Profile{}, spec, params)
 }
 
+// checkLevel checks one level of parameters, the top or one dict of sub-options, in the order
+// ansible-core checks both (ArgumentSpecValidator.validate in module_utils/common/arg_spec.py
+// and _validate_sub_spec in parameters.py, ansible/ansible c9ac477, lines 228-248 and 800-820):
+// mutually exclusive groups, the defaults (those not None), required options, types,
+// choices, the other rules, then None for every option still absent.
+func (v *Validation) checkLevel(opts []Option, rules Rules, p map[string]any, ctx []string) {
+	v.check(checkMutuallyExclusive(rules.MutuallyExclusive, p, ctx))
+	v.addNoLog(setDefaults(opts, p, false)...)
+	v.check(checkRequired(opts, p, ctx))
+	v.validateTypes(opts, p, ctx)
+	v.validateValues(opts, p, ctx)
+	v.additionalChecks(rules, p, ctx)
+	v.addNoLog(setDefaults(opts, p, true)...)
+}
+
 // validate is Validate as the ansible-core release of prof does it.
 func validate(prof Profile, spec Spec, params map[string]any) *Validation {
 	p, _ := pyvalue.DeepCopy(params).(map[string]any)
@@ -68,13 +83,7 @@ func validate(prof Profile, spec Spec, params map[string]any) *Validation {
 	} else {
 		unsupported = append(unsupported, un...)
 	}
-	v.check(checkMutuallyExclusive(spec.MutuallyExclusive, p, nil))
-	v.addNoLog(setDefaults(spec.Options, p, false)...)
-	v.check(checkRequired(spec.Options, p, nil))
-	v.validateTypes(spec.Options, p, nil)
-	v.validateValues(spec.Options, p, nil)
-	v.additionalChecks(spec.Rules, p, nil)
-	v.addNoLog(setDefaults(spec.Options, p, true)...)
+	v.checkLevel(spec.Options, spec.Rules, p, nil)
 	unsupported = append(unsupported, v.validateSubSpecs(spec.Options, p, "", nil, supported)...)
 	if v.aborted {
 		return v
@@ -561,13 +570,7 @@ func (v *Validation) validateSubSpecs(opts []Option, p map[string]any, prefix st
 				return nil
 			}
 			unsupported = append(unsupported, un...)
-			v.check(checkMutuallyExclusive(o.MutuallyExclusive, sub, ctx))
-			v.addNoLog(setDefaults(o.Options, sub, false)...)
-			v.check(checkRequired(o.Options, sub, ctx))
-			v.validateTypes(o.Options, sub, ctx)
-			v.validateValues(o.Options, sub, ctx)
-			v.additionalChecks(o.Rules, sub, ctx)
-			v.addNoLog(setDefaults(o.Options, sub, true)...)
+			v.checkLevel(o.Options, o.Rules, sub, ctx)
 			unsupported = append(unsupported, v.validateSubSpecs(o.Options, sub, newPrefix, ctx, supported)...)
 			if v.aborted {
 				return nil

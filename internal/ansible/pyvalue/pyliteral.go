@@ -138,23 +138,7 @@ func (p *litParser) dict() (any, error) {
 		return nil, err
 	}
 	if p.peek() != ':' { // a set: {a, b}
-		items := []any{first}
-		for p.peek() == ',' {
-			p.i++
-			if p.peek() == '}' {
-				break
-			}
-			e, err := p.value()
-			if err != nil {
-				return nil, err
-			}
-			items = append(items, e)
-		}
-		if p.peek() != '}' {
-			return nil, errors.New("expected '}'")
-		}
-		p.i++
-		return items, nil
+		return p.after(first, '}')
 	}
 	out := map[string]any{}
 	var keys []any // Python merges equal keys (1, 1.0 and True), keeping the first one
@@ -256,10 +240,16 @@ func (p *litParser) paren() (any, error) {
 		p.i++
 		return v, nil
 	}
-	out := []any{v}
+	return p.after(v, ')')
+}
+
+// after reads the rest of a set or tuple whose first element is read: ", e" up to closing,
+// a trailing comma allowed.
+func (p *litParser) after(first any, closing byte) (any, error) {
+	out := []any{first}
 	for p.peek() == ',' {
 		p.i++
-		if p.peek() == ')' {
+		if p.peek() == closing {
 			break
 		}
 		e, err := p.value()
@@ -268,8 +258,8 @@ func (p *litParser) paren() (any, error) {
 		}
 		out = append(out, e)
 	}
-	if p.peek() != ')' {
-		return nil, errors.New("expected ')'")
+	if p.peek() != closing {
+		return nil, fmt.Errorf("expected '%c'", closing)
 	}
 	p.i++
 	return out, nil

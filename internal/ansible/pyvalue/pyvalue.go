@@ -242,7 +242,9 @@ func pyReprString(s string) string {
 }
 
 // Equal is Python's == between JSON values (1 == 1.0 == True).
-func Equal(a, b any) bool {
+func Equal(a, b any) bool { return alike(a, b, equalScalar) }
+
+func equalScalar(a, b any) bool {
 	if fa, ok := Number(a); ok {
 		fb, ok := Number(b)
 		return ok && fa == fb
@@ -253,13 +255,22 @@ func Equal(a, b any) bool {
 	case string:
 		tb, ok := b.(string)
 		return ok && ta == tb
+	}
+	return false
+}
+
+// alike walks a and b together, as Python compares lists and dicts: lists of one length
+// element by element, dicts of one size key by key (every key of a in b); leaf decides
+// for everything else. Equal and SameKinds differ only in their leaf.
+func alike(a, b any, leaf func(a, b any) bool) bool {
+	switch ta := a.(type) {
 	case []any:
 		tb, ok := b.([]any)
 		if !ok || len(ta) != len(tb) {
 			return false
 		}
 		for i := range ta {
-			if !Equal(ta[i], tb[i]) {
+			if !alike(ta[i], tb[i], leaf) {
 				return false
 			}
 		}
@@ -271,15 +282,17 @@ func Equal(a, b any) bool {
 		}
 		for k, v := range ta {
 			w, ok := tb[k]
-			if !ok || !Equal(v, w) {
+			if !ok || !alike(v, w, leaf) {
 				return false
 			}
 		}
 		return true
 	}
-	return false
+	return leaf(a, b)
 }
 
+// Number is the float value of a bool, an int or a float (Python's float() of it), and false
+// for anything else.
 func Number(v any) (float64, bool) {
 	switch t := v.(type) {
 	case bool:
@@ -387,29 +400,5 @@ func digitValue(r rune) int {
 // SameKinds reports whether a and b hold the same Python types throughout (Equal alone
 // takes 1, 1.0 and True as equal): differential tests compare with both.
 func SameKinds(a, b any) bool {
-	switch ta := a.(type) {
-	case []any:
-		tb, ok := b.([]any)
-		if !ok || len(ta) != len(tb) {
-			return false
-		}
-		for i := range ta {
-			if !SameKinds(ta[i], tb[i]) {
-				return false
-			}
-		}
-		return true
-	case map[string]any:
-		tb, ok := b.(map[string]any)
-		if !ok || len(ta) != len(tb) {
-			return false
-		}
-		for k := range ta {
-			if !SameKinds(ta[k], tb[k]) {
-				return false
-			}
-		}
-		return true
-	}
-	return Class(a) == Class(b)
+	return alike(a, b, func(a, b any) bool { return Class(a) == Class(b) })
 }
