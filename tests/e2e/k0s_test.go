@@ -183,8 +183,7 @@ func push(t *testing.T, lab *Env, vm, local, remote, mode string) {
 	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	args := append([]string{"-i", lab.Key}, sshOptions...)
-	args = append(args, "root@"+lab.Addr(vm), fmt.Sprintf("mkdir -p %s && cat > %s.tmp && chmod %s %s.tmp && mv %s.tmp %s",
+	args := append(lab.sshArgs(vm), "root@"+lab.Addr(vm), fmt.Sprintf("mkdir -p %s && cat > %s.tmp && chmod %s %s.tmp && mv %s.tmp %s",
 		filepath.Dir(remote), remote, mode, remote, remote, remote))
 	cmd := exec.CommandContext(ctx, "ssh", args...)
 	cmd.Stdin = f
