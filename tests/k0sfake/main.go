@@ -92,14 +92,14 @@ func rooted(p string) string {
 
 // state is what the fake remembers between calls.
 type state struct {
-	Installed string               `json:"installed"` // "", controller, worker
-	Args      []string             `json:"args"`      // argv baked into the unit
-	Running   bool                 `json:"running"`
+	Installed string   `json:"installed"` // "", controller, worker
+	Args      []string `json:"args"`      // argv baked into the unit
+	Running   bool     `json:"running"`
 	// Foreground: the node runs as `k0s controller|worker` under a unit the fake did not
 	// write (a NixOS unit, cmdRun), not through `k0s install` and `k0s start`.
-	Foreground bool `json:"foreground,omitempty"`
-	Pid       int                  `json:"pid"`
-	Tokens    map[string]fakeToken `json:"tokens"`
+	Foreground bool                 `json:"foreground,omitempty"`
+	Pid        int                  `json:"pid"`
+	Tokens     map[string]fakeToken `json:"tokens"`
 	// EtcdMembers is how many etcd members the cluster has (0 = 1, this controller); tests
 	// set it to let a controller leave.
 	EtcdMembers int `json:"etcd_members,omitempty"`
