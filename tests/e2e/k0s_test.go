@@ -60,17 +60,7 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		}
 		// Each subtest bootstraps a fresh cluster: its kubeconfig is new too.
 		_ = os.Remove(filepath.Join(dir, "admin.kubeconfig"))
-		k := func(args ...string) []byte {
-			out, _ := exec.Command("kubectl", append([]string{"--kubeconfig=" + kc.local}, args...)...).Output()
-			return out
-		}
-		// No helm controller runs to honour the Charts' uninstall finalizer: drop it first.
-		for _, c := range strings.Fields(string(k("get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "name"))) {
-			k("patch", "--namespace=kube-system", c, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
-		}
-		k("delete", "charts.helm.k0sproject.io", "--all", "--namespace=kube-system", "--wait=false")
-		k("delete", "nodes", "--all", "--wait=false")
-		k("delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token", "--wait=false")
+		resetAPI(kc.local)
 	}
 	overlay := filepath.Join(dir, "k0s.yaml")
 	require.NoError(t, os.WriteFile(overlay, []byte(fmt.Sprintf(`all:
@@ -116,6 +106,22 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		})
 	}
 	t.Cleanup(reset)
+}
+
+// resetAPI removes from the real kube-apiserver what a bootstrap made there (Charts, Nodes,
+// join-token Secrets), so the next bootstrap starts from an empty cluster.
+func resetAPI(kubeconfig string) {
+	k := func(args ...string) []byte {
+		out, _ := exec.Command("kubectl", append([]string{"--kubeconfig=" + kubeconfig}, args...)...).Output()
+		return out
+	}
+	// No helm controller runs to honour the Charts' uninstall finalizer: drop it first.
+	for _, c := range strings.Fields(string(k("get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "name"))) {
+		k("patch", "--namespace=kube-system", c, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+	}
+	k("delete", "charts.helm.k0sproject.io", "--all", "--namespace=kube-system", "--wait=false")
+	k("delete", "nodes", "--all", "--wait=false")
+	k("delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token", "--wait=false")
 }
 
 type apiKubeconfigs struct {
