@@ -45,16 +45,7 @@ func TestBootstrapNixOS(t *testing.T) {
 		require.Equal(t, "systemd", lab.VMs[vm].Guest, "the lab's vms.json gives %s the systemd guest", vm)
 	}
 	lab.Claim(t, vms...)
-	fake := filepath.Join(lab.Repo, "build", "k0s-fake", "k0s")
-	if _, err := os.Stat(fake); err != nil {
-		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
-	}
-	_, err := exec.LookPath("kubectl")
-	require.NoError(t, err, "the controller stand-in uses kubectl on this machine")
-
-	kc := guestAPI(t, lab)
-	stop := standIn(t, kc.local)
-	defer stop()
+	fake, kc := k0sFakeAndAPI(t, lab)
 
 	stopVMs := func() {
 		for _, vm := range vms {

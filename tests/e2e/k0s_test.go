@@ -33,16 +33,7 @@ func TestBootstrapExistingMachines(t *testing.T) {
 	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
 	lab.Claim(t, vms...)
 	pb := func(name string) string { return filepath.Join(lab.Repo, "playbooks", name) }
-	fake := filepath.Join(lab.Repo, "build", "k0s-fake", "k0s")
-	if _, err := os.Stat(fake); err != nil {
-		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
-	}
-	_, err := exec.LookPath("kubectl")
-	require.NoError(t, err, "the controller stand-in uses kubectl on this machine")
-
-	kc := guestAPI(t, lab)
-	stop := standIn(t, kc.local)
-	defer stop()
+	fake, kc := k0sFakeAndAPI(t, lab)
 
 	deploy := lab.Playbook(t, "2.14", pb("deploy-microvms.yaml"), Vars{"microvm_require_kvm": false})
 	deploy.RequireOK(t)
@@ -106,6 +97,22 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		})
 	}
 	t.Cleanup(reset)
+}
+
+// k0sFakeAndAPI is what a k0s bootstrap test on the lab needs: the path of the k0s contract
+// fake (build/k0s-fake/k0s), and a real kube-apiserver the guests reach with a controller
+// stand-in running against it until the test ends.
+func k0sFakeAndAPI(t *testing.T, lab *Env) (string, apiKubeconfigs) {
+	t.Helper()
+	fake := filepath.Join(lab.Repo, "build", "k0s-fake", "k0s")
+	if _, err := os.Stat(fake); err != nil {
+		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
+	}
+	_, err := exec.LookPath("kubectl")
+	require.NoError(t, err, "the controller stand-in uses kubectl on this machine")
+	kc := guestAPI(t, lab)
+	t.Cleanup(standIn(t, kc.local))
+	return fake, kc
 }
 
 // resetAPI removes from the real kube-apiserver what a bootstrap made there (Charts, Nodes,
