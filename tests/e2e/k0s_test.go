@@ -33,16 +33,7 @@ func TestBootstrapExistingMachines(t *testing.T) {
 	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
 	lab.Claim(t, vms...)
 	pb := func(name string) string { return filepath.Join(lab.Repo, "playbooks", name) }
-	fake := filepath.Join(lab.Repo, "build", "k0s-fake", "k0s")
-	if _, err := os.Stat(fake); err != nil {
-		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
-	}
-	_, err := exec.LookPath("kubectl")
-	require.NoError(t, err, "the controller stand-in uses kubectl on this machine")
-
-	kc := guestAPI(t, lab)
-	stop := standIn(t, kc.local)
-	defer stop()
+	fake, kc := k0sFakeAndAPI(t, lab)
 
 	deploy := lab.Playbook(t, "2.14", pb("deploy-microvms.yaml"), Vars{"microvm_require_kvm": false})
 	deploy.RequireOK(t)
@@ -60,17 +51,7 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		}
 		// Each subtest bootstraps a fresh cluster: its kubeconfig is new too.
 		_ = os.Remove(filepath.Join(dir, "admin.kubeconfig"))
-		k := func(args ...string) []byte {
-			out, _ := exec.Command("kubectl", append([]string{"--kubeconfig=" + kc.local}, args...)...).Output()
-			return out
-		}
-		// No helm controller runs to honour the Charts' uninstall finalizer: drop it first.
-		for _, c := range strings.Fields(string(k("get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "name"))) {
-			k("patch", "--namespace=kube-system", c, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
-		}
-		k("delete", "charts.helm.k0sproject.io", "--all", "--namespace=kube-system", "--wait=false")
-		k("delete", "nodes", "--all", "--wait=false")
-		k("delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token", "--wait=false")
+		resetAPI(kc.local)
 	}
 	overlay := filepath.Join(dir, "k0s.yaml")
 	require.NoError(t, os.WriteFile(overlay, []byte(fmt.Sprintf(`all:
@@ -116,6 +97,38 @@ func TestBootstrapExistingMachines(t *testing.T) {
 		})
 	}
 	t.Cleanup(reset)
+}
+
+// k0sFakeAndAPI is what a k0s bootstrap test on the lab needs: the path of the k0s contract
+// fake (build/k0s-fake/k0s), and a real kube-apiserver the guests reach with a controller
+// stand-in running against it until the test ends.
+func k0sFakeAndAPI(t *testing.T, lab *Env) (string, apiKubeconfigs) {
+	t.Helper()
+	fake := filepath.Join(lab.Repo, "build", "k0s-fake", "k0s")
+	if _, err := os.Stat(fake); err != nil {
+		t.Fatalf("no k0s contract fake at %s: run `make k0s-fake` first", fake)
+	}
+	_, err := exec.LookPath("kubectl")
+	require.NoError(t, err, "the controller stand-in uses kubectl on this machine")
+	kc := guestAPI(t, lab)
+	t.Cleanup(standIn(t, kc.local))
+	return fake, kc
+}
+
+// resetAPI removes from the real kube-apiserver what a bootstrap made there (Charts, Nodes,
+// join-token Secrets), so the next bootstrap starts from an empty cluster.
+func resetAPI(kubeconfig string) {
+	k := func(args ...string) []byte {
+		out, _ := exec.Command("kubectl", append([]string{"--kubeconfig=" + kubeconfig}, args...)...).Output()
+		return out
+	}
+	// No helm controller runs to honour the Charts' uninstall finalizer: drop it first.
+	for _, c := range strings.Fields(string(k("get", "charts.helm.k0sproject.io", "--namespace=kube-system", "-o", "name"))) {
+		k("patch", "--namespace=kube-system", c, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+	}
+	k("delete", "charts.helm.k0sproject.io", "--all", "--namespace=kube-system", "--wait=false")
+	k("delete", "nodes", "--all", "--wait=false")
+	k("delete", "secrets", "--namespace=kube-system", "--field-selector=type=bootstrap.kubernetes.io/token", "--wait=false")
 }
 
 type apiKubeconfigs struct {
@@ -183,8 +196,7 @@ func push(t *testing.T, lab *Env, vm, local, remote, mode string) {
 	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	args := append([]string{"-i", lab.Key}, sshOptions...)
-	args = append(args, "root@"+lab.Addr(vm), fmt.Sprintf("mkdir -p %s && cat > %s.tmp && chmod %s %s.tmp && mv %s.tmp %s",
+	args := append(lab.sshArgs(vm), "root@"+lab.Addr(vm), fmt.Sprintf("mkdir -p %s && cat > %s.tmp && chmod %s %s.tmp && mv %s.tmp %s",
 		filepath.Dir(remote), remote, mode, remote, remote, remote))
 	cmd := exec.CommandContext(ctx, "ssh", args...)
 	cmd.Stdin = f

@@ -82,6 +82,18 @@ var sshOptions = []string{
 	"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
 }
 
+// sshArgs are ssh's options for host: sshOptions, but for a systemd guest a connect timeout
+// of 30 s. ConnectTimeout also bounds the banner exchange, and each login starts a new
+// OpenSSH sshd in the guest, which under TCG on a busy machine took over 5 s (dropbear in
+// the busybox guest answers at once).
+func (l *Env) sshArgs(host string) []string {
+	args := append([]string{"-i", l.Key}, sshOptions...)
+	if vm, ok := l.VMs[host]; ok && vm.Guest == "systemd" {
+		args[len(args)-1] = "ConnectTimeout=30"
+	}
+	return args
+}
+
 // Lab returns the running lab, or fails the test when the lab is not up (the
 // suite is compiled only with -tags e2e: asked for, a missing lab is an error).
 func Lab(t testing.TB) *Env {
@@ -176,8 +188,7 @@ func (l *Env) Run(host, cmd string, timeout time.Duration) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	args := append([]string{"-i", l.Key}, sshOptions...)
-	args = append(args, "root@"+l.Addr(host), cmd)
+	args := append(l.sshArgs(host), "root@"+l.Addr(host), cmd)
 	c := exec.CommandContext(ctx, "ssh", args...)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
@@ -222,8 +233,12 @@ func (l *Env) WaitSSH(t testing.TB, host string, timeout time.Duration) time.Dur
 	t.Helper()
 	start := time.Now()
 	var err error
+	try := 10 * time.Second
+	if vm, ok := l.VMs[host]; ok && vm.Guest == "systemd" {
+		try = 45 * time.Second // sshArgs: a systemd guest's sshd may take over 5 s to answer
+	}
 	for time.Since(start) < timeout {
-		if _, err = l.Run(host, "true", 10*time.Second); err == nil {
+		if _, err = l.Run(host, "true", try); err == nil {
 			return time.Since(start)
 		}
 		time.Sleep(time.Second)

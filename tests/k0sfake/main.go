@@ -2,7 +2,8 @@
 //
 // It implements the k0s commands bo.microvm.k0s_bootstrap uses (`k0s version`, `status -o
 // json`, `config validate`, `install controller|worker`, `start|stop`, `reset`, `token
-// create|list|invalidate`, `etcd member-list|leave`, `kubeconfig admin`) and answers as k0s
+// create|list|invalidate`, `etcd member-list|leave`, `kubeconfig admin`, and `controller|worker`
+// in the foreground as a unit NixOS declares runs it) and answers as k0s
 // v1.35.3+k0s.0 does: every text and format comes from a capture of a real k0s
 // (testdata/<version>/, README there says how each was made), pinned by
 // TestTheFakeAnswersAsItsCaptures. It keeps its state in files, appends every argv to a log
@@ -17,7 +18,8 @@
 //
 // Deviations from k0s, on purpose: a controller token names the API server (k0s names its
 // own API on :9443, capture token-create-controller.kubeconfig), because the fake serves no
-// k0s API; the unit is a stub file, and start/stop change only the fake's state.
+// k0s API; the unit is a stub file, and start/stop change only the fake's state (in the
+// foreground, `controller|worker` waits for SIGTERM instead of running a control plane).
 //
 // Environment (all optional):
 //
@@ -42,9 +44,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -88,11 +92,14 @@ func rooted(p string) string {
 
 // state is what the fake remembers between calls.
 type state struct {
-	Installed string               `json:"installed"` // "", controller, worker
-	Args      []string             `json:"args"`      // argv baked into the unit
-	Running   bool                 `json:"running"`
-	Pid       int                  `json:"pid"`
-	Tokens    map[string]fakeToken `json:"tokens"`
+	Installed string   `json:"installed"` // "", controller, worker
+	Args      []string `json:"args"`      // argv baked into the unit
+	Running   bool     `json:"running"`
+	// Foreground: the node runs as `k0s controller|worker` under a unit the fake did not
+	// write (a NixOS unit, cmdRun), not through `k0s install` and `k0s start`.
+	Foreground bool                 `json:"foreground,omitempty"`
+	Pid        int                  `json:"pid"`
+	Tokens     map[string]fakeToken `json:"tokens"`
 	// EtcdMembers is how many etcd members the cluster has (0 = 1, this controller); tests
 	// set it to let a controller leave.
 	EtcdMembers int `json:"etcd_members,omitempty"`
@@ -217,6 +224,8 @@ func main() {
 		cmdStatus(args[1:])
 	case "config":
 		cmdConfig(args[1:])
+	case "controller", "worker":
+		cmdRun(args[0], args[1:])
 	case "install":
 		cmdInstall(args[1:])
 	case "start":
@@ -274,8 +283,10 @@ func statusJSON(st *state) []byte {
 	set("Pid", st.Pid)
 	set("PPid", 1)
 	set("Role", role)
-	set("SysInit", "linux-systemd")
-	set("StubFile", "/etc/systemd/system/k0s"+role+".service")
+	if !st.Foreground { // in the foreground k0s finds no service it installed: as captured, empty
+		set("SysInit", "linux-systemd")
+		set("StubFile", "/etc/systemd/system/k0s"+role+".service")
+	}
 	set("Workloads", workloads)
 	set("SingleNode", false)
 	set("Args", st.Args)
@@ -439,6 +450,42 @@ func cmdInstall(args []string) {
 	must(os.MkdirAll(filepath.Dir(unit), 0o755))
 	must(os.WriteFile(unit, []byte("# "+fakeName+": unit stub\n[Service]\nExecStart="+strings.Join(unitArgs, " ")+"\n"), 0o644))
 	st.Installed, st.Args = role, unitArgs
+	st.save()
+}
+
+// cmdRun is `k0s controller|worker [flags]` in the foreground: what the ExecStart of a k0s
+// unit runs, here the `k0s` unit NixOS renders from guest.nix's microvm-guest.k0s (the flags
+// it can have are those of `k0s install`, which writes the same command into its unit). It
+// does what start does (startNode), reports running with its own pid and argv (k0s status
+// reports the running process's os.Args), and runs until SIGTERM or SIGINT, when it records
+// that it stopped and exits 0, as k0s does when systemd stops it. A failed start exits 1 (the
+// unit's Restart= starts it again).
+func cmdRun(role string, args []string) {
+	spec := map[string]bool{"token-file": true, "labels": true, "kubelet-extra-args": true}
+	if role == "controller" {
+		for k, v := range map[string]bool{"config": true, "enable-worker": false, "no-taints": false} {
+			spec[k] = v
+		}
+	}
+	f, pos := parseFlags(args, with(spec))
+	if len(pos) > 0 {
+		unknown("%s arguments %v", role, pos)
+	}
+	st := load()
+	if st.Running {
+		unknown("%s while the fake's state says k0s runs (pid %d; the fake has no capture of that answer)", role, st.Pid)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	st.Installed, st.Args, st.Foreground = role, os.Args, true
+	if err := startNode(st, dataDir(f)); err != nil {
+		die("k0s failed to start: %v", err)
+	}
+	st.Running, st.Pid = true, os.Getpid()
+	st.save()
+	<-sig
+	st = load()
+	st.Running, st.Pid = false, 0
 	st.save()
 }
 

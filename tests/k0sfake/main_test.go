@@ -1,10 +1,13 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,4 +76,49 @@ func TestTheFakeIsLoud(t *testing.T) {
 	log, err := os.ReadFile(filepath.Join(dir, "state", "argv.log"))
 	require.NoError(t, err)
 	assert.Contains(t, string(log), `"install","worker","--token=abc"]`, "every argv is logged, the refused ones too")
+}
+
+// TestTheFakeRunsInTheForeground runs `k0s controller` as a NixOS unit's ExecStart does:
+// running (status with its own pid and argv, and empty SysInit and StubFile: k0s finds no
+// service it installed) until SIGTERM, then stopped, exit 0.
+func TestTheFakeRunsInTheForeground(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	cfg, err := k0s.ClusterConfig{}.Render()
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "root", "etc", "k0s"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "root", "etc", "k0s", "k0s.yaml"), cfg, 0o600))
+	env := append(os.Environ(), "K0S_FAKE_STATE="+filepath.Join(dir, "state"), "K0S_FAKE_ROOT="+filepath.Join(dir, "root"),
+		"K0S_FAKE_KUBECONFIG=/nonexistent")
+	k0sCmd := func(args ...string) *exec.Cmd {
+		c := exec.Command(bin, args...)
+		c.Env = env
+		return c
+	}
+	daemon := k0sCmd("controller", "--config=/etc/k0s/k0s.yaml", "--enable-worker")
+	require.NoError(t, daemon.Start())
+	t.Cleanup(func() { _ = daemon.Process.Kill() })
+	var status map[string]any
+	require.Eventually(t, func() bool {
+		out, err := k0sCmd("status", "-o", "json").Output()
+		return err == nil && json.Unmarshal(out, &status) == nil
+	}, 30*time.Second, 100*time.Millisecond, "k0s status answers once the foreground k0s runs")
+	assert.Equal(t, "controller", status["Role"])
+	assert.Equal(t, true, status["Workloads"])
+	assert.Equal(t, float64(daemon.Process.Pid), status["Pid"])
+	assert.Equal(t, []any{bin, "controller", "--config=/etc/k0s/k0s.yaml", "--enable-worker"}, status["Args"])
+	assert.Equal(t, "", status["SysInit"])
+	assert.Equal(t, "", status["StubFile"])
+	again := k0sCmd("controller", "--config=/etc/k0s/k0s.yaml")
+	out, err := again.CombinedOutput()
+	require.Error(t, err, "a second foreground k0s while one runs has no capture: loud")
+	assert.Contains(t, string(out), "k0s contract fake: unknown controller while the fake's state says k0s runs")
+
+	require.NoError(t, daemon.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, daemon.Wait(), "k0s exits 0 when systemd stops it")
+	_, err = k0sCmd("status", "-o", "json").Output()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, string(ee.Stderr), "can't get \"status\" via \"/run/k0s/status.sock\"")
 }

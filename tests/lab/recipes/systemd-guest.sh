@@ -38,7 +38,23 @@ ExecStartPre=
 ExecStartPre=/bin/sh -c 'test -e /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
 ExecStartPre=/usr/sbin/sshd -t
 EOC
+# A persistent journal on /var (the VM's volume), as a NixOS guest with /var on a volume
+# keeps it: the fresh volume has no /var/log/journal, so Storage=auto would stay volatile.
+# It is the oracle of a clean stop (the journal files are closed, the next boot finds none
+# "uncleanly shut down"). The machine-id it is filed under comes from the kernel command
+# line (site/guest-systemd.nix), the same for every boot of a VM.
+mkdir -p "$r/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=persistent\n' >"$r/etc/systemd/journald.conf.d/bo-lab.conf"
+# Every SSH login is a new sshd under TCG; with PAM it also ran pam_systemd (a logind session
+# and a systemd --user manager for root) and pam_motd (update-motd's scripts): over 5 s per
+# login on a busy machine, so commands over SSH timed out in the banner exchange. The lab
+# logs in with its key as root; nothing the tests check goes through PAM.
+printf 'UsePAM no\n' >"$r/etc/ssh/sshd_config.d/bo-lab.conf"
 rm -rf "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin
+# /etc is a fresh tmpfs overlay on every boot: without this stamp (newer than /usr)
+# ConditionNeedsUpdate=/etc holds on every boot and ldconfig.service and
+# systemd-hwdb-update.service (tens of seconds under TCG) run every time.
+touch "$r/etc/.updated"
 
 # Stage 1: busybox and the modules, from the kernel package of the busybox guest.
 kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }

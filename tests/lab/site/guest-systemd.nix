@@ -12,6 +12,20 @@
 let
   share = "${name}-virtiofs-guest-root.sock"; # <hostName>-virtiofs-<tag>.sock, as upstream
   mem = toString vm.mem;
+  # What a lab microVM need not start (systemd-debug-generator masks them): under TCG each
+  # unit costs about a second of the guest's one CPU (measured: systemd-analyze blame).
+  # Kernel module loaders (virtio modules come from stage 1), pseudo file systems nothing
+  # uses, utmp, the random seed (virtio-rng feeds the pool), sysctl and modules-load
+  # (none configured), remount-fs (no fstab).
+  masked = [
+    "modprobe@configfs.service" "modprobe@dm_mod.service" "modprobe@drm.service"
+    "modprobe@efi_pstore.service" "modprobe@fuse.service" "modprobe@loop.service"
+    "dev-hugepages.mount" "dev-mqueue.mount" "sys-kernel-debug.mount" "sys-kernel-tracing.mount"
+    "sys-fs-fuse-connections.mount" "sys-kernel-config.mount"
+    "systemd-update-utmp.service" "systemd-update-utmp-runlevel.service"
+    "systemd-random-seed.service" "systemd-sysctl.service" "systemd-modules-load.service"
+    "systemd-remount-fs.service"
+  ];
 in
 {
   machine = "microvm,acpi=on,memory-backend=mem";
@@ -24,10 +38,14 @@ in
     "-device" "vhost-user-fs-device,chardev=fs0,tag=guest-root"
   ];
   # systemd-network-generator reads ip= (a prefix length is accepted for the netmask).
+  # systemd.machine_id= (systemd(1)): the same machine-id on every boot of this VM, so its
+  # persistent journal on /var is one journal across boots (NixOS guests keep machine-id
+  # in their persistent /etc; the lab guest's /etc is a fresh overlay on every boot).
   cmdline = [
     "ip=${vm.ip}::${gateway}:${prefix}::eth0:off"
     "systemd.hostname=${name}"
-  ];
+    "systemd.machine_id=${builtins.hashString "md5" "bo-lab-${name}"}"
+  ] ++ map (u: "systemd.mask=${u}") masked;
   inherit share;
   # Run by microvm-virtiofsd@<vm> (Type=notify, NotifyAccess=all, as root, in the VM
   # directory): qemu 7.2's virtiofsd, its socket group kvm so that qemu (user microvm)
