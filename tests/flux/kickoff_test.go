@@ -3,6 +3,7 @@
 package flux_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -75,8 +76,7 @@ func commitFiles(t *testing.T, dir, msg string, paths ...string) {
 
 func baseArgs(c *cluster, siteDir string) map[string]any {
 	return map[string]any{
-		"kubeconfig":           c.kubeconfig,
-		"gitea_url":            c.giteaURL,
+		"kubeconfig":           c.moduleKubeconfig, // the default path: Gitea through the API server's port-forward
 		"gitea_admin_password": testAdminPassword,
 		"repo":                 "lab",
 		"site_dir":             siteDir,
@@ -421,6 +421,52 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 			assert.NotContains(t, all, base64.StdEncoding.EncodeToString([]byte("gitea_admin:"+v)), "%s as basic auth in module output", what)
 		}
 	})
+
+	t.Run("no secret crosses a network hop in clear text on the default path", func(t *testing.T) {
+		checkHops(t, c, map[string]string{
+			"admin password": testAdminPassword,
+			"API token":      secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"),
+			"sync token":     secretValue(t, c, "flux-system", "flux-system", "password"),
+			"cluster secret": testClusterSecret,
+			"age key":        testAgeKey,
+		})
+	})
+}
+
+// checkHops asserts that every byte the recorders of the default path saw (node_test.go) is
+// free of each secret in clear text (as is, as Gitea's "token T" header, as the basic-auth
+// base64 of the admin), on the two hops that cross a network: machine to API server, API
+// server to kubelet. Both must have carried TLS (a handshake record first) and traffic. The
+// pod hop inside the pod's network namespace is the positive control: there the module's
+// requests are plain HTTP, so the API token and a git push must show up in it; if they did not,
+// the recorders would not be seeing the module's traffic and the check above would prove
+// nothing.
+func checkHops(t *testing.T, c *cluster, secrets map[string]string) {
+	t.Helper()
+	needles := map[string][]byte{}
+	for what, v := range secrets {
+		require.NotEmpty(t, v, what)
+		needles[what] = []byte(v)
+		needles[what+" (basic auth)"] = []byte(base64.StdEncoding.EncodeToString([]byte("gitea_admin:" + v)))
+	}
+	for _, hop := range []*recorder{c.node.apiHop, c.node.kubeletHop} {
+		sent, got, conns := hop.bytes()
+		t.Logf("%s hop: %d connections, %d bytes sent, %d bytes back", hop.name, conns, len(sent), len(got))
+		require.Greater(t, conns, 0, "%s hop carried the module's connections", hop.name)
+		require.Greater(t, len(sent), 10000, "%s hop carried traffic", hop.name)
+		assert.Equal(t, []byte{0x16, 0x03}, sent[:2], "%s hop starts with a TLS handshake record", hop.name)
+		for what, n := range needles {
+			assert.False(t, bytes.Contains(sent, n), "%s in clear text on the %s hop (sent)", what, hop.name)
+			assert.False(t, bytes.Contains(got, n), "%s in clear text on the %s hop (answers)", what, hop.name)
+		}
+		for _, plain := range []string{"Authorization", "git-receive-pack", "/api/v1/"} {
+			assert.False(t, bytes.Contains(sent, []byte(plain)), "%q in clear text on the %s hop", plain, hop.name)
+		}
+	}
+	sent, _, conns := c.node.podHop.bytes()
+	t.Logf("pod hop (inside the pod's network namespace, plain HTTP by design): %d connections, %d bytes sent", conns, len(sent))
+	assert.True(t, bytes.Contains(sent, []byte("Authorization: token "+secrets["API token"])), "the pod hop carries the module's token requests (positive control)")
+	assert.True(t, bytes.Contains(sent, []byte("git-receive-pack")), "the pod hop carries the module's push (positive control)")
 }
 
 func TestKickoffNamesAFailedGiteaInstall(t *testing.T) {
