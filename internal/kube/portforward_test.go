@@ -71,7 +71,7 @@ func fakeKubeletStream(t *testing.T) *httptest.Server {
 			}
 			up := []byte(strings.ToUpper(data))
 			frame(0x02, append([]byte{0}, up[:1]...)) // binary, not final
-			frame(0x80, up[1:])                      // continuation, final
+			frame(0x80, up[1:])                       // continuation, final
 			_ = brw.Flush()
 		}
 	}))
