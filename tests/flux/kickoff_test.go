@@ -484,3 +484,25 @@ func TestKickoffNamesAFailedGiteaInstall(t *testing.T) {
 	assert.Equal(t, "changed", st["Gitea chart"])
 	assert.NotContains(t, st, "Gitea API token", "nothing runs after the failed step")
 }
+
+// The opt-in path: gitea_url given (here a recorder in front of Gitea standing for a NodePort on
+// a node). It works as before, and it is what the docs say it is: plain HTTP, the API token and
+// the push in clear on the wire; the default path's port-forward is not used.
+func TestKickoffThroughAnOptInGiteaURLIsClearText(t *testing.T) {
+	c := startCluster(t)
+	useRealFlux(t, startStandIn(t, c))
+	nodePort := startRecorder(t, "nodeport", strings.TrimPrefix(c.giteaURL, "http://"))
+	pathDir, _ := gitRecorder(t)
+	args := with(baseArgs(c, site(t)), "gitea_url", "http://"+nodePort.addr(),
+		"gitea_chart", map[string]any{"values": map[string]any{"service": map[string]any{"http": map[string]any{"type": "NodePort"}}}})
+	res, _ := runModule(t, pathDir, args)
+	require.Equal(t, false, res["failed"], "%v", res["msg"])
+	assert.Equal(t, "changed", stepStatus(t, res)["Flux reconciliation"])
+	assert.NotContains(t, fmt.Sprint(res["warnings"]), "in clear", "a loopback gitea_url crosses no network: no warning")
+	sent, _, _ := nodePort.bytes()
+	token := secretValue(t, c, "gitea", "gitea-bootstrap-token", "token")
+	assert.True(t, bytes.Contains(sent, []byte("Authorization: token "+token)), "the API token is in clear on an http:// gitea_url")
+	assert.True(t, bytes.Contains(sent, []byte(base64.StdEncoding.EncodeToString([]byte("gitea_admin:"+testAdminPassword)))), "and so is the admin password, when a token is made")
+	podSent, _, conns := c.node.podHop.bytes()
+	assert.Zero(t, conns, "the port-forward is not used: %q", podSent)
+}
