@@ -423,14 +423,19 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 	})
 
 	t.Run("no secret crosses a network hop in clear text on the default path", func(t *testing.T) {
-		checkHops(t, c, map[string]string{
-			"admin password": testAdminPassword,
-			"API token":      secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"),
-			"sync token":     secretValue(t, c, "flux-system", "flux-system", "password"),
-			"cluster secret": testClusterSecret,
-			"age key":        testAgeKey,
-		})
+		checkHops(t, c, hopSecrets(t, c))
 	})
+}
+
+// hopSecrets are the values no network hop may carry in clear text.
+func hopSecrets(t *testing.T, c *cluster) map[string]string {
+	return map[string]string{
+		"admin password": testAdminPassword,
+		"API token":      secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"),
+		"sync token":     secretValue(t, c, "flux-system", "flux-system", "password"),
+		"cluster secret": testClusterSecret,
+		"age key":        testAgeKey,
+	}
 }
 
 // checkHops asserts that every byte the recorders of the default path saw (node_test.go) is
