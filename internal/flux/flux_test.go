@@ -155,6 +155,14 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
+func TestAnEmptyGiteaURLIsValid(t *testing.T) {
+	o := validOptions()
+	o.GiteaURL = ""
+	got, err := o.withDefaults()
+	require.NoError(t, err, "empty: through the API server's port-forward")
+	assert.Empty(t, got.GiteaURL)
+}
+
 func TestPlainHTTPOffHost(t *testing.T) {
 	for u, want := range map[string]bool{
 		"http://198.18.0.101:30300":     true,
