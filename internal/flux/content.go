@@ -233,7 +233,7 @@ func writeTree(dir string, tree map[string]file) error {
 
 // --- Repository content: the wanted tree, committed and pushed only when it differs.
 
-func (k *kickoff) pushURL() string { return cloneURL(k.o.GiteaURL, k.o.Org, k.o.Repo) }
+func (k *kickoff) pushURL() string { return cloneURL(k.giteaBase, k.o.Org, k.o.Repo) }
 
 func (k *kickoff) checkContent(ctx context.Context) (bool, string, error) {
 	if k.token == "" {

@@ -154,3 +154,27 @@ func TestScrubRemovesEverySecretFromMessages(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+func TestAnEmptyGiteaURLIsValid(t *testing.T) {
+	o := validOptions()
+	o.GiteaURL = ""
+	got, err := o.withDefaults()
+	require.NoError(t, err, "empty: through the API server's port-forward")
+	assert.Empty(t, got.GiteaURL)
+}
+
+func TestPlainHTTPOffHost(t *testing.T) {
+	for u, want := range map[string]bool{
+		"http://198.18.0.101:30300":     true,
+		"http://gitea.example.org":      true,
+		"http://gitea.example.org/sub":  true,
+		"http://127.0.0.1:3000":         false,
+		"http://127.0.0.2:3000":         false,
+		"http://[::1]:3000":             false,
+		"http://localhost:3000/x":       false,
+		"https://198.18.0.101:443":      false,
+		"https://gitea.example.org/git": false,
+	} {
+		assert.Equal(t, want, plainHTTPOffHost(u), u)
+	}
+}

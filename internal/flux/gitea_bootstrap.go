@@ -113,10 +113,20 @@ func (k *kickoff) giteaState(ctx context.Context) (bool, string, error) {
 		}
 		return false, dep, nil
 	}
-	if err := k.gitea.Healthy(ctx); err != nil {
-		return false, fmt.Sprintf("%s; %s: %v", dep, k.o.GiteaURL+"/api/healthz", err), nil
+	where := k.giteaBase + "/api/healthz"
+	if k.tunnel != nil {
+		where = fmt.Sprintf("/api/healthz through the API server's port-forward to Service %s/%s", k.o.GiteaNamespace, k.giteaService())
+		if _, _, err := k.giteaEndpoint(ctx); err != nil {
+			return false, dep + "; " + err.Error(), nil
+		}
 	}
-	return true, dep + "; " + k.o.GiteaURL + "/api/healthz answers 200", nil
+	if err := k.gitea.Healthy(ctx); err != nil {
+		if k.tunnel != nil && k.tunnel.err() != nil {
+			err = k.tunnel.err()
+		}
+		return false, fmt.Sprintf("%s; %s: %v", dep, where, err), nil
+	}
+	return true, dep + "; " + where + " answers 200", nil
 }
 
 func (k *kickoff) checkGiteaReady(ctx context.Context) (bool, string, error) {

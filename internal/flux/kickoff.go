@@ -43,6 +43,8 @@ type kickoff struct {
 	o          Options
 	kube       *kube.Client
 	gitea      *gitea.Client
+	giteaBase  string  // Gitea's base URL as this run reaches it: gitea_url, or the tunnel's loopback URL
+	tunnel     *tunnel // the port-forward to Gitea when gitea_url is empty
 	components []byte
 	secrets    []string
 
@@ -93,7 +95,16 @@ func (k *kickoff) run(ctx context.Context) (*Result, error) {
 	if k.kube, err = kube.Load(k.o.Kubeconfig, k.o.Context); err != nil {
 		return k.result, err
 	}
-	k.gitea = &gitea.Client{URL: k.o.GiteaURL}
+	k.giteaBase = k.o.GiteaURL
+	if k.giteaBase == "" {
+		if k.giteaBase, err = k.openTunnel(ctx); err != nil {
+			return k.result, err
+		}
+		defer k.tunnel.close()
+	} else if plainHTTPOffHost(k.giteaBase) {
+		k.warn("gitea_url %s is plain HTTP to another host: the Gitea admin password (when a token is made) and the API token cross the network in clear; leave gitea_url empty to reach Gitea through the API server's port-forward", k.giteaBase)
+	}
+	k.gitea = &gitea.Client{URL: k.giteaBase}
 	defer func() {
 		if k.worktree != "" {
 			os.RemoveAll(k.worktree)

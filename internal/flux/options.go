@@ -10,6 +10,7 @@ package flux
 
 import (
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"strings"
@@ -26,7 +27,10 @@ type Options struct {
 	Kubeconfig string // admin kubeconfig (k0s's admin.conf)
 	Context    string // kubeconfig context; the current one when empty
 
-	GiteaURL          string // Gitea as reachable from here (NodePort, port-forward), e.g. http://198.18.0.101:30300
+	// GiteaURL is Gitea as reachable from here when set (a NodePort, an ingress), e.g.
+	// https://gitea.example:443; empty (the default) reaches it through the API server's
+	// port-forward to a pod of Service RELEASE-http (tunnel.go).
+	GiteaURL          string
 	GiteaInClusterURL string // Gitea as Flux reaches it; default http://RELEASE-http.NS.svc.cluster.local:3000
 	GiteaNamespace    string // default "gitea"
 	GiteaRelease      string // Helm release (Chart object name, Deployment name); default "gitea"
@@ -131,8 +135,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Kubeconfig == "" {
 		return o, fmt.Errorf("kubeconfig is required")
 	}
-	if !strings.HasPrefix(o.GiteaURL, "http://") && !strings.HasPrefix(o.GiteaURL, "https://") {
-		return o, fmt.Errorf("gitea_url %q must start with http:// or https://", o.GiteaURL)
+	if o.GiteaURL != "" && !strings.HasPrefix(o.GiteaURL, "http://") && !strings.HasPrefix(o.GiteaURL, "https://") {
+		return o, fmt.Errorf("gitea_url %q must start with http:// or https:// (or be empty: through the API server's port-forward)", o.GiteaURL)
 	}
 	if !repoName.MatchString(o.Repo) || !repoName.MatchString(o.Org) {
 		return o, fmt.Errorf("org %q and repo %q must be Gitea names (letters, digits, ., _ and -)", o.Org, o.Repo)
@@ -165,6 +169,27 @@ func cleanRel(p, option string) (string, error) {
 		return "", fmt.Errorf("%s %q must be a relative path inside the repository", option, p)
 	}
 	return c, nil
+}
+
+// plainHTTPOffHost reports an http:// URL whose host is not a loopback address or localhost:
+// what it carries crosses a network in clear.
+func plainHTTPOffHost(u string) bool {
+	rest, ok := strings.CutPrefix(u, "http://")
+	if !ok {
+		return false
+	}
+	host := rest
+	if i := strings.IndexAny(host, "/?#"); i >= 0 {
+		host = host[:i]
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if ip := net.ParseIP(host); ip != nil {
+		return !ip.IsLoopback()
+	}
+	return host != "localhost"
 }
 
 // cloneURL is the repository URL under a Gitea base URL.

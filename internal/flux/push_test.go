@@ -72,7 +72,7 @@ func TestPushRejectedAsNonFastForwardStartsOverFromTheNewHeadOnce(t *testing.T) 
 	o.SiteDir = siteDir
 	k := testKickoff(t, o)
 	k.o.Git = race
-	k.o.GiteaURL = "file://" + filepath.Dir(remote) // pushURL() = GiteaURL/ORG/REPO.git
+	k.giteaBase = "file://" + filepath.Dir(remote) // pushURL() = giteaBase/ORG/REPO.git
 	require.NoError(t, os.MkdirAll(filepath.Join(filepath.Dir(remote), "flux"), 0o755))
 	require.NoError(t, os.Rename(remote, filepath.Join(filepath.Dir(remote), "flux", "lab.git")))
 	race.remote = filepath.Join(filepath.Dir(remote), "flux", "lab.git")

@@ -137,17 +137,7 @@ func (c *Client) Do(ctx context.Context, method, path, contentType string, body 
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		se := &StatusError{Method: method, Path: path, Code: resp.StatusCode}
-		var st struct {
-			Reason, Message string
-			Details         struct {
-				Causes []StatusCause `json:"causes"`
-			} `json:"details"`
-		}
-		if json.Unmarshal(data, &st) == nil {
-			se.Reason, se.Message, se.Causes = st.Reason, st.Message, st.Details.Causes
-		}
-		return se
+		return statusError(method, path, resp.StatusCode, data)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -155,6 +145,21 @@ func (c *Client) Do(ctx context.Context, method, path, contentType string, body 
 		}
 	}
 	return nil
+}
+
+// statusError is the *StatusError of an answer with status code, from its Status object.
+func statusError(method, path string, code int, data []byte) *StatusError {
+	se := &StatusError{Method: method, Path: path, Code: code}
+	var st struct {
+		Reason, Message string
+		Details         struct {
+			Causes []StatusCause `json:"causes"`
+		} `json:"details"`
+	}
+	if json.Unmarshal(data, &st) == nil {
+		se.Reason, se.Message, se.Causes = st.Reason, st.Message, st.Details.Causes
+	}
+	return se
 }
 
 type apiResource struct {

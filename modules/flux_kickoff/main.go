@@ -26,7 +26,7 @@ func init() {
 		Spec: ansible.Spec{Options: []ansible.Option{
 			{Name: "kubeconfig", Type: ansible.Path, Required: true},
 			{Name: "context"},
-			{Name: "gitea_url", Required: true},
+			{Name: "gitea_url"},
 			{Name: "gitea_incluster_url"},
 			{Name: "gitea_namespace", Default: "gitea"},
 			{Name: "gitea_release", Default: "gitea"},

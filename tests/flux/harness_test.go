@@ -88,6 +88,10 @@ type cluster struct {
 	kube       *kube.Client
 	k8sDir     string // the API server's state dir (its CA signs the controllers' certificates)
 	k8sURL     string
+	// moduleKubeconfig is the kubeconfig the module gets: kubeconfig with the server behind the
+	// recorder node.apiHop (node_test.go); kubeconfig itself when no Gitea runs.
+	moduleKubeconfig string
+	node             *node
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -124,6 +128,7 @@ func startClusterWithChartCRD(t *testing.T, crdFile string, withGitea bool) *clu
 	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
 	ke := parseEnv(string(out))
 	c := &cluster{kubeconfig: ke["KUBECONFIG"], giteaURL: "http://127.0.0.1:9", k8sDir: ke["K8S_DIR"], k8sURL: ke["K8S_URL"]}
+	c.moduleKubeconfig = c.kubeconfig
 	if withGitea {
 		up = exec.Command(filepath.Join(root, "tests/gitea/server"), "up")
 		up.Env = genv
@@ -150,6 +155,9 @@ func startClusterWithChartCRD(t *testing.T, crdFile string, withGitea bool) *clu
 		return err == nil && st == "True"
 	}, 30*time.Second, 200*time.Millisecond)
 	c.kube.ResetDiscovery()
+	if withGitea {
+		c.node = startNode(t, c)
+	}
 	return c
 }
 

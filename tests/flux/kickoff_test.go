@@ -3,6 +3,7 @@
 package flux_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -75,8 +76,7 @@ func commitFiles(t *testing.T, dir, msg string, paths ...string) {
 
 func baseArgs(c *cluster, siteDir string) map[string]any {
 	return map[string]any{
-		"kubeconfig":           c.kubeconfig,
-		"gitea_url":            c.giteaURL,
+		"kubeconfig":           c.moduleKubeconfig, // the default path: Gitea through the API server's port-forward
 		"gitea_admin_password": testAdminPassword,
 		"repo":                 "lab",
 		"site_dir":             siteDir,
@@ -421,6 +421,57 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 			assert.NotContains(t, all, base64.StdEncoding.EncodeToString([]byte("gitea_admin:"+v)), "%s as basic auth in module output", what)
 		}
 	})
+
+	t.Run("no secret crosses a network hop in clear text on the default path", func(t *testing.T) {
+		checkHops(t, c, hopSecrets(t, c))
+	})
+}
+
+// hopSecrets are the values no network hop may carry in clear text.
+func hopSecrets(t *testing.T, c *cluster) map[string]string {
+	return map[string]string{
+		"admin password": testAdminPassword,
+		"API token":      secretValue(t, c, "gitea", "gitea-bootstrap-token", "token"),
+		"sync token":     secretValue(t, c, "flux-system", "flux-system", "password"),
+		"cluster secret": testClusterSecret,
+		"age key":        testAgeKey,
+	}
+}
+
+// checkHops asserts that every byte the recorders of the default path saw (node_test.go) is
+// free of each secret in clear text (as is, as Gitea's "token T" header, as the basic-auth
+// base64 of the admin), on the two hops that cross a network: machine to API server, API
+// server to kubelet. Both must have carried TLS (a handshake record first) and traffic. The
+// pod hop inside the pod's network namespace is the positive control: there the module's
+// requests are plain HTTP, so the API token and a git push must show up in it; if they did not,
+// the recorders would not be seeing the module's traffic and the check above would prove
+// nothing.
+func checkHops(t *testing.T, c *cluster, secrets map[string]string) {
+	t.Helper()
+	needles := map[string][]byte{}
+	for what, v := range secrets {
+		require.NotEmpty(t, v, what)
+		needles[what] = []byte(v)
+		needles[what+" (basic auth)"] = []byte(base64.StdEncoding.EncodeToString([]byte("gitea_admin:" + v)))
+	}
+	for _, hop := range []*recorder{c.node.apiHop, c.node.kubeletHop} {
+		sent, got, conns := hop.bytes()
+		t.Logf("%s hop: %d connections, %d bytes sent, %d bytes back", hop.name, conns, len(sent), len(got))
+		require.Greater(t, conns, 0, "%s hop carried the module's connections", hop.name)
+		require.Greater(t, len(sent), 10000, "%s hop carried traffic", hop.name)
+		assert.Equal(t, []byte{0x16, 0x03}, sent[:2], "%s hop starts with a TLS handshake record", hop.name)
+		for what, n := range needles {
+			assert.False(t, bytes.Contains(sent, n), "%s in clear text on the %s hop (sent)", what, hop.name)
+			assert.False(t, bytes.Contains(got, n), "%s in clear text on the %s hop (answers)", what, hop.name)
+		}
+		for _, plain := range []string{"Authorization", "git-receive-pack", "/api/v1/"} {
+			assert.False(t, bytes.Contains(sent, []byte(plain)), "%q in clear text on the %s hop", plain, hop.name)
+		}
+	}
+	sent, _, conns := c.node.podHop.bytes()
+	t.Logf("pod hop (inside the pod's network namespace, plain HTTP by design): %d connections, %d bytes sent", conns, len(sent))
+	assert.True(t, bytes.Contains(sent, []byte("Authorization: token "+secrets["API token"])), "the pod hop carries the module's token requests (positive control)")
+	assert.True(t, bytes.Contains(sent, []byte("git-receive-pack")), "the pod hop carries the module's push (positive control)")
 }
 
 func TestKickoffNamesAFailedGiteaInstall(t *testing.T) {
@@ -437,4 +488,26 @@ func TestKickoffNamesAFailedGiteaInstall(t *testing.T) {
 	assert.Equal(t, "changed", st["Gitea admin secret"])
 	assert.Equal(t, "changed", st["Gitea chart"])
 	assert.NotContains(t, st, "Gitea API token", "nothing runs after the failed step")
+}
+
+// The opt-in path: gitea_url given (here a recorder in front of Gitea standing for a NodePort on
+// a node). It works as before, and it is what the docs say it is: plain HTTP, the API token and
+// the push in clear on the wire; the default path's port-forward is not used.
+func TestKickoffThroughAnOptInGiteaURLIsClearText(t *testing.T) {
+	c := startCluster(t)
+	useRealFlux(t, startStandIn(t, c))
+	nodePort := startRecorder(t, "nodeport", strings.TrimPrefix(c.giteaURL, "http://"))
+	pathDir, _ := gitRecorder(t)
+	args := with(baseArgs(c, site(t)), "gitea_url", "http://"+nodePort.addr(),
+		"gitea_chart", map[string]any{"values": map[string]any{"service": map[string]any{"http": map[string]any{"type": "NodePort"}}}})
+	res, _ := runModule(t, pathDir, args)
+	require.Equal(t, false, res["failed"], "%v", res["msg"])
+	assert.Equal(t, "changed", stepStatus(t, res)["Flux reconciliation"])
+	assert.NotContains(t, fmt.Sprint(res["warnings"]), "in clear", "a loopback gitea_url crosses no network: no warning")
+	sent, _, _ := nodePort.bytes()
+	token := secretValue(t, c, "gitea", "gitea-bootstrap-token", "token")
+	assert.True(t, bytes.Contains(sent, []byte("Authorization: token "+token)), "the API token is in clear on an http:// gitea_url")
+	assert.True(t, bytes.Contains(sent, []byte(base64.StdEncoding.EncodeToString([]byte("gitea_admin:"+testAdminPassword)))), "and so is the admin password, when a token is made")
+	podSent, _, conns := c.node.podHop.bytes()
+	assert.Zero(t, conns, "the port-forward is not used: %q", podSent)
 }

@@ -45,8 +45,7 @@ func TestBootstrapClusterPlaybook(t *testing.T) {
 	write("inventory.yaml", "all:\n  children:\n    microvms:\n      hosts:\n        k0s-cp1: {ansible_host: 127.0.0.1}\n", 0o644)
 	write("group_vars/all/main.yml", strings.Join([]string{
 		"k0s_cluster_name: lab",
-		"flux_kickoff_kubeconfig: " + c.kubeconfig,
-		"flux_kickoff_gitea_url: " + c.giteaURL,
+		"flux_kickoff_kubeconfig: " + c.moduleKubeconfig, // the role's default: Gitea through the port-forward
 		"flux_kickoff_timeout: 180",
 		"flux_kickoff_poll_interval: 0.2",
 		"flux_kickoff_cluster_settings: {cluster_name: lab, domain: lab.example.org}",
@@ -120,5 +119,9 @@ func TestBootstrapClusterPlaybook(t *testing.T) {
 			assert.NotContains(t, all, v, "%s in ansible-playbook output", what)
 			assert.NotContains(t, string(argv), v, "%s in git argv", what)
 		}
+	})
+
+	t.Run("the role's default path carries no secret in clear text over a network hop", func(t *testing.T) {
+		checkHops(t, c, hopSecrets(t, c))
 	})
 }

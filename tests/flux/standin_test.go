@@ -116,19 +116,24 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 		_, err := s.c.kube.MergePatch(ctx, chart.Ref(), "status", map[string]any{"status": map[string]any{"error": chartError}})
 		return err
 	}
+	var values struct {
+		Gitea struct {
+			Admin struct {
+				ExistingSecret string `yaml:"existingSecret"`
+				Email          string `yaml:"email"`
+			} `yaml:"admin"`
+		} `yaml:"gitea"`
+		Service struct {
+			HTTP struct {
+				Type string `yaml:"type"`
+			} `yaml:"http"`
+		} `yaml:"service"`
+	}
+	if err := yaml.Unmarshal([]byte(chart.Str("spec", "values")), &values); err != nil {
+		return fmt.Errorf("chart values: %w", err)
+	}
 	if !s.adminMade {
 		// The chart's init container: admin user from gitea.admin.existingSecret.
-		var values struct {
-			Gitea struct {
-				Admin struct {
-					ExistingSecret string `yaml:"existingSecret"`
-					Email          string `yaml:"email"`
-				} `yaml:"admin"`
-			} `yaml:"gitea"`
-		}
-		if err := yaml.Unmarshal([]byte(chart.Str("spec", "values")), &values); err != nil {
-			return fmt.Errorf("chart values: %w", err)
-		}
 		sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: values.Gitea.Admin.ExistingSecret})
 		if err != nil || sec == nil {
 			return err
@@ -157,12 +162,15 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		if err := s.giteaPod(ctx, ns, ref.Name, labels, values.Service.HTTP.Type); err != nil {
+			return err
+		}
 		return s.markAvailable(ctx, ref)
 	}
 	if !available(d) {
 		return s.markAvailable(ctx, ref)
 	}
-	return nil
+	return s.giteaPod(ctx, ns, ref.Name, d.Map("spec", "selector", "matchLabels"), values.Service.HTTP.Type)
 }
 
 func (s *controllerStandIn) giteaAdmin(ctx context.Context, method, path string, body any, ok ...int) error {
