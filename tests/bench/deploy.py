@@ -23,7 +23,9 @@ def vms(base):
     """The lab's VMs plus the bench's: bench1..8 on hv1, wide<h>a/b on hv2..hv4 (small guests)."""
     out = dict(base)
     def small(host, n, mac):
-        return {"host": host, "ip": "%s.%d" % (os.environ.get("BO_LAB_NET", "198.18.0"), n),  # a private lab's net too "mac": "02:00:00:00:02:%02x" % mac, "vcpu": 1, "mem": 128,
+        # BO_LAB_NET: a private lab's net too
+        return {"host": host, "ip": "%s.%d" % (os.environ.get("BO_LAB_NET", "198.18.0"), n),
+                "mac": "02:00:00:00:02:%02x" % mac, "vcpu": 1, "mem": 128,
                 "generation": "1", "volumes": [{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}]}
     for i in range(1, 9):
         out["bench%d" % i] = small("hv1", 110 + i, i)
