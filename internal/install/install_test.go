@@ -543,7 +543,13 @@ flake = "path:/srv/site"
 gcroot /nix/var/nix/gcroots/microvm/booted-vm1 -> /var/lib/microvms/vm1/booted
 gcroot /nix/var/nix/gcroots/microvm/vm1 -> /var/lib/microvms/vm1/current
 `, d.Before)
-	assert.Equal(t, strings.Replace(d.Before, "aaa", "bbb", 1), d.After)
+	assert.Equal(t, `current -> /nix/store/bbb-microvm-qemu-vm1
+flake = "path:/srv/site"
+old -> /nix/store/aaa-microvm-qemu-vm1
+gcroot /nix/var/nix/gcroots/microvm/booted-vm1 -> /var/lib/microvms/vm1/booted
+gcroot /nix/var/nix/gcroots/microvm/old-vm1 -> /var/lib/microvms/vm1/old
+gcroot /nix/var/nix/gcroots/microvm/vm1 -> /var/lib/microvms/vm1/current
+`, d.After, "the runner before is kept as old, with its GC root")
 }
 
 func TestAFreshInstallDiffGrowsFromNothing(t *testing.T) {
@@ -828,14 +834,18 @@ func TestStepsReportTheEngineStatuses(t *testing.T) {
 	assert.Equal(t, map[string]step.Status{
 		"create the state directory":              step.OK,
 		"create the VM directory, owner and mode": step.OK,
+		"keep the previous runner as old":         step.WouldChange,
 		"point current at the runner":             step.WouldChange,
 		"write the flake file":                    step.OK,
 		"keep the GC root of current":             step.OK,
 		"keep the GC root of booted":              step.OK,
+		"keep the GC root of old":                 step.WouldChange,
 	}, statuses(check))
 	real := e.run(Request{Names: []string{"vm1"}, Flake: flake})
 	assert.Equal(t, step.Changed, statuses(real)["point current at the runner"])
-	assert.Equal(t, []string{"current: /nix/store/aaa-microvm-qemu-vm1 -> /nix/store/bbb-microvm-qemu-vm1"}, real.VMs["vm1"].Changes)
+	assert.Equal(t, []string{"old -> /nix/store/aaa-microvm-qemu-vm1",
+		"current: /nix/store/aaa-microvm-qemu-vm1 -> /nix/store/bbb-microvm-qemu-vm1",
+		"gcroot /nix/var/nix/gcroots/microvm/old-vm1 -> /var/lib/microvms/vm1/old"}, real.VMs["vm1"].Changes)
 	gone := e.run(Request{Names: []string{"vm1"}, State: "absent", Check: true})
 	for _, s := range gone.VMs["vm1"].Steps {
 		assert.Equal(t, step.WouldChange, s.Status, s.Title)
