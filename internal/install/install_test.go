@@ -726,6 +726,10 @@ func TestEightVMsAreEvaluatedOnceAndBuiltOnce(t *testing.T) {
 	predicted := e.run(Request{Names: eightVMs, Flake: flake, Check: true})
 	assert.False(t, predicted.Changed)
 	assert.Len(t, e.fake.Calls()[n:], 4, "so does check mode")
+	n = len(e.fake.Calls())
+	some := e.run(Request{Names: eightVMs[2:4], Flake: flake})
+	require.NoError(t, some.Err())
+	assert.Len(t, e.fake.Calls()[n:], 2, "so does a run of some of the VMs (a --limit): the entry holds every VM of the flake")
 
 	// A changed flake misses the cache.
 	e.outputs["c"] = "/nix/store/c2-microvm-qemu-c"
@@ -851,4 +855,15 @@ func TestStepsReportTheEngineStatuses(t *testing.T) {
 		assert.Equal(t, step.WouldChange, s.Status, s.Title)
 	}
 	assert.NotEmpty(t, gone.VMs["vm1"].Steps)
+}
+
+func TestTheEvaluationCacheGathersTheVMsOfSeparateRuns(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["a"] = "/nix/store/aaa-microvm-qemu-a"
+	e.outputs["b"] = "/nix/store/bbb-microvm-qemu-b"
+	require.NoError(t, e.run(Request{Names: []string{"a"}, Flake: flake}).Err())
+	require.NoError(t, e.run(Request{Names: []string{"b"}, Flake: flake}).Err())
+	before := e.evals.Load()
+	require.NoError(t, e.run(Request{Names: []string{"a", "b"}, Flake: flake}).Err())
+	assert.Equal(t, before, e.evals.Load(), "a and b were evaluated by the runs before: nothing is evaluated")
 }
