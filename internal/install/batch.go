@@ -47,7 +47,7 @@ func (in *Installer) runners(ctx context.Context, req Request, names []string, v
 		}
 	}
 
-	cache := in.openEvalCache(ctx, req.Flake, names, v)
+	cache := in.openEvalCache(ctx, req.Flake, v)
 	evals := cache.load(in, names)
 	fresh := evals == nil
 	if fresh {

@@ -86,6 +86,7 @@ type Request struct {
 	Flake    string            // build <Flake>#nixosConfigurations.<name>.config.microvm.declaredRunner
 	Runners  map[string]string // or install these runner store paths, per VM name
 	Purge    bool              // absent only: also delete the volume images and everything else
+	Rollback bool              // present only: put current back on old, the previous runner (rollback)
 	Parallel int               // VMs installed at once; DefaultParallel when 0 (nix builds them in one call)
 	Check    bool              // predict only, change nothing
 }
@@ -100,6 +101,7 @@ type VM struct {
 	Dir             string        `json:"dir"`
 	Current         string        `json:"current"`
 	Previous        string        `json:"previous"`
+	Old             string        `json:"old"`
 	Booted          string        `json:"booted"`
 	Running         bool          `json:"running"`
 	ActiveState     string        `json:"active_state"`
@@ -165,6 +167,9 @@ func (req *Request) Validate() error {
 			return errors.New("purge: only applies to state=absent")
 		}
 		switch {
+		case req.Rollback && (req.Flake != "" || len(req.Runners) > 0):
+			return errors.New("rollback, flake, runner: rollback puts each VM back on the runner it had before (its old link); give no flake or runner with it")
+		case req.Rollback:
 		case req.Flake != "" && len(req.Runners) > 0:
 			return errors.New("flake, runner: give one of them, not both")
 		case req.Flake == "" && len(req.Runners) == 0:
@@ -191,6 +196,9 @@ func (req *Request) Validate() error {
 	case "absent":
 		if req.Flake != "" || len(req.Runners) > 0 {
 			return errors.New("flake, runner: not used with state=absent")
+		}
+		if req.Rollback {
+			return errors.New("rollback: only applies to state=present")
 		}
 	default:
 		return fmt.Errorf("state: must be present or absent, not %q", req.State)
@@ -257,9 +265,12 @@ func (in *Installer) Run(ctx context.Context, req Request) (*Report, error) {
 				return
 			}
 			st := states[units[i]]
-			if req.State == "absent" {
+			switch {
+			case req.State == "absent":
 				results[i] = in.absent(ctx, req, name, st)
-			} else {
+			case req.Rollback:
+				results[i] = in.rollback(ctx, req, name, st)
+			default:
 				results[i] = in.present(ctx, req, name, st, built[name])
 			}
 		}()

@@ -543,7 +543,13 @@ flake = "path:/srv/site"
 gcroot /nix/var/nix/gcroots/microvm/booted-vm1 -> /var/lib/microvms/vm1/booted
 gcroot /nix/var/nix/gcroots/microvm/vm1 -> /var/lib/microvms/vm1/current
 `, d.Before)
-	assert.Equal(t, strings.Replace(d.Before, "aaa", "bbb", 1), d.After)
+	assert.Equal(t, `current -> /nix/store/bbb-microvm-qemu-vm1
+flake = "path:/srv/site"
+old -> /nix/store/aaa-microvm-qemu-vm1
+gcroot /nix/var/nix/gcroots/microvm/booted-vm1 -> /var/lib/microvms/vm1/booted
+gcroot /nix/var/nix/gcroots/microvm/old-vm1 -> /var/lib/microvms/vm1/old
+gcroot /nix/var/nix/gcroots/microvm/vm1 -> /var/lib/microvms/vm1/current
+`, d.After, "the runner before is kept as old, with its GC root")
 }
 
 func TestAFreshInstallDiffGrowsFromNothing(t *testing.T) {
@@ -720,6 +726,10 @@ func TestEightVMsAreEvaluatedOnceAndBuiltOnce(t *testing.T) {
 	predicted := e.run(Request{Names: eightVMs, Flake: flake, Check: true})
 	assert.False(t, predicted.Changed)
 	assert.Len(t, e.fake.Calls()[n:], 4, "so does check mode")
+	n = len(e.fake.Calls())
+	some := e.run(Request{Names: eightVMs[2:4], Flake: flake})
+	require.NoError(t, some.Err())
+	assert.Len(t, e.fake.Calls()[n:], 2, "so does a run of some of the VMs (a --limit): the entry holds every VM of the flake")
 
 	// A changed flake misses the cache.
 	e.outputs["c"] = "/nix/store/c2-microvm-qemu-c"
@@ -828,17 +838,32 @@ func TestStepsReportTheEngineStatuses(t *testing.T) {
 	assert.Equal(t, map[string]step.Status{
 		"create the state directory":              step.OK,
 		"create the VM directory, owner and mode": step.OK,
+		"keep the previous runner as old":         step.WouldChange,
 		"point current at the runner":             step.WouldChange,
 		"write the flake file":                    step.OK,
 		"keep the GC root of current":             step.OK,
 		"keep the GC root of booted":              step.OK,
+		"keep the GC root of old":                 step.WouldChange,
 	}, statuses(check))
 	real := e.run(Request{Names: []string{"vm1"}, Flake: flake})
 	assert.Equal(t, step.Changed, statuses(real)["point current at the runner"])
-	assert.Equal(t, []string{"current: /nix/store/aaa-microvm-qemu-vm1 -> /nix/store/bbb-microvm-qemu-vm1"}, real.VMs["vm1"].Changes)
+	assert.Equal(t, []string{"old -> /nix/store/aaa-microvm-qemu-vm1",
+		"current: /nix/store/aaa-microvm-qemu-vm1 -> /nix/store/bbb-microvm-qemu-vm1",
+		"gcroot /nix/var/nix/gcroots/microvm/old-vm1 -> /var/lib/microvms/vm1/old"}, real.VMs["vm1"].Changes)
 	gone := e.run(Request{Names: []string{"vm1"}, State: "absent", Check: true})
 	for _, s := range gone.VMs["vm1"].Steps {
 		assert.Equal(t, step.WouldChange, s.Status, s.Title)
 	}
 	assert.NotEmpty(t, gone.VMs["vm1"].Steps)
+}
+
+func TestTheEvaluationCacheGathersTheVMsOfSeparateRuns(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["a"] = "/nix/store/aaa-microvm-qemu-a"
+	e.outputs["b"] = "/nix/store/bbb-microvm-qemu-b"
+	require.NoError(t, e.run(Request{Names: []string{"a"}, Flake: flake}).Err())
+	require.NoError(t, e.run(Request{Names: []string{"b"}, Flake: flake}).Err())
+	before := e.evals.Load()
+	require.NoError(t, e.run(Request{Names: []string{"a", "b"}, Flake: flake}).Err())
+	assert.Equal(t, before, e.evals.Load(), "a and b were evaluated by the runs before: nothing is evaluated")
 }

@@ -16,6 +16,7 @@ func RequestFrom(p ansible.Params, check bool) (Request, error) {
 		State:    p.Str("state"),
 		Flake:    p.Str("flake"),
 		Purge:    p.Bool("purge"),
+		Rollback: p.Bool("rollback"),
 		Parallel: int(p.Int("parallel")),
 		Check:    check,
 	}

@@ -74,7 +74,7 @@ func (in *Installer) lockAndRead(ctx context.Context, req Request, r *VM) (state
 	if err != nil {
 		return vm, unlock, err
 	}
-	r.Previous, r.Current, r.Booted = vm.Current, vm.Current, vm.Booted
+	r.Previous, r.Current, r.Booted, r.Old = vm.Current, vm.Current, vm.Booted, vm.Old
 	return vm, unlock, nil
 }
 
@@ -116,6 +116,9 @@ func (in *Installer) present(ctx context.Context, req Request, name string, st s
 		return fail(r, err)
 	}
 	r.Current = target
+	if vm.Current != "" && vm.Current != target {
+		r.Old = vm.Current
+	}
 	if err := runSteps(ctx, in.planPresent(vm, target, req.Flake), req.Check, r, before); err != nil {
 		fail(r, err)
 	}
@@ -125,7 +128,7 @@ func (in *Installer) present(ctx context.Context, req Request, name string, st s
 		if err != nil && !r.Failed {
 			fail(r, err)
 		}
-		r.Current, r.Booted = now.Current, now.Booted
+		r.Current, r.Booted, r.Old = now.Current, now.Booted, now.Old
 		if !r.Failed && now.Current != target {
 			fail(r, fmt.Errorf("after the swap %s/current points at %q, not at the new runner %s", vm.Dir, now.Current, target))
 		}
@@ -184,27 +187,8 @@ func (in *Installer) planPresent(vm statedir.VM, target, flake string) []planned
 			},
 			Do: func(context.Context) error { return in.mkdirOwned(dir) }}, effect: noop},
 	}
-	link := filepath.Join(dir, "current")
-	steps = append(steps, plannedStep{Step: step.Step{Title: "point current at the runner",
-		Check: func(context.Context) (bool, string, error) {
-			old, err := os.Readlink(link)
-			switch {
-			case err == nil && old == target:
-				return false, "current -> " + target, nil
-			case err == nil:
-				return true, fmt.Sprintf("current: %s -> %s", old, target), nil
-			case errors.Is(err, fs.ErrNotExist):
-				return true, "current -> " + target, nil
-			}
-			return false, "", fmt.Errorf("read %s/current: %w", vm.Dir, err)
-		},
-		Do: func(context.Context) error {
-			if err := statedir.SwapSymlink(link, target); err != nil {
-				return err
-			}
-			return os.Lchown(link, in.Owner.UID, in.Owner.GID)
-		}},
-		effect: func(v view) { v[dirKey("current")] = linkLine("current", target) }})
+	steps = append(steps, in.oldStep(vm, target))
+	steps = append(steps, in.currentStep(vm, target, "point current at the runner"))
 	if flake != "" {
 		p := filepath.Join(dir, "flake")
 		steps = append(steps, plannedStep{Step: step.Step{Title: "write the flake file",
@@ -227,13 +211,97 @@ func (in *Installer) planPresent(vm statedir.VM, target, flake string) []planned
 			}},
 			effect: func(v view) { v[dirKey("flake")] = flakeLine(flake) }})
 	}
-	for _, kind := range []string{"", "booted"} {
+	keepsOld := vm.Old != "" || (vm.Current != "" && vm.Current != target)
+	return append(steps, in.rootSteps(vm, keepsOld)...)
+}
+
+// oldStep keeps the runner current points at, when the step's turn comes, as old (with its
+// own GC root, see rootSteps) before current moves on, as microvm.nix's installOnHost does
+// (nixos-modules/microvm/ssh-deploy.nix at 71beea00: rm -f old; mv current old): the runner
+// a rollback returns to. The runner old pointed at before is then no longer rooted here, so
+// nix's garbage collector can reclaim it (unless the VM still runs it: booted's root).
+// Nothing changes when current is missing or already is target, or old already is current.
+func (in *Installer) oldStep(vm statedir.VM, target string) plannedStep {
+	dir := in.Host.VMDir(vm.Name)
+	var keep string // the runner to keep, found by Check
+	return plannedStep{Step: step.Step{Title: "keep the previous runner as old",
+		Check: func(context.Context) (bool, string, error) {
+			cur, err := readLinkOrEmpty(filepath.Join(dir, "current"))
+			if err != nil {
+				return false, "", fmt.Errorf("read %s/current: %w", vm.Dir, err)
+			}
+			prev, err := readLinkOrEmpty(filepath.Join(dir, "old"))
+			if err != nil {
+				return false, "", fmt.Errorf("read %s/old: %w", vm.Dir, err)
+			}
+			keep = cur
+			switch {
+			case cur == "":
+				return false, "no runner installed before", nil
+			case cur == target:
+				if prev == "" {
+					return false, "no previous runner", nil
+				}
+				return false, "old -> " + prev, nil
+			case prev == cur:
+				return false, "old -> " + cur, nil
+			case prev != "":
+				return true, fmt.Sprintf("old: %s -> %s", prev, cur), nil
+			}
+			return true, "old -> " + cur, nil
+		},
+		Do: func(context.Context) error {
+			link := filepath.Join(dir, "old")
+			if err := statedir.SwapSymlink(link, keep); err != nil {
+				return err
+			}
+			return os.Lchown(link, in.Owner.UID, in.Owner.GID)
+		}},
+		effect: func(v view) { v[dirKey("old")] = linkLine("old", keep) }}
+}
+
+// currentStep points the VM's current link at target, atomically.
+func (in *Installer) currentStep(vm statedir.VM, target, title string) plannedStep {
+	link := filepath.Join(in.Host.VMDir(vm.Name), "current")
+	return plannedStep{Step: step.Step{Title: title,
+		Check: func(context.Context) (bool, string, error) {
+			old, err := os.Readlink(link)
+			switch {
+			case err == nil && old == target:
+				return false, "current -> " + target, nil
+			case err == nil:
+				return true, fmt.Sprintf("current: %s -> %s", old, target), nil
+			case errors.Is(err, fs.ErrNotExist):
+				return true, "current -> " + target, nil
+			}
+			return false, "", fmt.Errorf("read %s/current: %w", vm.Dir, err)
+		},
+		Do: func(context.Context) error {
+			if err := statedir.SwapSymlink(link, target); err != nil {
+				return err
+			}
+			return os.Lchown(link, in.Owner.UID, in.Owner.GID)
+		}},
+		effect: func(v view) { v[dirKey("current")] = linkLine("current", target) }}
+}
+
+// rootSteps keep the GC roots of the VM's links, as microvm.nix names them
+// (/nix/var/nix/gcroots/microvm/<name>, booted-<name>, old-<name>; ssh-deploy.nix at
+// 71beea00): indirect roots to <dir>/current, <dir>/booted and, with old, <dir>/old. So nix
+// keeps exactly the installed runner, the running one and the previous one of each VM.
+func (in *Installer) rootSteps(vm statedir.VM, old bool) []plannedStep {
+	kinds := []string{"", "booted"}
+	if old {
+		kinds = append(kinds, "old")
+	}
+	var steps []plannedStep
+	for _, kind := range kinds {
 		root := in.Host.GCRoot(vm.Name, kind)
 		want := filepath.Join(vm.Dir, "current")
 		title := "keep the GC root of current"
-		if kind == "booted" {
-			want = filepath.Join(vm.Dir, "booted")
-			title = "keep the GC root of booted"
+		if kind != "" {
+			want = filepath.Join(vm.Dir, kind)
+			title = "keep the GC root of " + kind
 		}
 		line := "gcroot " + linkLine(in.hostPath(root), want)
 		steps = append(steps, plannedStep{Step: step.Step{Title: title,
@@ -254,6 +322,14 @@ func (in *Installer) planPresent(vm statedir.VM, target, flake string) []planned
 			effect: func(v view) { v[rootKey(in.hostPath(root))] = line }})
 	}
 	return steps
+}
+
+func readLinkOrEmpty(p string) (string, error) {
+	t, err := os.Readlink(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return t, err
 }
 
 func (in *Installer) mkdirOwned(dir string) error {

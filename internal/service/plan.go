@@ -193,9 +193,10 @@ func (s *Service) plan(vm statedir.VM, st systemd.UnitState, r Request) (action,
 		return ActionNone, "", nil
 	}
 	if action == ActionStarted || action == ActionRestarted {
-		if r.Check && !vm.Exists {
+		if r.Check && vm.Current == "" {
 			// A check-mode deploy predicts the start of a VM that microvm_install, in the same
-			// run, only predicted; a real run refuses it until it is installed.
+			// run, only predicted; a real run refuses it until it is installed. Its directory may
+			// exist without current: a destroy keeps the volume images there.
 			return action, reason + " (not installed yet: a real run needs bo.microvm.microvm_install first)", nil
 		}
 		if err := s.checkRunner(vm); err != nil {

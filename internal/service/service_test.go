@@ -414,4 +414,18 @@ func TestCheckModePredictsTheStartOfAVMTheSameRunWouldInstall(t *testing.T) {
 	assert.Equal(t, ActionStarted, rep.VMs["fresh"].Action)
 	assert.Contains(t, rep.VMs["fresh"].Reason, "not installed yet")
 	assert.Empty(t, e.sd.jobList(), "check mode runs no job")
+
+	// A destroyed VM whose volume images were kept: its directory exists, without current.
+	require.NoError(t, os.MkdirAll(e.h.VMDir("kept"), 0o775))
+	require.NoError(t, os.WriteFile(filepath.Join(e.h.VMDir("kept"), "var.img"), nil, 0o644))
+	e.sd.set("microvm@kept.service", "inactive")
+	r = req(Started, "kept")
+	r.Check = true
+	rep, err = e.svc.Apply(context.Background(), r)
+	require.NoError(t, err)
+	assert.Equal(t, ActionStarted, rep.VMs["kept"].Action)
+	assert.Contains(t, rep.VMs["kept"].Reason, "not installed yet")
+	r.Check = false
+	_, err = e.svc.Apply(context.Background(), r)
+	assert.ErrorContains(t, err, "has no current runner link", "a real run still refuses it")
 }

@@ -31,12 +31,16 @@ type Host struct {
 }
 
 // VM is what the state directory says about one VM. Store paths are the link targets.
+// The links are microvm.nix's: current and booted (nixos-modules/host/default.nix), and old,
+// the runner current pointed at before its last change, as microvm.nix's installOnHost keeps
+// it (nixos-modules/microvm/ssh-deploy.nix: mv current old; both at 71beea00).
 type VM struct {
 	Name        string `json:"name"`
 	Dir         string `json:"dir"`
 	Exists      bool   `json:"exists"`
 	Current     string `json:"current"`  // runner store path, "" when not installed
 	Booted      string `json:"booted"`   // runner the running VM started from, "" when none
+	Old         string `json:"old"`      // previous runner, kept for a rollback (microvm.nix's installOnHost: old), "" when none
 	Flake       string `json:"flake"`    // content of the flake file, trimmed
 	Toplevel    string `json:"toplevel"` // guest system of a declarative VM
 	Declarative bool   `json:"declarative"`
@@ -121,6 +125,9 @@ func (h Host) Read(name string) (VM, error) {
 		// 71beea00: ln -s $(readlink current) booted, unquoted) leaves booted -> booted, a
 		// looping link that names no runner.
 		vm.Booted = ""
+	}
+	if vm.Old, err = readLink(filepath.Join(dir, "old")); err != nil {
+		return vm, err
 	}
 	if vm.Toplevel, err = readLink(filepath.Join(dir, "toplevel")); err != nil {
 		return vm, err

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/business-operations/bo.microvm/internal/command"
@@ -161,6 +162,9 @@ func Validate(r Request) error {
 	return nil
 }
 
+// probeParallel bounds how many VMs' images are probed at once.
+const probeParallel = 4
+
 // Apply gathers every volume's image, plans all of them, refuses the whole request before
 // acting if any plan is refused (a shrink, a type change, data without a filesystem, a
 // running VM's volume changed in a way the guest would notice, a delete without purge),
@@ -193,13 +197,36 @@ func (m *Manager) Apply(ctx context.Context, r Request) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Gathering only reads (stat, blkid, dumpe2fs per image): the VMs are probed in parallel,
+	// at most probeParallel at once, and their results are then taken in the request's order.
+	type gathered struct {
+		res *Result
+		err error
+	}
+	found := make([][]gathered, len(r.VMs))
+	sem := make(chan struct{}, probeParallel)
+	var wg sync.WaitGroup
+	for i, vm := range r.VMs {
+		found[i] = make([]gathered, len(vm.Volumes))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			for j, v := range vm.Volumes {
+				res, err := m.gatherAndPlan(ctx, vm.Name, v, running[vm.Name], r)
+				found[i][j] = gathered{res, err}
+			}
+		}()
+	}
+	wg.Wait()
 	rep := &Report{VMs: map[string]*VMResult{}}
 	var refusals []string
-	for _, vm := range r.VMs {
+	for i, vm := range r.VMs {
 		vr := &VMResult{Running: running[vm.Name], Volumes: []*Result{}}
 		rep.VMs[vm.Name] = vr
-		for _, v := range vm.Volumes {
-			res, err := m.gatherAndPlan(ctx, vm.Name, v, vr.Running, r)
+		for j, v := range vm.Volumes {
+			res, err := found[i][j].res, found[i][j].err
 			if err != nil {
 				refusals = append(refusals, err.Error())
 				vr.Error = strings.TrimPrefix(strings.Join([]string{vr.Error, err.Error()}, "; "), "; ")

@@ -29,6 +29,7 @@ func init() {
 				{Name: "flake"},
 				{Name: "runner", Type: ansible.Raw},
 				{Name: "purge", Type: ansible.Bool, Default: false},
+				{Name: "rollback", Type: ansible.Bool, Default: false},
 				{Name: "state_dir", Type: ansible.Path, Default: statedir.DefaultStateDir},
 				{Name: "owner", Default: "microvm"},
 				{Name: "group", Default: "kvm"},

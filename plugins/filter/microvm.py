@@ -18,6 +18,21 @@ MAX_TAP = 15
 CONTROLLER_ROLES = ("controller", "controller+worker")
 
 
+class _Once(object):
+    """hostvars that computes each host's variables once: ansible-core's hostvars[host]
+    computes all of a host's variables on every access (HostVars.__getitem__ calls
+    VariableManager.get_vars), and the plan reads several variables of every VM."""
+
+    def __init__(self, hostvars):
+        self._hostvars = hostvars
+        self._seen = {}
+
+    def __getitem__(self, host):
+        if host not in self._seen:
+            self._seen[host] = self._hostvars[host]
+        return self._seen[host]
+
+
 def _get(hostvars, host, key, default=None):
     try:
         value = hostvars[host].get(key, default)
@@ -37,6 +52,7 @@ def microvm_plan(hostvars, groups, play_hosts, vm_group="microvms", hv_group="mi
     all_vms = sorted(groups.get(vm_group, []))
     hypervisors = set(groups.get(hv_group, []))
     play = set(play_hosts)
+    hostvars = _Once(hostvars)
     problems = []
     seen = {"MAC": {}, "IP": {}, "tap id": {}}
     for vm in all_vms:

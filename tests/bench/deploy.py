@@ -17,13 +17,16 @@ HYPERVISORS = 4
 ONE_HV = ["bench%d" % i for i in range(1, 9)]                         # on hv1
 WIDE = ["bench1", "bench2"] + ["wide%d%s" % (h, s) for h in range(2, HYPERVISORS + 1) for s in "ab"]
 EXTRA = {"microvm_require_kvm": False}
+START_TASK = "Start the stopped VMs (a fresh VM boots its configuration directly) and wait until all answer"
 
 
 def vms(base):
     """The lab's VMs plus the bench's: bench1..8 on hv1, wide<h>a/b on hv2..hv4 (small guests)."""
     out = dict(base)
     def small(host, n, mac):
-        return {"host": host, "ip": "%s.%d" % (os.environ.get("BO_LAB_NET", "198.18.0"), n),  # a private lab's net too "mac": "02:00:00:00:02:%02x" % mac, "vcpu": 1, "mem": 128,
+        # BO_LAB_NET: a private lab's net too
+        return {"host": host, "ip": "%s.%d" % (os.environ.get("BO_LAB_NET", "198.18.0"), n),
+                "mac": "02:00:00:00:02:%02x" % mac, "vcpu": 1, "mem": 128,
                 "generation": "1", "volumes": [{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}]}
     for i in range(1, 9):
         out["bench%d" % i] = small("hv1", 110 + i, i)
@@ -61,6 +64,7 @@ def run(playbook, lab_hv, set_vm, ctrl, repeat, tmp):
         return playbook(ctrl, path, env=env, extra=EXTRA, args=["--limit", ",".join(limit)])[0]
 
     generation = [0]
+    boot = {}  # limit -> seconds of the start task (booting the guests, waiting for their SSH)
 
     def fresh(limit):
         """A fresh deploy of limit, build included: a new generation of each VM first, so that
@@ -68,7 +72,13 @@ def run(playbook, lab_hv, set_vm, ctrl, repeat, tmp):
         generation[0] += 1
         for vm in limit:
             set_vm(vms({})[vm]["host"], vm, "generation=fresh%d" % generation[0])
-        return t(BATCHED, limit)
+        path = os.path.join(tmp, "fresh.json")
+        env = {"ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"), "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
+               "BO_BENCH_PROFILE": path}
+        wall = t(BATCHED, limit, env)
+        with open(path) as f:
+            boot[tuple(limit)] = sum(r["seconds"] for r in json.load(f)["tasks"] if r["task"].endswith(START_TASK))
+        return wall
 
     def destroy(limit):
         playbook(ctrl, DESTROY, extra=dict(EXTRA, confirm="yes", microvm_destroy_purge_volumes=True), args=["--limit", ",".join(limit)])
@@ -84,6 +94,10 @@ def run(playbook, lab_hv, set_vm, ctrl, repeat, tmp):
     rows["fresh 8"] = fresh(ONE_HV)
     rows["rerun 4"] = rerun(ONE_HV[:4])
     rows["rerun 8"] = rerun(ONE_HV)
+    # The same re-run of 1 VM with all eight guests up, as in the 8-VM row: idle TCG guests take
+    # CPU from the controller on this machine (about 10 % of a core each), which a re-run of 1
+    # VM with one guest up does not pay.
+    rows["rerun 1 of 8"] = rerun(ONE_HV[:1])
     prof = profile(playbook, ctrl, ",".join(ONE_HV), tmp)
     mem = {n: peak_memory(lab_hv, ONE_HV[:n]) for n in (1, 8)}
     destroy(ONE_HV)
@@ -102,8 +116,14 @@ def run(playbook, lab_hv, set_vm, ctrl, repeat, tmp):
     r1, r8 = rows["rerun 1"]["batched"], rows["rerun 8"]["batched"]
     out.append("goal: re-run 8 <= 1.3 x re-run 1 (%.2f): %s; 8 faster than the loop: %s" % (
         r8 / r1, "met" if r8 <= 1.3 * r1 else "MISSED", "met" if r8 < rows["rerun 8"]["loop"] else "MISSED"))
-    out.append("%-34s%12.1f" % ("fresh deploy, 1 VM", rows["fresh 1"]))
-    out.append("%-34s%12.1f" % ("fresh deploy, 8 VMs", rows["fresh 8"]))
+    r1s = rows["rerun 1 of 8"]
+    out.append("%-34s%12.1f%14.1f%10.2f" % ("1 VM, all 8 guests up", r1s["batched"], r1s["loop"], r1s["batched"] / r1s["loop"]))
+    out.append("re-run 8 / re-run 1, both with the 8 guests up: %.2f (goal <= 1.3: %s)" % (
+        r8 / r1s["batched"], "met" if r8 <= 1.3 * r1s["batched"] else "MISSED"))
+    out.append("%-34s%12.1f   (of it booting the guests under TCG and waiting for SSH: %.1f)" % (
+        "fresh deploy, 1 VM", rows["fresh 1"], boot[tuple(ONE_HV[:1])]))
+    out.append("%-34s%12.1f   (of it booting the guests under TCG and waiting for SSH: %.1f)" % (
+        "fresh deploy, 8 VMs", rows["fresh 8"], boot[tuple(ONE_HV)]))
     f = rows["fresh 8"] / rows["fresh 1"]
     out.append("goal: fresh 8 <= 2 x fresh 1 (%.2f): %s" % (f, "met" if f <= 2 else "MISSED"))
     out.append("%-34s%12s%14s%10s" % ("hypervisors x VMs", "1 x 2", "%d x 2" % HYPERVISORS, "ratio"))

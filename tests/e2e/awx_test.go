@@ -14,7 +14,8 @@ import (
 // TestAWXJobTemplates runs the job templates of awx/job_templates.yml through ansible-runner as
 // AWX lays out a job (awx.go) against the lab, and checks each does what its playbook does
 // from the command line (TestLifecyclePlaybooks): deploy in check mode changes nothing, deploy
-// starts every VM, status reads them, stop/start/restart with a limit act on the limit only,
+// starts every VM, status reads them, rollback without a previous runner fails naming the VM,
+// stop/start/restart with a limit act on the limit only,
 // destroy with the survey's default answer stops before any change, a job sliced in two as
 // AWX slices it touches disjoint hypervisors, destroy answered yes removes the VMs.
 func TestAWXJobTemplates(t *testing.T) {
@@ -78,6 +79,13 @@ func TestAWXJobTemplates(t *testing.T) {
 	for _, vm := range vms {
 		assert.Contains(t, status.Output, vm, "status reports %s", vm)
 	}
+
+	// rollback: each VM was installed once, so there is no previous runner; the job fails
+	// naming the VM and changes nothing (tests/e2e/rollback_test.go rolls back for real).
+	rollback := lab.RunJob(t, tmpl("microvm rollback"), Launch{Limit: "k0s-w1"}, site)
+	assert.Equal(t, "failed", rollback.Status)
+	assert.Contains(t, rollback.Output, "VM k0s-w1 has no previous runner to roll back to")
+	assert.Zero(t, rollback.Recap().Changed())
 
 	// stop / start / restart with a limit.
 	stop := lab.RunJob(t, tmpl("microvm stop"), Launch{Limit: "hv2"}, site)

@@ -301,7 +301,7 @@ type controllerConfig struct {
 // lifecyclePlaybooks are the playbooks a job template may run: the collection's
 // (DESIGN.md), nothing else.
 var lifecyclePlaybooks = []string{
-	"deploy-microvms", "start-microvms", "stop-microvms", "restart-microvms", "destroy-microvms", "status-microvms",
+	"deploy-microvms", "start-microvms", "stop-microvms", "restart-microvms", "rollback-microvms", "destroy-microvms", "status-microvms",
 	"bootstrap-existing-machines", "bootstrap-cluster",
 }
 
