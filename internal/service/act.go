@@ -104,7 +104,49 @@ func (s *Service) act(ctx context.Context, name string, v *VM, r Request) error 
 	if r.WaitFor != nil && v.After == "active" {
 		return s.wait(ctx, name, v, r.WaitFor)
 	}
+	if v.Action == ActionStarted || v.Action == ActionRestarted {
+		return s.settle(ctx, name, v)
+	}
 	return nil
+}
+
+// settle watches a VM that was just started (without wait_for) for s.StartSettle. The
+// unit is Type=simple (microvm.nix's host module), so systemd finishes the start job once
+// the hypervisor is forked: one that fails at once (a tap it cannot open) is still
+// "active" when the job returns, and a moment later "activating (auto-restart)"
+// (Restart=always). Any change of state, of main PID or of the restart count fails it.
+func (s *Service) settle(ctx context.Context, name string, v *VM) error {
+	if s.StartSettle <= 0 {
+		return nil
+	}
+	unit := systemd.MicroVMUnit(name)
+	first, err := s.Systemd.Status(ctx, unit)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	interval := s.ShutdownPoll
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	deadline := time.Now().Add(s.StartSettle)
+	for {
+		st, err := s.Systemd.Status(ctx, unit)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if st.ActiveState != "active" || st.MainPID != first.MainPID || st.NRestarts != first.NRestarts {
+			v.After = st.ActiveState
+			return fmt.Errorf("%s: the hypervisor exited within %s of its start: the unit is %s (restarts: %d)", name, s.StartSettle, describe(st, nil), st.NRestarts)
+		}
+		if !time.Now().Before(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
 }
 
 // verify checks the post-condition of a finished job: systemd reports a start whose

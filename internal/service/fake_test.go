@@ -33,6 +33,10 @@ type fakeSystemd struct {
 	root      string
 	wantsDirs []string
 	noTarget  bool
+	// dies per unit: after that many reads of its status the hypervisor has exited and
+	// systemd waits to restart it ("activating (auto-restart)", one more restart), as a
+	// Type=simple microvm@ whose hypervisor fails at once looks a moment after its start job.
+	dies map[string]int
 }
 
 func newFakeSystemd(root string) *fakeSystemd {
@@ -106,6 +110,16 @@ func (f *fakeSystemd) Status(_ context.Context, unit string) (systemd.Status, er
 			ls = "not-found"
 		}
 		return systemd.Status{UnitState: systemd.UnitState{Name: unit, LoadState: ls, ActiveState: "active"}}, nil
+	}
+	if n, ok := f.dies[unit]; ok {
+		if n--; n > 0 {
+			f.dies[unit] = n
+		} else {
+			delete(f.dies, unit)
+			st := f.status(unit)
+			st.ActiveState, st.SubState, st.Result, st.NRestarts = "activating", "auto-restart", "exit-code", st.NRestarts+1
+			f.units[unit] = st
+		}
 	}
 	return f.status(unit), nil
 }

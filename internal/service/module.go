@@ -64,7 +64,7 @@ func Run(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, error) 
 		return nil, err
 	}
 	defer conn.Close()
-	s := &Service{Host: statedir.Host{StateDir: inv.Params.Str("state_dir")}, Systemd: conn, Runner: command.Exec{}, JournalDelay: time.Second}
+	s := &Service{Host: statedir.Host{StateDir: inv.Params.Str("state_dir")}, Systemd: conn, Runner: command.Exec{}, JournalDelay: time.Second, StartSettle: 2 * time.Second}
 	rep, err := s.apply(ctx, req)
 	return ModuleResult(rep, inv.CheckMode), err
 }

@@ -87,6 +87,9 @@ type Service struct {
 	// the unit while waiting for the hypervisor to exit (250ms when 0).
 	PowerOff     PowerOffFunc
 	ShutdownPoll time.Duration
+	// StartSettle is how long a started VM without wait_for is watched after its job: a
+	// hypervisor that exits in that time fails the VM (0: not watched; Run sets 2s).
+	StartSettle time.Duration
 }
 
 // VM is the report for one VM.

@@ -429,3 +429,32 @@ func TestCheckModePredictsTheStartOfAVMTheSameRunWouldInstall(t *testing.T) {
 	_, err = e.svc.Apply(context.Background(), r)
 	assert.ErrorContains(t, err, "has no current runner link", "a real run still refuses it")
 }
+
+// A hypervisor that exits right after its start job (microvm@ is Type=simple, so the job is
+// done once it is forked) fails the VM when it dies within StartSettle, with or without
+// restart, and a VM that stays up passes after StartSettle.
+func TestStartSettleCatchesAHypervisorThatExitsAtOnce(t *testing.T) {
+	for _, verb := range []State{Started, Restarted} {
+		t.Run(string(verb), func(t *testing.T) {
+			e := newEnv(t)
+			install(t, e.h, "a", runnerA, "")
+			e.sd.set("microvm@a.service", "inactive")
+			e.svc.StartSettle, e.svc.ShutdownPoll = time.Second, time.Millisecond
+			e.sd.dies = map[string]int{"microvm@a.service": 3}
+			rep, err := e.svc.Apply(context.Background(), req(verb, "a"))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "a: the hypervisor exited within 1s of its start: the unit is activating (auto-restart, result exit-code) (restarts: 1)")
+			assert.Equal(t, "activating", rep.VMs["a"].After)
+			assert.Equal(t, []string{"a"}, rep.Summary.Failed)
+		})
+	}
+	t.Run("a hypervisor that stays up", func(t *testing.T) {
+		e := newEnv(t)
+		install(t, e.h, "a", runnerA, "")
+		e.sd.set("microvm@a.service", "inactive")
+		e.svc.StartSettle, e.svc.ShutdownPoll = 20*time.Millisecond, time.Millisecond
+		rep, err := e.svc.Apply(context.Background(), req(Started, "a"))
+		require.NoError(t, err)
+		assert.Equal(t, "active", rep.VMs["a"].After)
+	})
+}
