@@ -389,7 +389,13 @@ class GoModuleAction(ActionBase):
         or unpacks to anything but the build's bytes, is never executed and leaves nothing
         in the cache (BAD_STREAM). Renaming and sealing hold flock(1) on the cache's .lock,
         so two first tasks at once leave a copy and a seal that belong together. Every exit
-        reads stdin to its end, so the controller's write never meets a closed pipe."""
+        reads stdin to its end: the ssh connection writes in_data in one write and then
+        closes (ansible/ansible c9ac477e, lib/ansible/plugins/connection/ssh.py
+        _send_initial_data), and a closed pipe under that write can fail the task as
+        unreachable. The stream ends where the arguments start because GNU head -c reads no
+        more than it writes (coreutils/coreutils ee367bd3, src/head.c head_bytes); the
+        target's gzip, sha256sum, stat and flock are NixOS core packages (NixOS/nixpkgs
+        0354e8b7, nixos/modules/config/system-path.nix corePackageNames)."""
         env = self._compute_environment_string().strip()
         unpack = "head -c %d | gzip -dc" % size if gz else "head -c %d" % size
         return (
