@@ -6,9 +6,9 @@ loop, on the lab, with each controller. Prints one report with ratios.
 
 Per-task time = (wall time of a playbook of 20 identical tasks - wall time of the same play
 with no task) / 20, median of REPEAT runs. First task = (wall time of a one-task playbook run
-right after the hypervisor's module cache was removed - the empty play), median of REPEAT, with
-the controller's gzip of the build kept and without it; a one-task stat playbook measured the
-same way is its like-for-like comparison.
+right after the hypervisor's module cache was removed - the empty play run just before it),
+median of REPEAT, with the controller's gzip of the build kept and without it; a one-task stat
+playbook measured the same way is its like-for-like comparison.
 Everything runs in one session, on the same hypervisor (hv1) over SSH with ControlPersist, so
 the numbers are side by side. The lab is the one the BO_LAB_* variables name (a private lab:
 tests/lab/README.md).
@@ -108,22 +108,28 @@ def per_task(tmp):
         # with it there (any host after the controller's first), then with a fresh
         # ANSIBLE_HOME each run (a controller's first host, e.g. an AWX job's new container).
         # The ssh control sockets stay where they are for every row.
+        # Each repetition runs the empty play and the three one-task plays back to back and
+        # the rows are medians of the differences, so a load that drifts during the bench
+        # moves a row and its baseline together.
         one = write_play(tmp, "first", "bo.microvm.microvm_info:", 1)
-        home = tempfile.mkdtemp(dir=tmp)
-        keep = {"ANSIBLE_HOME": home, "ANSIBLE_SSH_CONTROL_PATH_DIR": "~/.ansible/cp"}
-        playbook(ctrl, one, keep)  # the controller's gzip of the build
-        for row, fresh in (("first", False), ("first, cold controller", True)):
-            times = []
-            for _ in range(REPEAT):
-                hv("rm -rf " + CACHE)
-                env = dict(keep, ANSIBLE_HOME=tempfile.mkdtemp(dir=tmp)) if fresh else keep
-                times.append(playbook(ctrl, one, env)[0])
-            rows[(ctrl, row)] = statistics.median(times) - base
-        # Like for like: a pipelined stat alone in a playbook pays what any first task of a
-        # run pays (loading the plugins, the connection, for 2.19 here a new SSH master).
         stat1 = write_play(tmp, "stat1", "ansible.builtin.stat: {path: /var/lib/microvms}", 1)
-        playbook(ctrl, stat1, {"ANSIBLE_PIPELINING": "True"})
-        rows[(ctrl, "stat alone")] = median_time(ctrl, stat1, {"ANSIBLE_PIPELINING": "True"}, {}) - base
+        pipelined = {"ANSIBLE_PIPELINING": "True"}
+        keep = {"ANSIBLE_HOME": tempfile.mkdtemp(dir=tmp), "ANSIBLE_SSH_CONTROL_PATH_DIR": "~/.ansible/cp"}
+        playbook(ctrl, one, keep)  # the controller's gzip of the build
+        playbook(ctrl, stat1, pipelined)
+        firsts = {"first": [], "first, cold controller": [], "stat alone": []}
+        for _ in range(REPEAT):
+            empty_t = playbook(ctrl, empty)[0]
+            hv("rm -rf " + CACHE)
+            firsts["first"].append(playbook(ctrl, one, keep)[0] - empty_t)
+            hv("rm -rf " + CACHE)
+            cold = dict(keep, ANSIBLE_HOME=tempfile.mkdtemp(dir=tmp))
+            firsts["first, cold controller"].append(playbook(ctrl, one, cold)[0] - empty_t)
+            # Like for like: a pipelined stat alone in a playbook pays what any first task of
+            # a run pays (loading plugins and the connection; for 2.19 here a new SSH master).
+            firsts["stat alone"].append(playbook(ctrl, stat1, pipelined)[0] - empty_t)
+        for row, times in firsts.items():
+            rows[(ctrl, row)] = statistics.median(times)
     return rows
 
 
