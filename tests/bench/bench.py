@@ -5,10 +5,10 @@ module's peak RSS on the target, the tarball size, and deploy cost batched again
 loop, on the lab, with each controller. Prints one report with ratios.
 
 Per-task time = (wall time of a playbook of 20 identical tasks - wall time of the same play
-with no task) / 20, median of REPEAT runs. First task = (wall time of a one-task playbook run
-right after the hypervisor's module cache was removed - the empty play run just before it),
-median of REPEAT, with the controller's gzip of the build kept and without it; a one-task stat
-playbook measured the same way is its like-for-like comparison.
+with no task, run just before it) / 20, median of REPEAT runs. First task = (wall time of a
+one-task playbook run right after the hypervisor's module cache was removed - the empty play run
+just before it), median of REPEAT, with the controller's gzip of the build kept and without it;
+a one-task stat playbook measured the same way is its like-for-like comparison.
 Everything runs in one session, on the same hypervisor (hv1) over SSH with ControlPersist, so
 the numbers are side by side. The lab is the one the BO_LAB_* variables name (a private lab:
 tests/lab/README.md).
@@ -88,20 +88,20 @@ def write_play(tmp, name, task, n):
     return path
 
 
-def median_time(ctrl, path, env, extra):
-    return statistics.median(playbook(ctrl, path, env, extra)[0] for _ in range(REPEAT))
-
-
 def per_task(tmp):
     rows = {}
     for ctrl in CONTROLLERS:
         empty = write_play(tmp, "empty", "", 0)
-        base = median_time(ctrl, empty, {}, {})
         for name, task, env, extra in CASES:
             path = write_play(tmp, "case", task, TASKS)
             playbook(ctrl, path, env, extra)  # warm-up: caches, ssh master, interpreter discovery
-            t = median_time(ctrl, path, env, extra)
-            rows[(ctrl, name)] = (t - base) / TASKS
+            # Paired: each repetition runs the empty play right before the case, so a load
+            # that drifts during the bench moves a row and its baseline together.
+            times = []
+            for _ in range(REPEAT):
+                t0 = playbook(ctrl, empty)[0]
+                times.append((playbook(ctrl, path, env, extra)[0] - t0) / TASKS)
+            rows[(ctrl, name)] = statistics.median(times)
         # The first task on a host whose module cache is empty: the try (a miss), then one
         # command that installs the collection's binary from its gzip stream and runs the
         # module. The controller keeps that gzip per build in $ANSIBLE_HOME/bo.microvm/: first
@@ -187,7 +187,7 @@ def main():
     run([LAB, "down"], check=False)  # the bench needs its own VM set (exits 1 when already down)
     run([LAB, "up", "--vms", vms_file, "--hypervisors", str(deploy.HYPERVISORS), "--eval-cost", "realistic"])
     print("bo.microvm bench: %s; lab hypervisors hv1..hv%d (systemd-nspawn, SSH with ControlPersist), inventory %s" % (machine(), deploy.HYPERVISORS, INVENTORY))
-    print("per-task time = (20-task playbook - empty playbook) / 20, median of %d runs" % REPEAT)
+    print("per-task time = (20-task playbook - empty playbook run just before it) / 20, median of %d runs" % REPEAT)
     if PER_TASK:
         with tempfile.TemporaryDirectory() as tmp:
             rows = per_task(tmp)
