@@ -123,21 +123,26 @@ func (in *Installer) present(ctx context.Context, req Request, name string, st s
 		fail(r, err)
 	}
 	if !req.Check {
-		// Verify from the host, not from what was meant to happen.
-		now, err := in.Host.Read(name)
-		if err != nil && !r.Failed {
-			fail(r, err)
-		}
-		r.Current, r.Booted, r.Old = now.Current, now.Booted, now.Old
-		if !r.Failed && now.Current != target {
-			fail(r, fmt.Errorf("after the swap %s/current points at %q, not at the new runner %s", vm.Dir, now.Current, target))
-		}
+		in.verifyCurrent(name, vm, r, target, "after the swap", "the new runner")
 	}
 	r.RestartRequired = r.Running && r.Current != "" && r.Booted != r.Current
 	return r
 }
 
 // checkRunner makes sure a given runner is on the host, complete, and a runner.
+// verifyCurrent reads the VM back from the host (not from what was meant to happen) into r,
+// and fails r when current is not want (what names it in the message).
+func (in *Installer) verifyCurrent(name string, vm statedir.VM, r *VM, want, after, what string) {
+	now, err := in.Host.Read(name)
+	if err != nil && !r.Failed {
+		fail(r, err)
+	}
+	r.Current, r.Booted, r.Old = now.Current, now.Booted, now.Old
+	if !r.Failed && now.Current != want {
+		fail(r, fmt.Errorf("%s %s/current points at %q, not at %s %s", after, vm.Dir, now.Current, what, want))
+	}
+}
+
 func (in *Installer) checkRunner(ctx context.Context, runner string) error {
 	if _, err := os.Stat(in.Host.Path(runner)); err != nil {
 		return fmt.Errorf("runner: %s is not on the hypervisor (copy it first, e.g. nix copy --to ssh-ng://root@HOST %s): %w", runner, runner, err)

@@ -50,14 +50,7 @@ func (in *Installer) rollback(ctx context.Context, req Request, name string, st 
 		fail(r, err)
 	}
 	if !req.Check {
-		now, err := in.Host.Read(name)
-		if err != nil && !r.Failed {
-			fail(r, err)
-		}
-		r.Current, r.Booted, r.Old = now.Current, now.Booted, now.Old
-		if !r.Failed && now.Current != vm.Old {
-			fail(r, fmt.Errorf("after the rollback %s/current points at %q, not at the previous runner %s", vm.Dir, now.Current, vm.Old))
-		}
+		in.verifyCurrent(name, vm, r, vm.Old, "after the rollback", "the previous runner")
 	}
 	r.RestartRequired = r.Running && r.Current != "" && r.Booted != r.Current
 	return r
