@@ -39,17 +39,29 @@ func APIServer(t *testing.T, repo string) string {
 	t.Helper()
 	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
 	need.File(t, bin, "tests/k8s/build makes it, as make node-test and make e2e do")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
 	script := filepath.Join(repo, "tests", "k8s", "apiserver")
-	env := append(os.Environ(), "K8S_DIR="+dir, fmt.Sprintf("K8S_PORT=%d", port))
-	up := exec.Command(script, "up")
-	up.Env = env
-	out, err := up.CombinedOutput()
-	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
+	var dir string
+	var env []string
+	// The script's etcd takes the two ports after the API server's, which the kernel may have
+	// handed to another socket meanwhile: a taken port is retried with a new one, any other
+	// failure is the test's.
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		dir = t.TempDir()
+		env = append(os.Environ(), "K8S_DIR="+dir, fmt.Sprintf("K8S_PORT=%d", port))
+		up := exec.Command(script, "up")
+		up.Env = env
+		out, err := up.CombinedOutput()
+		if err != nil && attempt < 3 && strings.Contains(string(out), "address already in use") {
+			t.Logf("tests/k8s/apiserver up on port %d: a port was taken, again on another", port)
+			continue
+		}
+		require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
+		break
+	}
 	t.Cleanup(func() {
 		down := exec.Command(script, "down")
 		down.Env = env
