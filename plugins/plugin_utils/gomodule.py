@@ -26,9 +26,10 @@ every run:
     nanosecond where stat(1) prints it) equal the ``.seal`` written at install.
 The sha256 is checked once, at install. A miss (no copy, or one that fails its seal)
 answers with the target's ``uname -m`` and whether it has gzip; the next command then both
-installs and runs: its stdin is the binary's stream (gzip -1 of it when the target has
-gzip, else the binary itself; its length is in the command, not its content) followed by
-the module's arguments. The stream is unpacked into a temporary file in the checked
+installs and runs: its stdin is the module's arguments (one line of JSON, read by the
+shell's read builtin, which reads byte by byte and stops at the newline in busybox ash,
+dash and bash) followed by the binary's stream (gzip -1 of it when the target has gzip,
+else the binary itself), read to its end. The stream is unpacked into a temporary file in the checked
 cache, opened once, hashed through that fd, renamed into place and sealed from that same
 fd (under flock(1), so two first tasks at once leave a copy and seal that match), and the
 module is executed from that fd: a first task is two round trips. A stream that does not
@@ -63,10 +64,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import gzip
 import json
 import os
-import tempfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
@@ -299,11 +298,14 @@ class GoModuleAction(ActionBase):
         if goarch not in binaries:
             return None
         path, sha = binaries[goarch]
+        if b"\n" in args_json or b"\0" in args_json:
+            # Cannot happen with json.dumps (it escapes both); the framing relies on it.
+            return None
         gz = "gzip" in words[1:]
         for cached in (True, False):
             stream, from_cache = self._stream(path, sha, goarch, gz, cached)
             res = self._low_level_execute_command(
-                self._install_run_cmd(goarch, sha, len(stream), gz), sudoable=True, in_data=stream + args_json)
+                self._install_run_cmd(goarch, sha, gz), sudoable=True, in_data=args_json + b"\n" + stream)
             marker, mdetail = self._marker(res)
             if marker is None:
                 return res
@@ -351,6 +353,11 @@ class GoModuleAction(ActionBase):
                     return f.read(), True
             except (IOError, OSError):
                 pass
+        # Imported here, not at the top: only a first task on a host compresses, and every
+        # task (a hit is one command) imports this module.
+        import gzip
+        import tempfile
+
         with open(path, "rb") as f:
             data = gzip.compress(f.read(), GZIP_LEVEL, mtime=0)
         try:
@@ -379,8 +386,22 @@ class GoModuleAction(ActionBase):
             '} 3< "$f"; fi; echo "%(miss)s $(uname -m) $(command -v gzip >/dev/null && echo gzip)"'
         ) % {"dir": _CACHE_DIR, "tree": _TREE, "found": found, "bin": BINARY, "env": env, "miss": MISS}
 
-    def _install_run_cmd(self, goarch, sha, size, gz):
-        """Install the binary from the first size bytes of stdin and run the module on the rest.
+    def _install_run_cmd(self, goarch, sha, gz):
+        """Install the binary from stdin's stream and run the module; stdin is ARGS\\nSTREAM.
+
+        The module's arguments come first, one line of JSON (json.dumps escapes every newline
+        inside a value, and _run_fast sends nothing else), read by the shell's read builtin.
+        That read is exact on a pipe or socket in every shell this runs under: busybox ash reads
+        one byte per read(2) and stops at the newline (mirror/busybox 01ccdd1d,
+        shell/shell_common.c shell_builtin_read: "read(fd, &buffer[bufpos], 1)"), dash reads
+        its stdin one byte at a time (herbertx/dash 1d072e9c, src/input.c preadfd: "read(0,
+        buf, 1)" until "\\n"), bash reads unbuffered when lseek says ESPIPE (bminor/bash
+        0628567a, builtins/read.def: input_is_pipe, unbuffered_read, zread(fd, &c, 1)). So
+        nothing of the stream is consumed with the arguments, and the stream, which is all
+        that is left, is read to its end: no tool has to stop at a length. (The first version
+        put the stream first and cut it with head -c: busybox's head -c reads stdio blocks
+        and ate the arguments, so the module got none.) The arguments reach the module on a
+        pipe from printf, a builtin of busybox ash, dash and bash, so they are in no argv.
 
         The stream (gzip when gz) is unpacked into a temporary file in the checked cache,
         which is then opened once (fd 3): its sha256 is computed through that fd, the file is
@@ -392,14 +413,14 @@ class GoModuleAction(ActionBase):
         reads stdin to its end: the ssh connection writes in_data in one write and then
         closes (ansible/ansible c9ac477e, lib/ansible/plugins/connection/ssh.py
         _send_initial_data), and a closed pipe under that write can fail the task as
-        unreachable. The stream ends where the arguments start because GNU head -c reads no
-        more than it writes (coreutils/coreutils ee367bd3, src/head.c head_bytes); the
-        target's gzip, sha256sum, stat and flock are NixOS core packages (NixOS/nixpkgs
-        0354e8b7, nixos/modules/config/system-path.nix corePackageNames)."""
+        unreachable. The target's gzip, sha256sum, stat and flock are NixOS core packages
+        (NixOS/nixpkgs 0354e8b7, nixos/modules/config/system-path.nix corePackageNames), and
+        busybox applets on the lab's guests."""
         env = self._compute_environment_string().strip()
-        unpack = "head -c %d | gzip -dc" % size if gz else "head -c %d" % size
+        unpack = "gzip -dc" if gz else "cat"
         return (
-            'umask 077; %(dir)s; %(tree)s'
+            'umask 077; IFS= read -r a || { echo "%(bad)s no arguments before the stream"; cat > /dev/null; exit 1; }; '
+            '%(dir)s; %(tree)s'
             'case "$(uname -m)" in %(unames)s) ;; *) echo "%(noarch)s $(uname -m)"; cat > /dev/null; exit 1;; esac; '
             'mkdir -p "$d" && tree "$d" "$d" || { cat > /dev/null; exit 1; }; '
             'f="$d/%(bin)s-%(sha)s"; t="$d/.%(bin)s.$$"; '
@@ -408,7 +429,7 @@ class GoModuleAction(ActionBase):
             '{ if command -v flock >/dev/null; then flock -w 30 4; fi; '
             'mv -f "$t" "$f" && %(ident)s > "$t.seal" && mv -f "$t.seal" "$f.seal" && '
             'for o in "$d"/%(bin)s-*; do case "$o" in "$f"|"$f.seal") ;; *) rm -f "$o";; esac; done; } 4> "$d/.lock"; '
-            'rm -f "$t" "$t.seal"; %(env)s /proc/self/fd/3 /dev/stdin; r=$?; cat > /dev/null; exit $r; '
+            'rm -f "$t" "$t.seal"; printf %%s "$a" | %(env)s /proc/self/fd/3 /dev/stdin; r=$?; cat > /dev/null; exit $r; '
             'fi; } 3< "$t"; echo "%(bad)s the stream unpacked to other bytes than the build (sha256 differs)"; '
             'else echo "%(bad)s the stream did not unpack"; fi; rm -f "$t"; cat > /dev/null; exit 1'
         ) % {"dir": _CACHE_DIR, "tree": _TREE, "unames": UNAMES[goarch], "noarch": NOARCH, "bin": BINARY,

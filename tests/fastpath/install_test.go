@@ -176,7 +176,7 @@ func TestTwoFirstTasksAtOnceLeaveOneSealedCopy(t *testing.T) {
 // TestATargetWithoutGzipGetsTheBinaryAsBuilt: the miss reports whether gzip is on the
 // target's PATH; without it the stream is the binary itself.
 func TestATargetWithoutGzipGetsTheBinaryAsBuilt(t *testing.T) {
-	data, _ := built(t)
+	built(t) // make build first
 	t.Setenv("ANSIBLE_HOME", t.TempDir())
 	// A PATH of the tools the commands use, without gzip.
 	bin := t.TempDir()
@@ -192,7 +192,65 @@ func TestATargetWithoutGzipGetsTheBinaryAsBuilt(t *testing.T) {
 	assert.Equal(t, "pong", r.results["ping"]["ping"])
 	s := section(r.out, "TASK [ping]", "TASK [dump]")
 	assert.Equal(t, 2, ops(s), "try, then install and run")
-	assert.Contains(t, s, fmt.Sprintf("head -c %d >", len(data)), "the binary as built is the stream")
+	assert.Contains(t, s, `if cat > "$t" && chmod`, "the binary as built is the stream, read to its end")
 	assert.NotContains(t, s, "gzip -dc")
 	cacheFile(t, cache)
+}
+
+// busyboxTarget makes this machine look like the lab's k0s guests to a playbook: a shell
+// (ansible_shell_executable) that is busybox ash, the same busybox-static the guests have
+// (tests/lab/recipes/guest.sh copies /bin/busybox). Debian builds it with
+// FEATURE_SH_STANDALONE, so its shell runs its own applets before anything in PATH: every tool
+// the install command uses (head, gzip, sha256sum, stat, flock, mv, ...) is busybox's. It
+// fails unless busybox's head -c reads past its count on a pipe: that is what ate the
+// module's arguments when the stream came first and was cut with head -c.
+func busyboxTarget(t *testing.T) (shell string) {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	require.NoError(t, err, "busybox (busybox-static, as in the lab's guests)")
+	dir := t.TempDir()
+	data, err := os.ReadFile(bb)
+	require.NoError(t, err)
+	box := filepath.Join(dir, "busybox")
+	require.NoError(t, os.WriteFile(box, data, 0o755)) // a copy: /tmp is in the 2.19 controller's root too
+	shell = filepath.Join(dir, "sh")
+	require.NoError(t, os.Symlink(box, shell))
+
+	out, err := exec.Command(shell, "-c", `printf 'ABCDEFGH' | { head -c 2 >/dev/null; cat; }; echo "|$(command -v gzip)|$(command -v head)"`).Output()
+	require.NoError(t, err)
+	require.Equal(t, "|gzip|head", strings.TrimSpace(string(out)),
+		"busybox's head -c over-reads a pipe (nothing is left for cat); gzip and head are the shell's applets")
+	return shell
+}
+
+// trickyData is a ping argument whose JSON has what a framing by lines or by shell words
+// would get wrong: backslashes, quotes, $( ), backquotes, an escaped newline and tab,
+// leading and trailing blanks, non-ASCII.
+const trickyData = `'  lead \ back \\ "dq" $(false) ` + "`false`" + ` tab	nl\n ünï  '`
+
+func TestTheFirstTaskOnABusyboxAndOnAGNUTargetGetsItsArguments(t *testing.T) {
+	for _, ctrl := range controllers(t) {
+		for _, target := range []string{"busybox", "GNU"} {
+			t.Run("ansible-core "+ctrl+", "+target, func(t *testing.T) {
+				t.Setenv("ANSIBLE_HOME", t.TempDir())
+				vars := map[string]any{}
+				if target == "busybox" {
+					vars["ansible_shell_executable"] = busyboxTarget(t)
+				}
+				cache := t.TempDir()
+				tasks := "    - name: ping\n      bo.microvm.ping:\n        data: " + trickyData + "\n      register: r_ping\n" +
+					"    - name: again\n      bo.microvm.ping:\n        data: " + trickyData + "\n      register: r_check\n"
+				r := playbookWith(t, ctrl, cache, vars, tasks)
+				want := strings.Trim(strings.ReplaceAll(trickyData, `\n`, "\\n"), "'")
+				assert.Equal(t, want, r.results["ping"]["ping"], "the first task's module got its arguments")
+				assert.Equal(t, want, r.results["check"]["ping"], "the second task's too")
+				assert.Equal(t, 2, ops(section(r.out, "TASK [ping]", "TASK [again]")), "try, then install and run")
+				assert.Equal(t, 1, ops(section(r.out, "TASK [again]", "TASK [dump]")), "a hit")
+				if target == "busybox" {
+					assert.Contains(t, section(r.out, "TASK [ping]", "TASK [again]"), "EXEC "+vars["ansible_shell_executable"].(string)+" -c")
+				}
+				cacheFile(t, cache)
+			})
+		}
+	}
 }
