@@ -338,8 +338,8 @@ class GoModuleAction(ActionBase):
     def _stream(self, path, sha, goarch, gz, cached):
         """The bytes that carry the binary to the target, and whether they came from the cache.
 
-        Without gzip on the target: the binary as built. With it: gzip -1 of the binary (4.1
-        of 9.3 MB for amd64; a stronger level costs the controller more than it saves on a
+        Without gzip on the target: the binary as built. With it: gzip -1 of the binary (4.0
+        of 9.0 MB for amd64; a stronger level costs the controller more than it saves on a
         LAN), kept in $ANSIBLE_HOME/bo.microvm/ under the build's sha256 so a controller
         compresses each build once, not once per host. That copy is not trusted: the target
         checks the sha256 of what it decompresses before it keeps or runs anything."""
