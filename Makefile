@@ -5,7 +5,15 @@ GO ?= go
 REPO := $(abspath .)
 ARCHES := amd64 arm64
 MODULES := $(notdir $(patsubst %/main.go,%,$(wildcard modules/*/main.go)))
-GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w'
+# nethttpomithttp2 (Go's tag, net/http/omithttp2.go): net/http without its bundled HTTP/2, 0.36 MB
+# less per binary. What used it: internal/kube's client (a clone of DefaultTransport, which has
+# ForceAttemptHTTP2) negotiated h2 with kube-apiserver, and gitea's over https would have; each
+# module makes a few requests on one connection, so multiplexing buys nothing, and with the tag
+# http.Transport simply offers HTTP/1.1 (transport.go onceSetNextProtoDefaults: "if
+# omitBundledHTTP2 { return }"), which kube-apiserver and Gitea serve. Port-forward already asks
+# for HTTP/1.1 (internal/kube/portforward.go: an upgrade needs it).
+GOTAGS := nethttpomithttp2
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '-s -w'
 COLLECTIONS := $(REPO)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)

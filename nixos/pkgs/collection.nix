@@ -37,15 +37,19 @@ buildGoModule {
   # nixpkgs' `ansible` is ansible-core; ansible-galaxy builds the tarball.
   nativeBuildInputs = [ ansible ];
 
-  # Static binaries for both target architectures; the action plugin picks one
-  # per managed host.
+  # One static multi-call binary per target architecture (modules/main.go: every module), its
+  # sha256 (the fast path's cache key) and one link per module for ansible-core's plain path,
+  # as the Makefile's binaries target makes them; the action plugin picks one per managed host.
   buildPhase = ''
     runHook preBuild
-    for dir in modules/*/; do
-      name=$(basename "$dir")
-      for arch in amd64 arm64; do
-        CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
-          go build -trimpath -ldflags "-s -w" -o "plugins/modules/''${name}_linux_$arch" "./modules/$name"
+    for arch in amd64 arm64; do
+      bin=bo_microvm_linux_$arch
+      CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
+        go build -trimpath -tags nethttpomithttp2 -ldflags "-s -w" -o "plugins/modules/$bin" ./modules
+      (cd plugins/modules && sha256sum "$bin" > ".$bin.sha256")
+      for main in modules/*/main.go; do
+        name=$(basename "$(dirname "$main")")
+        ln -sfn "$bin" "plugins/modules/''${name}_linux_$arch"
       done
     done
     runHook postBuild

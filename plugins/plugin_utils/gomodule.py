@@ -24,10 +24,21 @@ every run:
   - the open file is owned by that user, not writable by group or others, and is the
     inode that was verified when installed: device, inode, size, mtime and ctime (to the
     nanosecond where stat(1) prints it) equal the ``.seal`` written at install.
-The sha256 is checked once, at install: the binary is sent over stdin into a temporary
-file in the checked cache, hashed through an open fd, renamed into place and sealed from
-that same fd. Hashing the 9 MB binary on every task would cost more than the task. A copy
-that fails its seal is never executed: the task reports a miss and the copy is replaced.
+The sha256 is checked once, at install. A miss (no copy, or one that fails its seal)
+answers with the target's ``uname -m`` and whether it has gzip; the next command then both
+installs and runs: its stdin is the module's arguments (one line of JSON, read by the
+shell's read builtin, which reads byte by byte and stops at the newline in busybox ash,
+dash and bash) followed by the binary's stream (gzip -1 of it when the target has gzip,
+else the binary itself), read to its end. The stream is unpacked into a temporary file in the checked
+cache, opened once, hashed through that fd, renamed into place and sealed from that same
+fd (under flock(1), so two first tasks at once leave a copy and seal that match), and the
+module is executed from that fd: a first task is two round trips. A stream that does not
+unpack or hashes to anything else is never executed and leaves no cache entry. The
+controller keeps its gzip of each build in ``$ANSIBLE_HOME/bo.microvm/`` (compressing 9 MB
+costs about as much as sending it); the target's check is what trusts it, and a copy the
+target refuses is replaced. Hashing the 9 MB binary on every task would cost more than
+the task, so a cached copy is checked by its seal, not re-hashed. A copy that fails its
+seal is never executed: the task reports a miss and the copy is replaced.
 A cache that fails the ownership checks is refused with a warning; the task then takes
 the plain path.
 
@@ -96,7 +107,10 @@ UNAMES = {"amd64": "x86_64|amd64", "arm64": "aarch64|arm64"}
 MISS = "BO_MICROVM_CACHE_MISS"
 REFUSED = "BO_MICROVM_CACHE_REFUSED"
 NOARCH = "BO_MICROVM_NO_ARCH"
-INSTALLED = "BO_MICROVM_CACHE_INSTALLED"
+BAD_STREAM = "BO_MICROVM_BAD_STREAM"
+# Where a controller keeps the gzip of each build it has sent ($ANSIBLE_HOME/<STREAM_DIR>).
+STREAM_DIR = "bo.microvm"
+GZIP_LEVEL = 1
 
 _CACHE_DIR = 'd="${XDG_CACHE_HOME:-$HOME/.cache}/bo-microvm"'
 
@@ -237,7 +251,7 @@ class GoModuleAction(ActionBase):
         return out
 
     def _run_fast(self, name, task_vars):
-        """Runs the module in one round trip; None means: take the plain path."""
+        """Runs the module: one round trip on a hit, two on a miss; None means: take the plain path."""
         binaries = self._binaries()
         if not binaries:
             return None
@@ -256,27 +270,8 @@ class GoModuleAction(ActionBase):
             display.warning("bo.microvm: not using the module cache: %s; running %s by plain transfer" % (detail, name))
             return None
         if marker == MISS:
-            goarch = GOARCH.get(detail)
-            if goarch is None:
-                self._goarch(name, detail)  # raises with the architecture named
-            if goarch not in binaries:
-                return None
-            path, sha = binaries[goarch]
-            with open(path, "rb") as f:
-                data = f.read()
-            ins = self._low_level_execute_command(self._install_cmd(goarch, sha), sudoable=True, in_data=data)
-            imarker, idetail = self._marker(ins)
-            if imarker != INSTALLED:
-                if imarker == REFUSED:
-                    display.warning("bo.microvm: not using the module cache: %s; running %s by plain transfer" % (idetail, name))
-                else:
-                    display.vvv("bo.microvm: cache install failed (%s %s); plain transfer"
-                                % (imarker, idetail or to_text(ins.get("stderr", "")).strip()))
-                return None
-            res = self._low_level_execute_command(run_cmd, sudoable=True, in_data=args_json)
-            marker, detail = self._marker(res)
-            if marker is not None:
-                display.vvv("bo.microvm: the copy just installed did not run (%s %s); plain transfer" % (marker, detail))
+            res = self._install_and_run(name, binaries, detail, args_json)
+            if res is None:
                 return None
         elif marker is not None:
             return None
@@ -289,6 +284,96 @@ class GoModuleAction(ActionBase):
             return self._finish(self._parse_returned_data(res, PROFILE))
         return self._finish(self._parse_returned_data(res))
 
+    def _install_and_run(self, name, binaries, detail, args_json):
+        """After a miss: one command installs the binary from its stream and runs the module.
+
+        detail is the miss line's rest, "<uname -m> [gzip]". The stream is the binary, gzip -1
+        when the target has gzip, else as built; the module's arguments follow it on the same
+        stdin. None means: take the plain path."""
+        words = detail.split()
+        uname = words[0] if words else ""
+        goarch = GOARCH.get(uname)
+        if goarch is None:
+            self._goarch(name, uname)  # raises with the architecture named
+        if goarch not in binaries:
+            return None
+        path, sha = binaries[goarch]
+        if b"\n" in args_json or b"\0" in args_json:
+            # Cannot happen with json.dumps (it escapes both); the framing relies on it.
+            return None
+        gz = "gzip" in words[1:]
+        for cached in (True, False):
+            stream, from_cache = self._stream(path, sha, goarch, gz, cached)
+            res = self._low_level_execute_command(
+                self._install_run_cmd(goarch, sha, gz), sudoable=True, in_data=args_json + b"\n" + stream)
+            marker, mdetail = self._marker(res)
+            if marker is None:
+                return res
+            if marker == REFUSED:
+                display.warning("bo.microvm: not using the module cache: %s; running %s by plain transfer" % (mdetail, name))
+                return None
+            if marker == BAD_STREAM and from_cache:
+                # The controller's compressed copy did not give the binary the build's sha256
+                # names: drop it and send a fresh one (the target never ran the bad one).
+                display.warning("bo.microvm: the compressed binary cached on this controller (%s) failed "
+                                "verification on the target (%s); compressing it again" % (self._stream_path(sha, goarch), mdetail))
+                self._drop_stream(sha, goarch)
+                continue
+            display.vvv("bo.microvm: cache install failed (%s %s); plain transfer"
+                        % (marker, mdetail or to_text(res.get("stderr", "")).strip()))
+            return None
+        return None
+
+    @staticmethod
+    def _stream_path(sha, goarch):
+        home = os.path.expanduser(getattr(C, "ANSIBLE_HOME", None) or "~/.ansible")
+        return os.path.join(home, STREAM_DIR, "%s_linux_%s-%s.gz" % (BINARY, goarch, sha))
+
+    def _drop_stream(self, sha, goarch):
+        try:
+            os.unlink(self._stream_path(sha, goarch))
+        except OSError:
+            pass
+
+    def _stream(self, path, sha, goarch, gz, cached):
+        """The bytes that carry the binary to the target, and whether they came from the cache.
+
+        Without gzip on the target: the binary as built. With it: gzip -1 of the binary (4.0
+        of 9.0 MB for amd64; a stronger level costs the controller more than it saves on a
+        LAN), kept in $ANSIBLE_HOME/bo.microvm/ under the build's sha256 so a controller
+        compresses each build once, not once per host. That copy is not trusted: the target
+        checks the sha256 of what it decompresses before it keeps or runs anything."""
+        if not gz:
+            with open(path, "rb") as f:
+                return f.read(), False
+        spath = self._stream_path(sha, goarch)
+        if cached:
+            try:
+                with open(spath, "rb") as f:
+                    return f.read(), True
+            except (IOError, OSError):
+                pass
+        # Imported here, not at the top: only a first task on a host compresses, and every
+        # task (a hit is one command) imports this module.
+        import gzip
+        import tempfile
+
+        with open(path, "rb") as f:
+            data = gzip.compress(f.read(), GZIP_LEVEL, mtime=0)
+        try:
+            os.makedirs(os.path.dirname(spath), mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(spath))
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, spath)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except (IOError, OSError) as e:
+            display.vvv("bo.microvm: cannot keep the compressed binary in %s: %s" % (spath, e))
+        return data, False
+
     def _run_cmd(self, binaries):
         """Run the cached copy if it passes every check, else print MISS (with uname -m) or REFUSED."""
         env = self._compute_environment_string().strip()
@@ -298,28 +383,63 @@ class GoModuleAction(ActionBase):
             'f=""; for s in %(found)s; do if [ -f "$d/%(bin)s-$s" ]; then f="$d/%(bin)s-$s"; break; fi; done; '
             'if [ -n "$f" ]; then { tree "$d" /proc/self/fd/3 || exit 0; read -r seal < "$f.seal" && '
             '[ "$fu" = "$me" ] && [ $((0$fm & 022)) -eq 0 ] && [ "$fid" = "$seal" ] && { %(env)s /proc/self/fd/3 /dev/stdin; exit $?; }; '
-            '} 3< "$f"; fi; echo "%(miss)s $(uname -m)"'
+            '} 3< "$f"; fi; echo "%(miss)s $(uname -m) $(command -v gzip >/dev/null && echo gzip)"'
         ) % {"dir": _CACHE_DIR, "tree": _TREE, "found": found, "bin": BINARY, "env": env, "miss": MISS}
 
-    def _install_cmd(self, goarch, sha):
-        """Install the binary on stdin as the cache's copy, verified and sealed through one fd."""
+    def _install_run_cmd(self, goarch, sha, gz):
+        """Install the binary from stdin's stream and run the module; stdin is ARGS\\nSTREAM.
+
+        The module's arguments come first, one line of JSON (json.dumps escapes every newline
+        inside a value, and _run_fast sends nothing else), read by the shell's read builtin.
+        That read is exact on a pipe or socket in every shell this runs under: busybox ash reads
+        one byte per read(2) and stops at the newline (mirror/busybox 01ccdd1d,
+        shell/shell_common.c shell_builtin_read: "read(fd, &buffer[bufpos], 1)"), dash reads
+        its stdin one byte at a time (herbertx/dash 1d072e9c, src/input.c preadfd: "read(0,
+        buf, 1)" until "\\n"), bash reads unbuffered when lseek says ESPIPE (bminor/bash
+        0628567a, builtins/read.def: input_is_pipe, unbuffered_read, zread(fd, &c, 1)). So
+        nothing of the stream is consumed with the arguments, and the stream, which is all
+        that is left, is read to its end: no tool has to stop at a length. (The first version
+        put the stream first and cut it with head -c: busybox's head -c reads stdio blocks
+        and ate the arguments, so the module got none.) The arguments reach the module on a
+        pipe from printf, a builtin of busybox ash, dash and bash, so they are in no argv.
+
+        The stream (gzip when gz) is unpacked into a temporary file in the checked cache,
+        which is then opened once (fd 3): its sha256 is computed through that fd, the file is
+        renamed into place and sealed from the same fd, and the module is executed from it
+        (/proc/self/fd/3), so what was verified is what runs. A stream that does not unpack,
+        or unpacks to anything but the build's bytes, is never executed and leaves nothing
+        in the cache (BAD_STREAM). Renaming and sealing hold flock(1) on the cache's .lock,
+        so two first tasks at once leave a copy and a seal that belong together. Every exit
+        reads stdin to its end: the ssh connection writes in_data in one write and then
+        closes (ansible/ansible c9ac477e, lib/ansible/plugins/connection/ssh.py
+        _send_initial_data), and a closed pipe under that write can fail the task as
+        unreachable. The target's gzip, sha256sum, stat and flock are NixOS core packages
+        (NixOS/nixpkgs 0354e8b7, nixos/modules/config/system-path.nix corePackageNames), and
+        busybox applets on the lab's guests."""
+        env = self._compute_environment_string().strip()
+        unpack = "gzip -dc" if gz else "cat"
         return (
-            'umask 077; %(dir)s; %(tree)s'
-            'case "$(uname -m)" in %(unames)s) ;; *) echo "%(noarch)s $(uname -m)"; exit 1;; esac; '
-            'mkdir -p "$d" && tree "$d" "$d" || exit 1; '
+            'umask 077; IFS= read -r a || { echo "%(bad)s no arguments before the stream"; cat > /dev/null; exit 1; }; '
+            '%(dir)s; %(tree)s'
+            'case "$(uname -m)" in %(unames)s) ;; *) echo "%(noarch)s $(uname -m)"; cat > /dev/null; exit 1;; esac; '
+            'mkdir -p "$d" && tree "$d" "$d" || { cat > /dev/null; exit 1; }; '
             'f="$d/%(bin)s-%(sha)s"; t="$d/.%(bin)s.$$"; '
-            'if cat > "$t" && chmod 0700 "$t"; then { '
-            'if [ "$(sha256sum <&3)" = "%(sha)s  -" ] && mv -f "$t" "$f" && %(ident)s > "$t.seal" && mv -f "$t.seal" "$f.seal"; then '
-            'for o in "$d"/%(bin)s-*; do case "$o" in "$f"|"$f.seal") ;; *) rm -f "$o";; esac; done; echo "%(installed)s"; '
-            'else echo "copy failed"; fi; } 3< "$t"; fi; rm -f "$t" "$t.seal"'
+            'if %(unpack)s > "$t" && chmod 0700 "$t"; then { '
+            'if [ "$(sha256sum <&3)" = "%(sha)s  -" ]; then '
+            '{ if command -v flock >/dev/null; then flock -w 30 4; fi; '
+            'mv -f "$t" "$f" && %(ident)s > "$t.seal" && mv -f "$t.seal" "$f.seal" && '
+            'for o in "$d"/%(bin)s-*; do case "$o" in "$f"|"$f.seal") ;; *) rm -f "$o";; esac; done; } 4> "$d/.lock"; '
+            'rm -f "$t" "$t.seal"; printf %%s "$a" | %(env)s /proc/self/fd/3 /dev/stdin; r=$?; cat > /dev/null; exit $r; '
+            'fi; } 3< "$t"; echo "%(bad)s the stream unpacked to other bytes than the build (sha256 differs)"; '
+            'else echo "%(bad)s the stream did not unpack"; fi; rm -f "$t"; cat > /dev/null; exit 1'
         ) % {"dir": _CACHE_DIR, "tree": _TREE, "unames": UNAMES[goarch], "noarch": NOARCH, "bin": BINARY,
-             "sha": sha, "ident": _IDENT, "installed": INSTALLED}
+             "sha": sha, "ident": _IDENT, "unpack": unpack, "env": env, "bad": BAD_STREAM}
 
     @staticmethod
     def _marker(res):
         for line in to_text(res.get("stdout", "")).splitlines():
             line = line.strip()
-            for m in (MISS, REFUSED, NOARCH, INSTALLED):
+            for m in (MISS, REFUSED, NOARCH, BAD_STREAM):
                 if line.startswith(m):
                     return m, line[len(m):].strip()
         return None, None
