@@ -34,15 +34,15 @@ type Options struct {
 	GiteaInClusterURL string // Gitea as Flux reaches it; default https://RELEASE-http.NS.svc.cluster.local:3000 (http:// with GiteaPlainHTTP)
 	// GiteaPlainHTTP turns Gitea's in-cluster TLS off (gitea_tls: false): Gitea serves plain
 	// HTTP and Flux's clone carries the sync token in clear on the pod network.
-	GiteaPlainHTTP bool
-	GiteaTLSSecret string // Secret with Gitea's serving certificate (tls.crt, tls.key, ca.crt); the CA in NAME-ca; default "gitea-tls"
-	GiteaNamespace    string // default "gitea"
-	GiteaRelease      string // Helm release (Chart object name, Deployment name); default "gitea"
-	GiteaDeployment   string // the chart's Deployment; default the release
-	GiteaChart        Chart
-	GiteaAdminSecret  string // Secret with username/password the chart's admin.existingSecret reads; default "gitea-admin"
-	GiteaAdminUser    string // default "gitea_admin"
-	GiteaAdminEmail   string // default "gitea_admin@local.domain"
+	GiteaPlainHTTP   bool
+	GiteaTLSSecret   string // Secret with Gitea's serving certificate (tls.crt, tls.key, ca.crt); the CA in NAME-ca; default "gitea-tls"
+	GiteaNamespace   string // default "gitea"
+	GiteaRelease     string // Helm release (Chart object name, Deployment name); default "gitea"
+	GiteaDeployment  string // the chart's Deployment; default the release
+	GiteaChart       Chart
+	GiteaAdminSecret string // Secret with username/password the chart's admin.existingSecret reads; default "gitea-admin"
+	GiteaAdminUser   string // default "gitea_admin"
+	GiteaAdminEmail  string // default "gitea_admin@local.domain"
 	// GiteaAdminPassword is used when the admin Secret is created; empty means a random one.
 	// An existing Secret is never overwritten.
 	GiteaAdminPassword string
