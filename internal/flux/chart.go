@@ -81,13 +81,17 @@ func (k *kickoff) chartObject(ctx context.Context) (kube.Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	values, err := k.keepServiceClusterIP(ctx, k.giteaValues())
+	if err != nil {
+		return nil, err
+	}
 	spec := map[string]any{
 		"chartName":   k.o.GiteaChart.Name,
 		"releaseName": k.o.GiteaRelease,
 		"namespace":   k.o.GiteaNamespace,
 		"version":     k.o.GiteaChart.Version,
 		"timeout":     k.o.GiteaChart.Timeout,
-		"values":      string(marshalYAML(k.giteaValues())),
+		"values":      string(marshalYAML(values)),
 	}
 	if hasRepo {
 		spec["repository"] = map[string]any{"url": k.o.GiteaChart.RepoURL}
@@ -106,7 +110,22 @@ func (k *kickoff) chartObject(ctx context.Context) (kube.Object, error) {
 // no PostgreSQL/Valkey sub-charts, the admin from the Secret this module keeps (kept updated on
 // every pod start, never "must change password", which would make every API call 403), and
 // ROOT_URL set to the in-cluster URL so that clone URLs point where Flux looks.
+//
+// With gitea_tls (the default) Gitea serves HTTPS on its HTTP port, as the Gitea chart 12.4.0
+// is configured for it (gitea/helm-gitea v12.4.0, as vendored in linode/apl-core 884f62a975:
+// charts/gitea/values.yaml gitea.config.server goes to app.ini; extraVolumes and
+// extraContainerVolumeMounts are added to the Deployment's pod and to the gitea container only;
+// the liveness, readiness and startup probes are tcpSocket on port http, so HTTPS does not
+// break them; gitea.podAnnotations go to the pod template): PROTOCOL=https, CERT_FILE and
+// KEY_FILE from Secret gitea_tls_secret mounted at /etc/gitea-tls (tls.crt and tls.key only;
+// the CA key is in another Secret that no pod mounts). Gitea reads the pair once, at start
+// (go-gitea/gitea v1.26.0 cmd/web_https.go runHTTPS: os.ReadFile, tls.X509KeyPair), so the
+// certificate's fingerprint is a pod annotation: a re-issued certificate changes the pod
+// template and restarts Gitea. Gitea's own hooks call its internal API over LOCAL_ROOT_URL
+// without verifying the certificate (modules/private/internal.go InsecureSkipVerify), so the
+// push hooks keep working with a certificate for the Service names only.
 func (k *kickoff) giteaValues() map[string]any {
+	server := map[string]any{"ROOT_URL": k.o.GiteaInClusterURL + "/", "DISABLE_SSH": true}
 	base := map[string]any{
 		"gitea": map[string]any{
 			"admin": map[string]any{
@@ -119,7 +138,7 @@ func (k *kickoff) giteaValues() map[string]any {
 				"session":  map[string]any{"PROVIDER": "memory"},
 				"cache":    map[string]any{"ADAPTER": "memory"},
 				"queue":    map[string]any{"TYPE": "level"},
-				"server":   map[string]any{"ROOT_URL": k.o.GiteaInClusterURL + "/", "DISABLE_SSH": true},
+				"server":   server,
 			},
 		},
 		"postgresql-ha":  map[string]any{"enabled": false},
@@ -128,5 +147,73 @@ func (k *kickoff) giteaValues() map[string]any {
 		"valkey":         map[string]any{"enabled": false},
 		"persistence":    map[string]any{"enabled": true},
 	}
-	return kube.Merge(base, k.o.GiteaChart.Values)
+	if k.o.GiteaPlainHTTP {
+		return kube.Merge(base, k.o.GiteaChart.Values)
+	}
+	server["PROTOCOL"] = "https"
+	server["CERT_FILE"] = tlsMountPath + "/tls.crt"
+	server["KEY_FILE"] = tlsMountPath + "/tls.key"
+	fp := "to be issued"
+	if k.tls != nil {
+		fp = k.tls.fingerprint
+	}
+	base["gitea"].(map[string]any)["podAnnotations"] = map[string]any{tlsPodAnnotation: fp}
+	v := kube.Merge(base, k.o.GiteaChart.Values)
+	// Lists are replaced by a merge: the TLS volume is added to the user's lists instead.
+	appendNamed(v, "extraVolumes", map[string]any{"name": "bo-gitea-tls", "secret": map[string]any{
+		"secretName": k.o.GiteaTLSSecret,
+		"items":      []any{map[string]any{"key": "tls.crt", "path": "tls.crt"}, map[string]any{"key": "tls.key", "path": "tls.key"}},
+	}})
+	appendNamed(v, "extraContainerVolumeMounts", map[string]any{"name": "bo-gitea-tls", "mountPath": tlsMountPath, "readOnly": true})
+	return v
+}
+
+// appendNamed appends item to the list values[key] unless an entry of its name is there.
+func appendNamed(values map[string]any, key string, item map[string]any) {
+	list, _ := values[key].([]any)
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok && m["name"] == item["name"] {
+			return
+		}
+	}
+	values[key] = append(list, item)
+}
+
+// keepServiceClusterIP handles the chart's HTTP Service as the cluster has it. The chart
+// renders spec.clusterIP only for type ClusterIP, from service.http.clusterIP, default None
+// (headless) (templates/gitea/http-svc.yaml and values.yaml of the chart, cited above). A
+// Service's clusterIP is immutable once set (k8s.io/kubernetes pkg/apis/core/validation
+// ValidateServiceUpdate, "may not change once set"), so Helm's upgrade of a release whose
+// Service has an allocated address, e.g. one made with this role's earlier NodePort default,
+// to the headless default fails on the Service and k0s reports the Chart failed. So:
+//
+//   - the live Service has an address and the values would render it headless (type
+//     ClusterIP, no service.http.clusterIP of the user's): service.http.clusterIP is that
+//     address, and Helm's patch keeps it (a ClusterIP Service with the same DNS name, which the
+//     in-cluster URL, the certificate and the port-forward serve alike); a nodePort of the
+//     earlier NodePort type is dropped by the API server with the type change
+//     (pkg/registry/core/service/strategy.go dropTypeDependentFields);
+//   - the live Service is headless and the values ask for a type that needs an address
+//     (NodePort, LoadBalancer): an error that says to delete the Service first (Helm's upgrade
+//     recreates it), as that cannot be patched either.
+func (k *kickoff) keepServiceClusterIP(ctx context.Context, values map[string]any) (map[string]any, error) {
+	svc, err := k.getOptional(ctx, k.ref("v1", "Service", k.o.GiteaNamespace, k.giteaService()))
+	if err != nil || svc == nil {
+		return values, err
+	}
+	live := svc.Str("spec", "clusterIP")
+	http := kube.Object(values).Map("service", "http")
+	typ, _ := http["type"].(string)
+	if typ == "" {
+		typ = "ClusterIP"
+	}
+	_, userIP := kube.Object(k.o.GiteaChart.Values).Map("service", "http")["clusterIP"]
+	switch {
+	case typ == "ClusterIP" && live != "" && live != "None" && !userIP:
+		return kube.Merge(values, map[string]any{"service": map[string]any{"http": map[string]any{"clusterIP": live}}}), nil
+	case live == "None" && (typ == "NodePort" || typ == "LoadBalancer"):
+		return nil, fmt.Errorf("Service %s/%s is headless (clusterIP None, the chart's default) and gitea_chart.values service.http.type %s needs a cluster IP, which cannot be added to an existing Service (clusterIP is immutable): delete the Service (kubectl -n %s delete service %s) and run again; the chart's upgrade creates it anew",
+			k.o.GiteaNamespace, k.giteaService(), typ, k.o.GiteaNamespace, k.giteaService())
+	}
+	return values, nil
 }

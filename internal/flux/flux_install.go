@@ -52,16 +52,55 @@ func (k *kickoff) checkSyncSecret(ctx context.Context) (bool, string, error) {
 		return false, "", err
 	}
 	k.syncToken = d["password"]
-	return false, name + " holds a token that reads " + k.o.Org + "/" + k.o.Repo, nil
+	if !k.o.GiteaPlainHTTP && k.tls == nil { // check mode before the TLS step made the CA
+		return true, name + " is to get the Gitea CA made by the TLS step", nil
+	}
+	if want := k.syncCA(); !equalPEM(d["ca.crt"], want) {
+		if want == "" {
+			return true, name + " holds a ca.crt, but gitea_tls is off", nil
+		}
+		return true, name + " does not hold the Gitea CA as ca.crt", nil
+	}
+	return false, name + " holds a token that reads " + k.o.Org + "/" + k.o.Repo + k.caNote(), nil
+}
+
+// syncCA is the ca.crt Flux's Git credentials Secret holds: the Gitea CA with gitea_tls, none
+// without. source-controller v1.9.5 reads the GitRepository's secretRef
+// (internal/controller/gitrepository_controller.go getAuthOpts) with fluxcd/pkg/git v0.52.0
+// NewAuthOptions (options.go: key "ca.crt", before the deprecated "caFile"; with username and
+// password it is HTTPS basic auth plus that CA), and go-git verifies the server with it
+// (gogit/clone.go CloneOptions.CABundle). The Secret must not carry tls.crt/tls.key: those keys
+// are a client certificate there.
+func (k *kickoff) syncCA() string {
+	if k.o.GiteaPlainHTTP || k.tls == nil {
+		return ""
+	}
+	return string(k.tls.caPEM)
+}
+
+func (k *kickoff) caNote() string {
+	if k.syncCA() == "" {
+		return ""
+	}
+	return " and the Gitea CA as ca.crt"
 }
 
 func (k *kickoff) createSyncSecret(ctx context.Context) error {
-	tok, err := k.replaceToken(ctx, k.o.SyncTokenName, []string{"read:repository"})
-	if err != nil {
-		return err
+	tok := k.syncToken
+	if tok == "" { // no token that reads the repository: make one (else only ca.crt changes)
+		var err error
+		if tok, err = k.replaceToken(ctx, k.o.SyncTokenName, []string{"read:repository"}); err != nil {
+			return err
+		}
 	}
 	k.syncToken = tok
-	_, err = k.kube.Apply(ctx, secretObject(Namespace, Namespace, map[string]string{"username": k.o.GiteaAdminUser, "password": tok}), FieldManager)
+	data := map[string]string{"username": k.o.GiteaAdminUser, "password": tok}
+	if ca := k.syncCA(); ca != "" {
+		data["ca.crt"] = ca
+	}
+	// Server-side apply by one field manager: a ca.crt left from a run with gitea_tls goes when
+	// it is off.
+	_, err := k.kube.Apply(ctx, secretObject(Namespace, Namespace, data), FieldManager)
 	return err
 }
 

@@ -47,7 +47,7 @@ func TestOptionsValidation(t *testing.T) {
 			assert.Equal(t, "clusters/lab", got.ClusterPath)
 			assert.Equal(t, []string{"clusters/lab"}, got.Paths)
 			assert.Equal(t, "http://127.0.0.1:3000", got.GiteaURL)
-			assert.Equal(t, "http://gitea-http.gitea.svc.cluster.local:3000", got.GiteaInClusterURL)
+			assert.Equal(t, "https://gitea-http.gitea.svc.cluster.local:3000", got.GiteaInClusterURL)
 		})
 	}
 }
@@ -87,7 +87,7 @@ func TestChartValuesMergeTheUsersValuesOverTheDefaults(t *testing.T) {
 	v := testKickoff(t, o).giteaValues()
 	server := v["gitea"].(map[string]any)["config"].(map[string]any)["server"].(map[string]any)
 	assert.Equal(t, "git.lab", server["DOMAIN"])
-	assert.Equal(t, "http://gitea-http.gitea.svc.cluster.local:3000/", server["ROOT_URL"], "the defaults beside a user's key stay")
+	assert.Equal(t, "https://gitea-http.gitea.svc.cluster.local:3000/", server["ROOT_URL"], "the defaults beside a user's key stay")
 	assert.Equal(t, "NodePort", v["service"].(map[string]any)["http"].(map[string]any)["type"])
 }
 

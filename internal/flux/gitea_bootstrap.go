@@ -124,7 +124,13 @@ func (k *kickoff) giteaState(ctx context.Context) (bool, string, error) {
 		if k.tunnel != nil && k.tunnel.err() != nil {
 			err = k.tunnel.err()
 		}
-		return false, fmt.Sprintf("%s; %s: %v", dep, where, err), nil
+		msg := fmt.Sprintf("%s; %s: %v", dep, where, err)
+		// A failed helm upgrade leaves the old release running (Available) with the old
+		// values: k0s's error says why Gitea does not serve what this run asked for.
+		if chart, cerr := k.getOptional(ctx, k.chartRef()); cerr == nil && chart != nil && chart.Str("status", "error") != "" {
+			msg += fmt.Sprintf("; Chart kube-system/%s: error: %s", k.o.GiteaRelease, chart.Str("status", "error"))
+		}
+		return false, msg, nil
 	}
 	return true, dep + "; " + where + " answers 200", nil
 }

@@ -59,6 +59,8 @@ type kickoff struct {
 	// decrypt: the sops-age Secret exists or is made in this run, so the flux-system
 	// Kustomization decrypts with it (preflight decides, before any step).
 	decrypt bool
+	// tls is Gitea's CA and serving certificate once the TLS step has read or made them.
+	tls *giteaTLS
 	// chartRepoField caches whether the cluster's Chart CRD has spec.repository.
 	chartRepoField *bool
 	result         *Result
@@ -319,6 +321,7 @@ func (k *kickoff) steps() []step.Step {
 	return []step.Step{
 		// The Gitea bootstrap (gitea_bootstrap.go).
 		{Title: "Gitea admin secret", Check: k.checkAdminSecret, Do: k.createAdminSecret},
+		{Title: "Gitea TLS certificate", Check: k.checkTLS, Do: k.issueTLS},
 		{Title: "Gitea chart", Check: k.checkChart, Do: k.applyChart},
 		{Title: "Wait for Gitea", Kind: step.Wait, Check: k.checkGiteaReady, Do: k.waitGiteaReady},
 		{Title: "Gitea API token", Check: k.checkToken, Do: k.createToken},

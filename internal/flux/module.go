@@ -21,6 +21,8 @@ func Module(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, erro
 		Context:            p.Str("context"),
 		GiteaURL:           p.Str("gitea_url"),
 		GiteaInClusterURL:  p.Str("gitea_incluster_url"),
+		GiteaPlainHTTP:     !p.Bool("gitea_tls"),
+		GiteaTLSSecret:     p.Str("gitea_tls_secret"),
 		GiteaNamespace:     p.Str("gitea_namespace"),
 		GiteaRelease:       p.Str("gitea_release"),
 		GiteaDeployment:    p.Str("gitea_deployment"),

@@ -31,14 +31,18 @@ type Options struct {
 	// https://gitea.example:443; empty (the default) reaches it through the API server's
 	// port-forward to a pod of Service RELEASE-http (tunnel.go).
 	GiteaURL          string
-	GiteaInClusterURL string // Gitea as Flux reaches it; default http://RELEASE-http.NS.svc.cluster.local:3000
-	GiteaNamespace    string // default "gitea"
-	GiteaRelease      string // Helm release (Chart object name, Deployment name); default "gitea"
-	GiteaDeployment   string // the chart's Deployment; default the release
-	GiteaChart        Chart
-	GiteaAdminSecret  string // Secret with username/password the chart's admin.existingSecret reads; default "gitea-admin"
-	GiteaAdminUser    string // default "gitea_admin"
-	GiteaAdminEmail   string // default "gitea_admin@local.domain"
+	GiteaInClusterURL string // Gitea as Flux reaches it; default https://RELEASE-http.NS.svc.cluster.local:3000 (http:// with GiteaPlainHTTP)
+	// GiteaPlainHTTP turns Gitea's in-cluster TLS off (gitea_tls: false): Gitea serves plain
+	// HTTP and Flux's clone carries the sync token in clear on the pod network.
+	GiteaPlainHTTP   bool
+	GiteaTLSSecret   string // Secret with Gitea's serving certificate (tls.crt, tls.key, ca.crt); the CA in NAME-ca; default "gitea-tls"
+	GiteaNamespace   string // default "gitea"
+	GiteaRelease     string // Helm release (Chart object name, Deployment name); default "gitea"
+	GiteaDeployment  string // the chart's Deployment; default the release
+	GiteaChart       Chart
+	GiteaAdminSecret string // Secret with username/password the chart's admin.existingSecret reads; default "gitea-admin"
+	GiteaAdminUser   string // default "gitea_admin"
+	GiteaAdminEmail  string // default "gitea_admin@local.domain"
 	// GiteaAdminPassword is used when the admin Secret is created; empty means a random one.
 	// An existing Secret is never overwritten.
 	GiteaAdminPassword string
@@ -112,7 +116,12 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.GiteaChart.Timeout, "10m")
 	def(&o.AuthorName, "Flux")
 	def(&o.AuthorEmail, "flux@localhost")
-	def(&o.GiteaInClusterURL, fmt.Sprintf("http://%s-http.%s.svc.cluster.local:3000", o.GiteaRelease, o.GiteaNamespace))
+	def(&o.GiteaTLSSecret, "gitea-tls")
+	scheme := "https"
+	if o.GiteaPlainHTTP {
+		scheme = "http"
+	}
+	def(&o.GiteaInClusterURL, fmt.Sprintf("%s://%s-http.%s.svc.cluster.local:3000", scheme, o.GiteaRelease, o.GiteaNamespace))
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Minute
 	}
@@ -127,7 +136,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.GiteaURL = strings.TrimRight(o.GiteaURL, "/")
 	o.GiteaInClusterURL = strings.TrimRight(o.GiteaInClusterURL, "/")
-	for name, v := range map[string]string{"gitea_namespace": o.GiteaNamespace, "gitea_release": o.GiteaRelease, "gitea_admin_secret": o.GiteaAdminSecret, "gitea_token_secret": o.TokenSecret} {
+	for name, v := range map[string]string{"gitea_namespace": o.GiteaNamespace, "gitea_release": o.GiteaRelease, "gitea_admin_secret": o.GiteaAdminSecret, "gitea_token_secret": o.TokenSecret, "gitea_tls_secret": o.GiteaTLSSecret} {
 		if !dnsLabel.MatchString(v) {
 			return o, fmt.Errorf("%s %q is not a valid Kubernetes name (lower-case letters, digits and -)", name, v)
 		}
@@ -137,6 +146,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.GiteaURL != "" && !strings.HasPrefix(o.GiteaURL, "http://") && !strings.HasPrefix(o.GiteaURL, "https://") {
 		return o, fmt.Errorf("gitea_url %q must start with http:// or https:// (or be empty: through the API server's port-forward)", o.GiteaURL)
+	}
+	if !strings.HasPrefix(o.GiteaInClusterURL, scheme+"://") {
+		return o, fmt.Errorf("gitea_incluster_url %q must start with %s:// while gitea_tls is %t (Gitea serves %s in the cluster)", o.GiteaInClusterURL, scheme, !o.GiteaPlainHTTP, strings.ToUpper(scheme))
 	}
 	if !repoName.MatchString(o.Repo) || !repoName.MatchString(o.Org) {
 		return o, fmt.Errorf("org %q and repo %q must be Gitea names (letters, digits, ., _ and -)", o.Org, o.Repo)

@@ -5,6 +5,7 @@ package flux
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +22,9 @@ import (
 // through its own port-forward WebSocket (kube.Client.PortForward: TLS to the API server, then
 // the kubelet) to the HTTP port of a Ready pod of the Gitea Service, as `kubectl port-forward
 // service/NAME` does. The Gitea client and git talk plain HTTP to the loopback port only; the
-// admin password and the tokens leave this machine inside the API server's TLS.
+// admin password and the tokens leave this machine inside the API server's TLS, and (with
+// gitea_tls, the default) inside a TLS connection to Gitea itself that the tunnel verifies
+// against the Gitea CA (tls.go).
 type tunnel struct {
 	k      *kickoff
 	l      net.Listener
@@ -80,7 +83,10 @@ func (t *tunnel) serve(local net.Conn) {
 	pod, port, err := t.k.giteaEndpoint(t.ctx)
 	if err == nil {
 		var remote net.Conn
-		if remote, err = t.k.kube.PortForward(t.ctx, t.k.o.GiteaNamespace, pod, port); err == nil {
+		if remote, err = t.k.kube.PortForward(t.ctx, t.k.o.GiteaNamespace, pod, port); err == nil && !t.k.o.GiteaPlainHTTP {
+			remote, err = t.k.giteaTLSConn(t.ctx, remote)
+		}
+		if err == nil {
 			t.track(remote, true)
 			defer t.track(remote, false)
 			defer remote.Close()
@@ -94,6 +100,24 @@ func (t *tunnel) serve(local net.Conn) {
 	t.mu.Lock()
 	t.lastErr = err
 	t.mu.Unlock()
+}
+
+// giteaTLSConn runs TLS over a port-forwarded connection to Gitea's HTTPS port, verifying
+// Gitea's certificate against the Gitea CA for the in-cluster host name: the pod's side of the
+// kubelet (the runtime's connection inside the pod) then carries TLS too, and the plain HTTP
+// stays on this machine's loopback port.
+func (k *kickoff) giteaTLSConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	cfg, err := k.tlsClientConfig()
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("TLS to Gitea (Service %s/%s) through the port-forward: %w", k.o.GiteaNamespace, k.giteaService(), err)
+	}
+	return c, nil
 }
 
 // err is the last failure to open a port-forward, for messages.

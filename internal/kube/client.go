@@ -114,6 +114,13 @@ func IsConflict(err error) bool {
 	return errors.As(err, &se) && se.Code == http.StatusConflict
 }
 
+// IsInvalid reports whether err is a 422 (the API server's validation refused the object, e.g.
+// a change of an immutable field).
+func IsInvalid(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusUnprocessableEntity
+}
+
 // Do sends one request to the API server and decodes a JSON answer into out (when not nil).
 func (c *Client) Do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Server, "/")+path, bytes.NewReader(body))

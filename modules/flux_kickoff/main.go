@@ -28,6 +28,8 @@ func init() {
 			{Name: "context"},
 			{Name: "gitea_url"},
 			{Name: "gitea_incluster_url"},
+			{Name: "gitea_tls", Type: ansible.Bool, Default: true},
+			{Name: "gitea_tls_secret", Default: "gitea-tls"},
 			{Name: "gitea_namespace", Default: "gitea"},
 			{Name: "gitea_release", Default: "gitea"},
 			{Name: "gitea_deployment"},

@@ -89,10 +89,14 @@ func startFluxControllers(t *testing.T, c *cluster) *fluxControllers {
 	f := &fluxControllers{t: t, c: c, dir: t.TempDir(), procs: map[string]*controllerProc{}, bins: controllerBinaries(t)}
 	u, err := url.Parse(c.giteaURL)
 	require.NoError(t, err)
+	target := u.Host
+	if c.node != nil { // over the pod network: recorded, and through Gitea's (HTTPS) listener
+		target = c.node.cloneHop.addr()
+	}
 	// A loopback address of its own, so port 3000 is free whatever else runs here.
 	for i := 0; ; i++ {
 		f.hostsIP = fmt.Sprintf("127.%d.%d.1", 10+mrand.IntN(200), 1+mrand.IntN(250))
-		f.fwd, err = listenForwarder(f.hostsIP+":3000", u.Host)
+		f.fwd, err = listenForwarder(f.hostsIP+":3000", target)
 		if err == nil || i > 20 {
 			break
 		}

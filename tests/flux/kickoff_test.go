@@ -133,7 +133,7 @@ func changedSteps(t *testing.T, res map[string]any) []string {
 	return out
 }
 
-var allSteps = []string{"Gitea admin secret", "Gitea chart", "Wait for Gitea", "Gitea API token", "Gitea organization",
+var allSteps = []string{"Gitea admin secret", "Gitea TLS certificate", "Gitea chart", "Wait for Gitea", "Gitea API token", "Gitea organization",
 	"Gitea repository", "Repository content", "Flux namespace", "Flux Git credentials", "Cluster settings",
 	"Cluster secrets", "SOPS age key", "Flux components", "Flux sync objects", "Flux reconciliation"}
 
@@ -205,7 +205,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, true, res["changed"])
 		st := stepStatus(t, res)
 		assert.Len(t, st, len(allSteps))
-		for _, s := range []string{"Gitea admin secret", "Gitea chart", "Gitea API token", "Repository content", "Flux components", "Flux sync objects", "Flux reconciliation"} {
+		for _, s := range []string{"Gitea admin secret", "Gitea TLS certificate", "Gitea chart", "Gitea API token", "Repository content", "Flux components", "Flux sync objects", "Flux reconciliation"} {
 			assert.Equal(t, "would change", st[s], s)
 		}
 		assert.Equal(t, "would wait", st["Wait for Gitea"])
@@ -238,6 +238,13 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, "main@sha1:"+firstCommit, ksRev)
 		assert.Equal(t, testAdminPassword, secretValue(t, c, "gitea", "gitea-admin", "password"))
 		assert.Equal(t, testAgeKey+"\n", secretValue(t, c, "flux-system", "sops-age", "age.agekey"))
+		ca := secretValue(t, c, "gitea", "gitea-tls-ca", "ca.crt")
+		assert.Contains(t, ca, "BEGIN CERTIFICATE")
+		assert.Equal(t, ca, secretValue(t, c, "flux-system", "flux-system", "ca.crt"), "Flux's Git Secret trusts the Gitea CA")
+		assert.Equal(t, ca, secretValue(t, c, "gitea", "gitea-tls", "ca.crt"))
+		flx, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "flux-system", Name: "flux-system"})
+		require.NoError(t, err)
+		assert.NotContains(t, flx.Map("data"), "tls.crt", "no client certificate keys in Flux's Secret")
 		cm, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "flux-system", Name: "cluster-settings"})
 		require.NoError(t, err)
 		assert.Equal(t, map[string]any{"cluster_name": "lab", "replicas": "3", "debug": "true"}, cm.Map("data"), "settings as JSON/YAML scalars")
@@ -271,7 +278,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, string(comp), files["clusters/lab/flux-system/gotk-components.yaml"])
 		assert.Equal(t, "resources: []\n", files["clusters/lab/infra/kustomization.yaml"])
 		sync := files["clusters/lab/flux-system/gotk-sync.yaml"]
-		assert.Contains(t, sync, "url: http://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git")
+		assert.Contains(t, sync, "url: https://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git")
 		assert.Contains(t, sync, "path: ./clusters/lab")
 		assert.Contains(t, files["clusters/lab/flux-system/kustomization.yaml"], "name: sops-age")
 		assert.Equal(t, ciphertext, files["clusters/lab/secret.enc.yaml"], "the encrypted file is pushed as committed")
@@ -287,6 +294,20 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 			assert.Equal(t, "ok", s, title)
 		}
 		assert.Equal(t, firstCommit, res["commit"])
+	})
+
+	t.Run("a lost serving certificate is re-issued by the same CA and Gitea restarts with it", func(t *testing.T) {
+		ca := secretValue(t, c, "gitea", "gitea-tls-ca", "ca.crt")
+		old := secretValue(t, c, "gitea", "gitea-tls", "tls.crt")
+		require.NoError(t, c.kube.Delete(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "gitea", Name: "gitea-tls"}))
+		res := run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, []string{"Gitea TLS certificate", "Gitea chart"}, changedSteps(t, res), "the chart's pod annotation carries the new fingerprint; Flux's ca.crt stays")
+		assert.NotEqual(t, old, secretValue(t, c, "gitea", "gitea-tls", "tls.crt"))
+		assert.Equal(t, ca, secretValue(t, c, "flux-system", "flux-system", "ca.crt"))
+		res = run(args)
+		require.Equal(t, false, res["failed"], "%v", res["msg"])
+		assert.Equal(t, false, res["changed"], "%v", changedSteps(t, res))
 	})
 
 	t.Run("check mode after convergence reports nothing to change", func(t *testing.T) {
@@ -378,7 +399,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, true, res["failed"])
 		msg, _ := res["msg"].(string)
 		assert.Contains(t, msg, "Flux reconciliation: timed out after 15s waiting for Flux to apply main@sha1:")
-		assert.Contains(t, msg, "GitRepository flux-system/flux-system: Ready=False (GitOperationFailed): failed to checkout and determine revision: unable to list remote for 'http://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git'",
+		assert.Contains(t, msg, "GitRepository flux-system/flux-system: Ready=False (GitOperationFailed): failed to checkout and determine revision: unable to list remote for 'https://gitea-http.gitea.svc.cluster.local:3000/flux/lab.git'",
 			"source-controller's own message")
 		flux.setGiteaReachable(true)
 		res = run(args)
@@ -440,38 +461,52 @@ func hopSecrets(t *testing.T, c *cluster) map[string]string {
 
 // checkHops asserts that every byte the recorders of the default path saw (node_test.go) is
 // free of each secret in clear text (as is, as Gitea's "token T" header, as the basic-auth
-// base64 of the admin), on the two hops that cross a network: machine to API server, API
-// server to kubelet. Both must have carried TLS (a handshake record first) and traffic. The
-// pod hop inside the pod's network namespace is the positive control: there the module's
-// requests are plain HTTP, so the API token and a git push must show up in it; if they did not,
-// the recorders would not be seeing the module's traffic and the check above would prove
-// nothing.
+// base64 of the admin user, which source-controller sends with the sync token) on every hop
+// that crosses a network or a pod boundary: machine to API server, API server to kubelet, the
+// runtime into the Gitea pod (the port-forward's last leg), and source-controller's clone over
+// the pod network. Each must have carried traffic that starts with a TLS handshake record;
+// the clone hop's ClientHello names the in-cluster host (SNI), so it is Flux's TLS to Gitea.
+// insideHop, behind Gitea's HTTPS listener, is the positive control: there the module's token
+// requests and push and source-controller's basic auth and fetch appear in clear, so the
+// recorders do see the traffic the check looks at, and a needle that is not in the hops is
+// not there because it is encrypted (TestKickoffThroughAnOptInGiteaURLIsClearText shows the
+// same check failing on a plain-HTTP clone hop).
 func checkHops(t *testing.T, c *cluster, secrets map[string]string) {
 	t.Helper()
+	needles := hopNeedles(t, secrets)
+	for _, hop := range []*recorder{c.node.apiHop, c.node.kubeletHop, c.node.podHop, c.node.cloneHop} {
+		sent, got, conns := hop.bytes()
+		t.Logf("%s hop: %d connections, %d bytes sent, %d bytes back", hop.name, conns, len(sent), len(got))
+		require.Greater(t, conns, 0, "%s hop carried connections", hop.name)
+		require.Greater(t, len(sent)+len(got), 10000, "%s hop carried traffic", hop.name)
+		assert.Equal(t, []byte{0x16, 0x03}, sent[:2], "%s hop starts with a TLS handshake record", hop.name)
+		for what, n := range needles {
+			assert.False(t, bytes.Contains(sent, n), "%s in clear text on the %s hop (sent)", what, hop.name)
+			assert.False(t, bytes.Contains(got, n), "%s in clear text on the %s hop (answers)", what, hop.name)
+		}
+		for _, plain := range []string{"Authorization", "git-receive-pack", "git-upload-pack", "/api/v1/"} {
+			assert.False(t, bytes.Contains(sent, []byte(plain)), "%q in clear text on the %s hop", plain, hop.name)
+		}
+	}
+	clone, _, _ := c.node.cloneHop.bytes()
+	assert.True(t, bytes.Contains(clone, []byte(inClusterGiteaHost)), "the clone hop's TLS ClientHello names %s (SNI)", inClusterGiteaHost)
+	sent, _, conns := c.node.insideHop.bytes()
+	t.Logf("inside Gitea (behind its HTTPS listener; positive control): %d connections, %d bytes sent", conns, len(sent))
+	assert.True(t, bytes.Contains(sent, []byte("Authorization: token "+secrets["API token"])), "the module's token requests reached Gitea (positive control)")
+	assert.True(t, bytes.Contains(sent, []byte("git-receive-pack")), "the module's push reached Gitea (positive control)")
+	assert.True(t, bytes.Contains(sent, needles["sync token (basic auth)"]), "source-controller's basic auth with the sync token reached Gitea (positive control)")
+	assert.True(t, bytes.Contains(sent, []byte("git-upload-pack")), "source-controller's fetch reached Gitea (positive control)")
+}
+
+// hopNeedles are the secrets as is and as the admin's basic-auth base64.
+func hopNeedles(t *testing.T, secrets map[string]string) map[string][]byte {
 	needles := map[string][]byte{}
 	for what, v := range secrets {
 		require.NotEmpty(t, v, what)
 		needles[what] = []byte(v)
 		needles[what+" (basic auth)"] = []byte(base64.StdEncoding.EncodeToString([]byte("gitea_admin:" + v)))
 	}
-	for _, hop := range []*recorder{c.node.apiHop, c.node.kubeletHop} {
-		sent, got, conns := hop.bytes()
-		t.Logf("%s hop: %d connections, %d bytes sent, %d bytes back", hop.name, conns, len(sent), len(got))
-		require.Greater(t, conns, 0, "%s hop carried the module's connections", hop.name)
-		require.Greater(t, len(sent), 10000, "%s hop carried traffic", hop.name)
-		assert.Equal(t, []byte{0x16, 0x03}, sent[:2], "%s hop starts with a TLS handshake record", hop.name)
-		for what, n := range needles {
-			assert.False(t, bytes.Contains(sent, n), "%s in clear text on the %s hop (sent)", what, hop.name)
-			assert.False(t, bytes.Contains(got, n), "%s in clear text on the %s hop (answers)", what, hop.name)
-		}
-		for _, plain := range []string{"Authorization", "git-receive-pack", "/api/v1/"} {
-			assert.False(t, bytes.Contains(sent, []byte(plain)), "%q in clear text on the %s hop", plain, hop.name)
-		}
-	}
-	sent, _, conns := c.node.podHop.bytes()
-	t.Logf("pod hop (inside the pod's network namespace, plain HTTP by design): %d connections, %d bytes sent", conns, len(sent))
-	assert.True(t, bytes.Contains(sent, []byte("Authorization: token "+secrets["API token"])), "the pod hop carries the module's token requests (positive control)")
-	assert.True(t, bytes.Contains(sent, []byte("git-receive-pack")), "the pod hop carries the module's push (positive control)")
+	return needles
 }
 
 func TestKickoffNamesAFailedGiteaInstall(t *testing.T) {
@@ -498,7 +533,7 @@ func TestKickoffThroughAnOptInGiteaURLIsClearText(t *testing.T) {
 	useRealFlux(t, startStandIn(t, c))
 	nodePort := startRecorder(t, "nodeport", strings.TrimPrefix(c.giteaURL, "http://"))
 	pathDir, _ := gitRecorder(t)
-	args := with(baseArgs(c, site(t)), "gitea_url", "http://"+nodePort.addr(),
+	args := with(baseArgs(c, site(t)), "gitea_url", "http://"+nodePort.addr(), "gitea_tls", false,
 		"gitea_chart", map[string]any{"values": map[string]any{"service": map[string]any{"http": map[string]any{"type": "NodePort"}}}})
 	res, _ := runModule(t, pathDir, args)
 	require.Equal(t, false, res["failed"], "%v", res["msg"])
@@ -510,4 +545,13 @@ func TestKickoffThroughAnOptInGiteaURLIsClearText(t *testing.T) {
 	assert.True(t, bytes.Contains(sent, []byte(base64.StdEncoding.EncodeToString([]byte("gitea_admin:"+testAdminPassword)))), "and so is the admin password, when a token is made")
 	podSent, _, conns := c.node.podHop.bytes()
 	assert.Zero(t, conns, "the port-forward is not used: %q", podSent)
+	// With gitea_tls off, source-controller's clone crosses the pod network in clear: the clone
+	// hop's check (checkHops) would fail here, which is what makes it a check.
+	clone, _, conns := c.node.cloneHop.bytes()
+	require.Greater(t, conns, 0)
+	sync := secretValue(t, c, "flux-system", "flux-system", "password")
+	assert.True(t, bytes.Contains(clone, hopNeedles(t, map[string]string{"sync token": sync})["sync token (basic auth)"]), "plain HTTP: the sync token's basic auth is in clear on the clone hop")
+	_, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: "gitea", Name: "gitea-tls"})
+	assert.True(t, kube.IsNotFound(err), "no certificate is made with gitea_tls off")
+	assert.NotContains(t, secretValue(t, c, "flux-system", "flux-system", "ca.crt"), "CERTIFICATE")
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -45,8 +46,73 @@ const standInNode = "standin-node"
 
 type node struct {
 	apiHop, kubeletHop, podHop *recorder
-	kubelet                    *exec.Cmd
-	kubeletLog                 string
+	// cloneHop is source-controller's connection to Gitea over the pod network (the
+	// controllers' /etc/hosts name for the Service leads there); insideHop is behind Gitea's
+	// HTTPS listener (https), inside the Gitea process in a cluster.
+	cloneHop, insideHop *recorder
+	https               *giteaListener
+	kubelet             *exec.Cmd
+	kubeletLog          string
+}
+
+// giteaListener stands in for Gitea's own listener on its HTTP port: with the chart's
+// PROTOCOL=https it serves TLS with the certificate and key the pod's CERT_FILE and KEY_FILE
+// would hold (read from the Secret the chart values mount, parsed with tls.X509KeyPair as
+// Gitea's runHTTPS does, once per pod start), else plain HTTP; either way it relays the
+// decrypted stream to the test Gitea (through insideHop).
+type giteaListener struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	pair   *tls.Certificate
+}
+
+func startGiteaListener(t *testing.T, target string) *giteaListener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	g := &giteaListener{l: l, target: target}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go g.serve(in)
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return g
+}
+
+// setPair is a pod start: nil serves plain HTTP.
+func (g *giteaListener) setPair(p *tls.Certificate) {
+	g.mu.Lock()
+	g.pair = p
+	g.mu.Unlock()
+}
+
+func (g *giteaListener) serve(in net.Conn) {
+	defer in.Close()
+	g.mu.Lock()
+	pair := g.pair
+	g.mu.Unlock()
+	if pair != nil {
+		tc := tls.Server(in, &tls.Config{Certificates: []tls.Certificate{*pair}})
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		in = tc
+	}
+	out, err := net.Dial("tcp", g.target)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+	<-done
 }
 
 // recorder relays TCP connections from its loopback port to target and keeps every byte.
@@ -129,7 +195,10 @@ func startNode(t *testing.T, c *cluster) *node {
 	require.FileExists(t, bin)
 
 	n := &node{}
-	n.podHop = startRecorder(t, "pod", strings.TrimPrefix(c.giteaURL, "http://"))
+	n.insideHop = startRecorder(t, "inside Gitea", strings.TrimPrefix(c.giteaURL, "http://"))
+	n.https = startGiteaListener(t, n.insideHop.addr())
+	n.podHop = startRecorder(t, "pod", n.https.l.Addr().String())
+	n.cloneHop = startRecorder(t, "clone", n.https.l.Addr().String())
 	dir := t.TempDir()
 	cert, key := selfSignedServing(t, dir)
 	kport := freeLoopbackPort()

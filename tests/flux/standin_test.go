@@ -5,10 +5,12 @@ package flux_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +46,8 @@ type controllerStandIn struct {
 	chartError string
 	// real, when set, runs the real source- and kustomize-controller (useRealFlux).
 	real *fluxControllers
+	// appliedValues are the Chart values of the last successful "helm upgrade".
+	appliedValues string
 }
 
 func startStandIn(t *testing.T, c *cluster) *controllerStandIn {
@@ -116,21 +120,27 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 		_, err := s.c.kube.MergePatch(ctx, chart.Ref(), "status", map[string]any{"status": map[string]any{"error": chartError}})
 		return err
 	}
-	var values struct {
-		Gitea struct {
-			Admin struct {
-				ExistingSecret string `yaml:"existingSecret"`
-				Email          string `yaml:"email"`
-			} `yaml:"admin"`
-		} `yaml:"gitea"`
-		Service struct {
-			HTTP struct {
-				Type string `yaml:"type"`
-			} `yaml:"http"`
-		} `yaml:"service"`
-	}
+	var values chartValues
 	if err := yaml.Unmarshal([]byte(chart.Str("spec", "values")), &values); err != nil {
 		return fmt.Errorf("chart values: %w", err)
+	}
+	// A changed Chart is a helm upgrade: the Service first (Helm applies Services before
+	// Deployments), then the pod restarts with the new pod template.
+	if raw := chart.Str("spec", "values"); raw != s.appliedValues {
+		if err := s.applyService(ctx, ns, chart.Str("spec", "releaseName"), values); err != nil {
+			_, perr := s.c.kube.MergePatch(ctx, chart.Ref(), "status", map[string]any{"status": map[string]any{"error": "upgrade failed: " + err.Error()}})
+			if perr != nil {
+				return perr
+			}
+			return fmt.Errorf("helm upgrade of the Gitea chart: %w", err)
+		}
+		if err := s.startGiteaPod(ctx, ns, values); err != nil {
+			return err
+		}
+		if _, err := s.c.kube.MergePatch(ctx, chart.Ref(), "status", map[string]any{"status": map[string]any{"error": nil}}); err != nil {
+			return err
+		}
+		s.appliedValues = raw
 	}
 	if !s.adminMade {
 		// The chart's init container: admin user from gitea.admin.existingSecret.
@@ -162,7 +172,7 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-		if err := s.giteaPod(ctx, ns, ref.Name, labels, values.Service.HTTP.Type); err != nil {
+		if err := s.giteaPod(ctx, ns, ref.Name, labels, ""); err != nil {
 			return err
 		}
 		return s.markAvailable(ctx, ref)
@@ -170,7 +180,137 @@ func (s *controllerStandIn) helm(ctx context.Context) error {
 	if !available(d) {
 		return s.markAvailable(ctx, ref)
 	}
-	return s.giteaPod(ctx, ns, ref.Name, d.Map("spec", "selector", "matchLabels"), values.Service.HTTP.Type)
+	return s.giteaPod(ctx, ns, ref.Name, d.Map("spec", "selector", "matchLabels"), "")
+}
+
+// chartValues are the Gitea chart values the stand-in reads.
+type chartValues struct {
+	Gitea struct {
+		Admin struct {
+			ExistingSecret string `yaml:"existingSecret"`
+			Email          string `yaml:"email"`
+		} `yaml:"admin"`
+		Config struct {
+			Server struct {
+				Protocol string `yaml:"PROTOCOL"`
+				CertFile string `yaml:"CERT_FILE"`
+				KeyFile  string `yaml:"KEY_FILE"`
+			} `yaml:"server"`
+		} `yaml:"config"`
+		PodAnnotations map[string]string `yaml:"podAnnotations"`
+	} `yaml:"gitea"`
+	Service struct {
+		HTTP struct {
+			Type      string  `yaml:"type"`
+			ClusterIP *string `yaml:"clusterIP"`
+			NodePort  int     `yaml:"nodePort"`
+		} `yaml:"http"`
+	} `yaml:"service"`
+	ExtraVolumes []struct {
+		Name   string `yaml:"name"`
+		Secret struct {
+			SecretName string `yaml:"secretName"`
+			Items      []struct {
+				Key  string `yaml:"key"`
+				Path string `yaml:"path"`
+			} `yaml:"items"`
+		} `yaml:"secret"`
+	} `yaml:"extraVolumes"`
+	ExtraContainerVolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"extraContainerVolumeMounts"`
+}
+
+// applyService renders the chart's HTTP Service as gitea/helm-gitea v12.4.0
+// templates/gitea/http-svc.yaml does (type from service.http.type, default ClusterIP;
+// clusterIP only for type ClusterIP, from service.http.clusterIP, default None; nodePort when
+// set; targetPort the HTTP_PORT 3000) and creates it or patches it over the live one as Helm's
+// upgrade does, so the real API server judges the change (an immutable clusterIP among them).
+func (s *controllerStandIn) applyService(ctx context.Context, ns, release string, v chartValues) error {
+	typ := v.Service.HTTP.Type
+	if typ == "" {
+		typ = "ClusterIP"
+	}
+	port := map[string]any{"name": "http", "port": 3000, "targetPort": 3000}
+	if v.Service.HTTP.NodePort != 0 {
+		port["nodePort"] = v.Service.HTTP.NodePort
+	}
+	spec := map[string]any{"type": typ, "ports": []any{port},
+		"selector": map[string]any{"app.kubernetes.io/name": "gitea", "app.kubernetes.io/instance": release}}
+	if typ == "ClusterIP" {
+		ip := "None"
+		if v.Service.HTTP.ClusterIP != nil {
+			ip = *v.Service.HTTP.ClusterIP
+		}
+		if ip != "" {
+			spec["clusterIP"] = ip
+		}
+	}
+	ref := kube.Ref{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: release + "-http"}
+	have, err := s.get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if have == nil {
+		_, err = s.c.kube.Create(ctx, kube.Object{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": ref.Name, "namespace": ns,
+			"labels": map[string]any{"app.kubernetes.io/name": "gitea", "app.kubernetes.io/instance": release}}, "spec": spec})
+		return err
+	}
+	_, err = s.c.kube.MergePatch(ctx, ref, "", map[string]any{"spec": spec})
+	return err
+}
+
+// startGiteaPod is the Gitea container starting with the chart's values: with PROTOCOL=https
+// it reads CERT_FILE and KEY_FILE, which the pod has from the Secret volume mounted at their
+// directory (extraContainerVolumeMounts -> extraVolumes), once.
+func (s *controllerStandIn) startGiteaPod(ctx context.Context, ns string, v chartValues) error {
+	if s.c.node == nil {
+		return nil
+	}
+	srv := v.Gitea.Config.Server
+	if srv.Protocol != "https" {
+		s.c.node.https.setPair(nil)
+		return nil
+	}
+	file := func(p string) ([]byte, error) {
+		for _, m := range v.ExtraContainerVolumeMounts {
+			if path.Dir(p) != path.Clean(m.MountPath) {
+				continue
+			}
+			for _, vol := range v.ExtraVolumes {
+				if vol.Name != m.Name || vol.Secret.SecretName == "" {
+					continue
+				}
+				sec, err := s.get(ctx, kube.Ref{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: vol.Secret.SecretName})
+				if err != nil || sec == nil {
+					return nil, fmt.Errorf("pod cannot start: Secret %s/%s of volume %s: %v", ns, vol.Secret.SecretName, vol.Name, err)
+				}
+				key := path.Base(p)
+				for _, it := range vol.Secret.Items {
+					if it.Path == path.Base(p) {
+						key = it.Key
+					}
+				}
+				return []byte(decode(sec, key)), nil
+			}
+		}
+		return nil, fmt.Errorf("pod: no volume is mounted at %s", path.Dir(p))
+	}
+	cert, err := file(srv.CertFile)
+	if err != nil {
+		return err
+	}
+	key, err := file(srv.KeyFile)
+	if err != nil {
+		return err
+	}
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		return fmt.Errorf("gitea: CERT_FILE/KEY_FILE: %w", err)
+	}
+	s.c.node.https.setPair(&pair)
+	return nil
 }
 
 func (s *controllerStandIn) giteaAdmin(ctx context.Context, method, path string, body any, ok ...int) error {
