@@ -751,7 +751,7 @@ func applyCharts(dd, config string) error {
 	for _, c := range list(helm["charts"]) {
 		cm, _ := c.(map[string]any)
 		repo, _, _ := strings.Cut(fmt.Sprint(cm["chartname"]), "/")
-		obj := chartObject(cm, repos[repo])
+		obj := chartObject(cm, repos[repo], traits)
 		if err := apply(obj, "k0s"); err != nil {
 			return err
 		}
@@ -786,8 +786,9 @@ func waitEstablished(name string) error {
 // out as the capture chart-failed.json shows it (k0s chartCrdTemplate): name
 // k0s-addon-chart-<name> in kube-system, the uninstall finalizer, the stack label; spec
 // chartName, releaseName = name, timeout as a Go duration ("0s" unset), values with the
-// leading newline the block scalar leaves, version, namespace, repository url.
-func chartObject(cm map[string]any, repoURL string) map[string]any {
+// leading newline the block scalar leaves, version, namespace, and repository url where the
+// version copies it (versionTraits.chartRepository: v1.35, not v1.34).
+func chartObject(cm map[string]any, repoURL string, tr versionTraits) map[string]any {
 	name := fmt.Sprint(cm["name"])
 	timeout := "0s"
 	if t, ok := cm["timeout"].(string); ok && t != "" {
@@ -801,7 +802,7 @@ func chartObject(cm map[string]any, repoURL string) map[string]any {
 	}
 	spec := map[string]any{"chartName": cm["chartname"], "releaseName": name, "timeout": timeout, "values": values,
 		"version": cm["version"], "namespace": cm["namespace"]}
-	if repoURL != "" {
+	if repoURL != "" && tr.chartRepository {
 		spec["repository"] = map[string]any{"url": repoURL}
 	}
 	return map[string]any{
@@ -847,7 +848,7 @@ func cmdReset(args []string) {
 	}
 	st := load()
 	if st.Running {
-		die(msgResetRunning)
+		die("%s", traits.resetRunning)
 	}
 	must(os.RemoveAll(rooted(dataDir(f))))
 	if st.Installed != "" {
