@@ -264,9 +264,11 @@ func cmdStatus(args []string) {
 // (every field; ClusterConfig and K0sVars as captured) with the fields that differ per node
 // set from the fake's state: Pid, PPid, Args; Role is "controller" also with --enable-worker,
 // which sets Workloads (k0s v1.35.3+k0s.0 cmd/controller/controller.go: Role: "controller",
-// Workloads: controllerMode.WorkloadsEnabled()); SysInit and StubFile name the unit k0s
-// install wrote (the capture, of a k0s started by hand, has them empty); and
-// WorkerToAPIConnectionStatus (captured {"Message":"","Success":false} without a worker).
+// Workloads: controllerMode.WorkloadsEnabled()); and WorkerToAPIConnectionStatus (captured
+// {"Message":"","Success":false} without a worker, Success true with one, v1.34.10's
+// status-controller-worker.json). SysInit and StubFile stay as captured, empty: k0s never sets
+// them, also under the service `k0s install` wrote (v1.34.10 and v1.35.3: only
+// cmd/status/status.go reads them, nothing assigns them).
 func statusJSON(st *state) []byte {
 	var out map[string]json.RawMessage
 	must(json.Unmarshal(captured("status-controller.json"), &out))
@@ -283,10 +285,6 @@ func statusJSON(st *state) []byte {
 	set("Pid", st.Pid)
 	set("PPid", 1)
 	set("Role", role)
-	if !st.Foreground { // in the foreground k0s finds no service it installed: as captured, empty
-		set("SysInit", "linux-systemd")
-		set("StubFile", "/etc/systemd/system/k0s"+role+".service")
-	}
 	set("Workloads", workloads)
 	set("SingleNode", false)
 	set("Args", st.Args)
