@@ -3,9 +3,9 @@
 // It implements the k0s commands bo.microvm.k0s_bootstrap uses (`k0s version`, `status -o
 // json`, `config validate`, `install controller|worker`, `start|stop`, `reset`, `token
 // create|list|invalidate`, `etcd member-list|leave`, `kubeconfig admin`, and `controller|worker`
-// in the foreground as a unit NixOS declares runs it) and answers as k0s
-// v1.35.3+k0s.0 does: every text and format comes from a capture of a real k0s
-// (testdata/<version>/, README there says how each was made), pinned by
+// in the foreground as a unit NixOS declares runs it) and answers as k0s v1.35.3+k0s.0 or
+// v1.34.10+k0s.0 does (K0S_FAKE_VERSION): every text and format comes from a capture of a real
+// k0s of that version (testdata/<version>/, README there says how each was made), pinned by
 // TestTheFakeAnswersAsItsCaptures. It keeps its state in files, appends every argv to a log
 // so tests can assert that no token ever reached a command line, and fails loudly (exit 2,
 // "k0s contract fake: unknown ...") on anything it does not know, including answers it has
@@ -30,6 +30,7 @@
 //	K0S_FAKE_NODE_NAME   this node's name                              the host name
 //	K0S_FAKE_API_URL     the API URL join tokens name                  the kubeconfig's server,
 //	                                                                   else https://127.0.0.1:6443
+//	K0S_FAKE_VERSION     the k0s version it speaks (testdata/<dir>)     v1.35.3
 package main
 
 import (
