@@ -25,15 +25,7 @@ func Module(ctx context.Context, inv *ansible.Invocation) (*ansible.Result, erro
 		tr, err = Tokens(ctx, env, o, p.Str("token_role"), p.Str("token_expiry"), p.Strs("invalidate_tokens"), inv.CheckMode)
 		if tr != nil {
 			res = &tr.Result
-			// The result holds the join token: it asks for the whole result to be hidden (the
-			// action plugin marks it no_log, see ansible.NoLogResult).
-			out.Set(ansible.NoLogResult, true).Set("invalidated", append([]string{}, tr.Invalidated...))
-			if tr.Token.ID != "" {
-				out.Set("token_id", tr.Token.ID).Set("token_expires_at", tr.Token.ExpiresAt)
-			}
-			if tr.Token.Token != "" {
-				out.Set("token", tr.Token.Token)
-			}
+			setTokenResult(out, tr)
 		}
 	case "reset":
 		res, err = Reset(ctx, env, o, p.Bool("force_reset"), inv.CheckMode)
@@ -83,5 +75,20 @@ func ModuleOptions(p ansible.Params) Options {
 		Wait: wait, Nodes: p.Strs("nodes"),
 		Timeout:      time.Duration(p.Int("timeout")) * time.Second,
 		PollInterval: time.Duration(p.Int("poll_interval")) * time.Second,
+	}
+}
+
+// setTokenResult puts what state=token made into the result. A result that holds the join
+// token asks to be hidden as a whole (the action plugin marks it no_log, see
+// ansible.NoLogResult); one without (a failed create, invalidation only, check mode) is not,
+// so a failure shows k0s' error: hidden, a failed token task said only "the output has been
+// hidden" (seen in the by-hand run against a real k0s v1.34.10, where token create failed).
+func setTokenResult(out *ansible.Result, tr *TokenResult) {
+	out.Set("invalidated", append([]string{}, tr.Invalidated...))
+	if tr.Token.ID != "" {
+		out.Set("token_id", tr.Token.ID).Set("token_expires_at", tr.Token.ExpiresAt)
+	}
+	if tr.Token.Token != "" {
+		out.Set(ansible.NoLogResult, true).Set("token", tr.Token.Token)
 	}
 }

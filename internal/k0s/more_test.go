@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/business-operations/bo.microvm/internal/ansible"
 	"github.com/business-operations/bo.microvm/internal/command"
 )
 
@@ -63,6 +64,9 @@ func TestTokens(t *testing.T) {
 			assert.Equal(t, tc.wantActed, n.acted())
 			for _, c := range n.fake.Calls() {
 				assert.NotContains(t, c, "s3cr3t", "a token secret reached argv")
+			}
+			for _, s := range r.Steps {
+				assert.Regexp(t, `^\S+( \S+)*$`, s.Title, "a step title without stray blanks (no role or no IDs given)")
 			}
 		})
 	}
@@ -200,5 +204,26 @@ func TestFlagsDiffer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, flagsDiffer(tc.args, tc.o))
 		})
+	}
+}
+
+// TestOnlyATokenResultIsHidden: the whole result is hidden only when it holds the join token;
+// a failed create shows its error (by-hand run against k0s v1.34.10: a hidden failure said
+// nothing but "the output has been hidden").
+func TestOnlyATokenResultIsHidden(t *testing.T) {
+	made := &ansible.Result{}
+	setTokenResult(made, &TokenResult{Token: CreatedToken{Token: "SECRET", ID: "abc123"}})
+	assert.Equal(t, true, made.Values[ansible.NoLogResult])
+	assert.Equal(t, "SECRET", made.Values["token"])
+
+	for name, tr := range map[string]*TokenResult{
+		"failed create":     {},
+		"invalidation only": {Invalidated: []string{"abc123"}},
+		"check mode":        {Token: CreatedToken{ID: CheckModeTokenID, Role: "worker"}},
+	} {
+		out := &ansible.Result{}
+		setTokenResult(out, tr)
+		assert.NotContains(t, out.Values, ansible.NoLogResult, name)
+		assert.NotContains(t, out.Values, "token", name)
 	}
 }

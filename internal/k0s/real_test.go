@@ -21,8 +21,23 @@ import (
 	"github.com/business-operations/bo.microvm/internal/step"
 )
 
-// captureVersion is the k0s version the unit tests replay.
-const captureVersion = "v1.35.3"
+// captureVersions are the k0s versions captured (tests/k0sfake/testdata/<version>): the tests
+// that replay captures run once per version (eachVersion), with captureVersion set.
+var captureVersions = []string{"v1.35.3", "v1.34.10"}
+
+// captureVersion is the version the running test replays.
+var captureVersion = captureVersions[0]
+
+// eachVersion runs f once per captured k0s version (not in parallel: captureVersion is
+// shared).
+func eachVersion(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	defer func() { captureVersion = captureVersions[0] }()
+	for _, v := range captureVersions {
+		captureVersion = v
+		t.Run(v, f)
+	}
+}
 
 // capture is one file a real k0s printed (tests/k0sfake/testdata/<version>/<name>).
 func capture(t *testing.T, name string) string {
@@ -43,103 +58,111 @@ func tokenList(t *testing.T, id string) string {
 }
 
 func TestTokenListIsReadAsK0sPrintsIt(t *testing.T) {
-	rows := parseTokenList(capture(t, "token-list-worker.stdout"))
-	require.Len(t, rows, 1)
-	assert.Equal(t, "worker", rows[0].Role)
-	_, err := time.Parse(time.RFC3339, rows[0].ExpiresAt)
-	assert.NoError(t, err, "EXPIRES AT is RFC 3339")
-	assert.Empty(t, parseTokenList(capture(t, "token-list-empty.stdout")), "No k0s join tokens found")
-	assert.Empty(t, parseTokenList(capture(t, "token-list-role-none.stdout")))
-	never := parseTokenList(capture(t, "token-list-never.stdout"))
-	require.Len(t, never, 1)
-	assert.Empty(t, never[0].ExpiresAt, "a token made with a negative --expiry never expires: blank EXPIRES AT")
+	eachVersion(t, func(t *testing.T) {
+		rows := parseTokenList(capture(t, "token-list-worker.stdout"))
+		require.Len(t, rows, 1)
+		assert.Equal(t, "worker", rows[0].Role)
+		_, err := time.Parse(time.RFC3339, rows[0].ExpiresAt)
+		assert.NoError(t, err, "EXPIRES AT is RFC 3339")
+		assert.Empty(t, parseTokenList(capture(t, "token-list-empty.stdout")), "No k0s join tokens found")
+		assert.Empty(t, parseTokenList(capture(t, "token-list-role-none.stdout")))
+		never := parseTokenList(capture(t, "token-list-never.stdout"))
+		require.Len(t, never, 1)
+		assert.Empty(t, never[0].ExpiresAt, "a token made with a negative --expiry never expires: blank EXPIRES AT")
+	})
 }
 
 func TestInvalidatingTokensIsIdempotent(t *testing.T) {
-	ca := newCA(t)
-	tests := []struct {
-		name        string
-		listed      string
-		changed     bool
-		acted       []string
-		invalidated []string
-	}{
-		{name: "a token k0s still lists is invalidated", listed: tokenList(t, "wrk123"), changed: true,
-			acted: []string{"token invalidate --data-dir=/var/lib/k0s wrk123"}, invalidated: []string{"wrk123"}},
-		// k0s answers "token wrk123 deleted successfully" for IDs that never existed
-		// (capture token-invalidate-unknown.stdout): only token list tells.
-		{name: "a token k0s no longer lists is left alone", listed: capture(t, "token-list-empty.stdout"), changed: false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNode(t, ca).joined("controller", false, ca)
-			n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=worker", Stdout: tc.listed})
-			n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=controller", Stdout: capture(t, "token-list-role-none.stdout")})
-			n.fake.Expect(command.Expect{Match: bin + " token invalidate --data-dir=/var/lib/k0s wrk123", Stdout: capture(t, "token-invalidate-unknown.stdout")})
-			r, err := Tokens(context.Background(), n.env(), Options{}, "", "", []string{"wrk123"}, false)
-			require.NoError(t, err)
-			assert.Equal(t, tc.changed, r.Changed)
-			assert.Equal(t, tc.acted, n.acted())
-			assert.Equal(t, tc.invalidated, r.Invalidated)
-		})
-	}
+	eachVersion(t, func(t *testing.T) {
+		ca := newCA(t)
+		tests := []struct {
+			name        string
+			listed      string
+			changed     bool
+			acted       []string
+			invalidated []string
+		}{
+			{name: "a token k0s still lists is invalidated", listed: tokenList(t, "wrk123"), changed: true,
+				acted: []string{"token invalidate --data-dir=/var/lib/k0s wrk123"}, invalidated: []string{"wrk123"}},
+			// k0s answers "token wrk123 deleted successfully" for IDs that never existed
+			// (capture token-invalidate-unknown.stdout): only token list tells.
+			{name: "a token k0s no longer lists is left alone", listed: capture(t, "token-list-empty.stdout"), changed: false},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				n := newNode(t, ca).joined("controller", false, ca)
+				n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=worker", Stdout: tc.listed})
+				n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=controller", Stdout: capture(t, "token-list-role-none.stdout")})
+				n.fake.Expect(command.Expect{Match: bin + " token invalidate --data-dir=/var/lib/k0s wrk123", Stdout: capture(t, "token-invalidate-unknown.stdout")})
+				r, err := Tokens(context.Background(), n.env(), Options{}, "", "", []string{"wrk123"}, false)
+				require.NoError(t, err)
+				assert.Equal(t, tc.changed, r.Changed)
+				assert.Equal(t, tc.acted, n.acted())
+				assert.Equal(t, tc.invalidated, r.Invalidated)
+			})
+		}
+	})
 }
 
 func TestTokenExpiry(t *testing.T) {
-	ca := newCA(t)
-	n := newNode(t, ca).joined("controller", false, ca)
-	n.fake.Expect(command.Expect{Match: bin + " token create --data-dir=/var/lib/k0s --role=worker --expiry=10m0s", Stdout: joinToken(t, ca, "wrk123") + "\n"})
-	n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=worker", Stdout: tokenList(t, "wrk123")})
-	n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=controller", Stdout: capture(t, "token-list-role-none.stdout")})
-	r, err := Tokens(context.Background(), n.env(), Options{}, "worker", "", nil, false)
-	require.NoError(t, err)
-	assert.Equal(t, parseTokenList(capture(t, "token-list-worker.stdout"))[0].ExpiresAt, r.Token.ExpiresAt, "the expiry k0s recorded")
-	assert.Equal(t, 10*time.Minute, r.Token.Expiry)
+	eachVersion(t, func(t *testing.T) {
+		ca := newCA(t)
+		n := newNode(t, ca).joined("controller", false, ca)
+		n.fake.Expect(command.Expect{Match: bin + " token create --data-dir=/var/lib/k0s --role=worker --expiry=10m0s", Stdout: joinToken(t, ca, "wrk123") + "\n"})
+		n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=worker", Stdout: tokenList(t, "wrk123")})
+		n.fake.Expect(command.Expect{Match: bin + " token list --data-dir=/var/lib/k0s --role=controller", Stdout: capture(t, "token-list-role-none.stdout")})
+		r, err := Tokens(context.Background(), n.env(), Options{}, "worker", "", nil, false)
+		require.NoError(t, err)
+		assert.Equal(t, parseTokenList(capture(t, "token-list-worker.stdout"))[0].ExpiresAt, r.Token.ExpiresAt, "the expiry k0s recorded")
+		assert.Equal(t, 10*time.Minute, r.Token.Expiry)
 
-	// k0s accepts a negative --expiry and makes a token that never expires (capture
-	// token-list-never.stdout); the module refuses it.
-	for _, bad := range []string{"-1h", "0s", "bogus"} {
-		_, err := Tokens(context.Background(), n.env(), Options{}, "worker", bad, nil, false)
-		require.Error(t, err, bad)
-		assert.Contains(t, err.Error(), "is not a positive duration")
-	}
+		// k0s accepts a negative --expiry and makes a token that never expires (capture
+		// token-list-never.stdout); the module refuses it.
+		for _, bad := range []string{"-1h", "0s", "bogus"} {
+			_, err := Tokens(context.Background(), n.env(), Options{}, "worker", bad, nil, false)
+			require.Error(t, err, bad)
+			assert.Contains(t, err.Error(), "is not a positive duration")
+		}
+	})
 }
 
 func TestResetOfTheLastController(t *testing.T) {
-	ca := newCA(t)
-	members := capture(t, "etcd-member-list.json")
-	var doc struct{ Members map[string]string }
-	require.NoError(t, json.Unmarshal([]byte(members), &doc))
-	require.Len(t, doc.Members, 1, "the capture is of a single controller")
-	two := map[string]any{"members": map[string]string{"cp1": "https://198.18.0.101:2380", "cp2": "https://198.18.0.102:2380"}}
-	twoJSON, _ := json.Marshal(two)
-	tests := []struct {
-		name    string
-		members string
-		acted   []string
-		reason  string
-	}{
-		// etcd refuses to remove its last member (capture etcd-leave-last.stderr); k0s' leave
-		// asks etcd to delete this node's member (k0s v1.35.3+k0s.0 cmd/etcd/leave.go).
-		{name: "the only etcd member does not leave", members: members,
-			acted:  []string{"stop", "reset --data-dir=/var/lib/k0s"},
-			reason: "the only etcd member: there is no cluster to leave"},
-		{name: "one of several members leaves first", members: string(twoJSON),
-			acted:  []string{"etcd leave --data-dir=/var/lib/k0s", "stop", "reset --data-dir=/var/lib/k0s"},
-			reason: "a running controller and one of 2 etcd members"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNode(t, ca).joined("controller", false, ca)
-			n.file("/var/lib/k0s/etcd/member/snap/db", "", 0o600)
-			n.fake.Expect(command.Expect{Match: bin + " etcd member-list --data-dir=/var/lib/k0s", Stdout: tc.members})
-			n.fake.Expect(command.Expect{Match: bin + " etcd leave --data-dir=/var/lib/k0s"})
-			r, err := Reset(context.Background(), n.env(), Options{}, true, false)
-			require.NoError(t, err)
-			assert.Equal(t, tc.acted, n.acted())
-			assert.Equal(t, step.Result{Title: "Leave etcd", Status: map[bool]step.Status{true: step.Changed, false: step.OK}[len(tc.acted) == 3], Reason: tc.reason}, r.Steps[0])
-		})
-	}
+	eachVersion(t, func(t *testing.T) {
+		ca := newCA(t)
+		members := capture(t, "etcd-member-list.json")
+		var doc struct{ Members map[string]string }
+		require.NoError(t, json.Unmarshal([]byte(members), &doc))
+		require.Len(t, doc.Members, 1, "the capture is of a single controller")
+		two := map[string]any{"members": map[string]string{"cp1": "https://198.18.0.101:2380", "cp2": "https://198.18.0.102:2380"}}
+		twoJSON, _ := json.Marshal(two)
+		tests := []struct {
+			name    string
+			members string
+			acted   []string
+			reason  string
+		}{
+			// etcd refuses to remove its last member (capture etcd-leave-last.stderr); k0s' leave
+			// asks etcd to delete this node's member (k0s v1.35.3+k0s.0 cmd/etcd/leave.go).
+			{name: "the only etcd member does not leave", members: members,
+				acted:  []string{"stop", "reset --data-dir=/var/lib/k0s"},
+				reason: "the only etcd member: there is no cluster to leave"},
+			{name: "one of several members leaves first", members: string(twoJSON),
+				acted:  []string{"etcd leave --data-dir=/var/lib/k0s", "stop", "reset --data-dir=/var/lib/k0s"},
+				reason: "a running controller and one of 2 etcd members"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				n := newNode(t, ca).joined("controller", false, ca)
+				n.file("/var/lib/k0s/etcd/member/snap/db", "", 0o600)
+				n.fake.Expect(command.Expect{Match: bin + " etcd member-list --data-dir=/var/lib/k0s", Stdout: tc.members})
+				n.fake.Expect(command.Expect{Match: bin + " etcd leave --data-dir=/var/lib/k0s"})
+				r, err := Reset(context.Background(), n.env(), Options{}, true, false)
+				require.NoError(t, err)
+				assert.Equal(t, tc.acted, n.acted())
+				assert.Equal(t, step.Result{Title: "Leave etcd", Status: map[bool]step.Status{true: step.Changed, false: step.OK}[len(tc.acted) == 3], Reason: tc.reason}, r.Steps[0])
+			})
+		}
+	})
 }
 
 func TestResetFactsInCheckModeAndOnFailure(t *testing.T) {
@@ -277,66 +300,68 @@ func chartPath(name string) string {
 }
 
 func TestChartWaitAgainstWhatK0sWrites(t *testing.T) {
-	ca := newCA(t)
-	cc := cluster()
-	cc.Addons.Rook.Enabled = false
-	charts, err := optionCharts(cc)
-	require.NoError(t, err)
-	cilium, openebs := charts[0], charts[1]
-	failed := capture(t, "chart-failed.json")
-	var failedObj struct {
-		Spec   struct{ ReleaseName, Values string }
-		Status struct{ Error, ValuesHash string }
-	}
-	require.NoError(t, json.Unmarshal([]byte(failed), &failedObj))
-	require.NotEmpty(t, failedObj.Status.Error)
-	assert.Equal(t, ChartValuesHash(failedObj.Spec.ReleaseName, failedObj.Spec.Values), failedObj.Status.ValuesHash,
-		"the captured Chart's valuesHash is sha256(releaseName + values), the formula of chart_types.go HashValues")
-	oldFormula := installed(cilium)
-	oldFormula["valuesHash"] = ChartValuesHash("", "\n"+cilium.Values) // sha256(values): what k0s never writes
+	eachVersion(t, func(t *testing.T) {
+		ca := newCA(t)
+		cc := cluster()
+		cc.Addons.Rook.Enabled = false
+		charts, err := optionCharts(cc)
+		require.NoError(t, err)
+		cilium, openebs := charts[0], charts[1]
+		failed := capture(t, "chart-failed.json")
+		var failedObj struct {
+			Spec   struct{ ReleaseName, Values string }
+			Status struct{ Error, ValuesHash string }
+		}
+		require.NoError(t, json.Unmarshal([]byte(failed), &failedObj))
+		require.NotEmpty(t, failedObj.Status.Error)
+		assert.Equal(t, ChartValuesHash(failedObj.Spec.ReleaseName, failedObj.Spec.Values), failedObj.Status.ValuesHash,
+			"the captured Chart's valuesHash is sha256(releaseName + values), the formula of chart_types.go HashValues")
+		oldFormula := installed(cilium)
+		oldFormula["valuesHash"] = ChartValuesHash("", "\n"+cilium.Values) // sha256(values): what k0s never writes
 
-	tests := []struct {
-		name     string
-		objects  map[string]string
-		wantErr  string
-		maxPolls int
-	}{
-		{name: "charts whose status carries k0s' own hash are ready", objects: map[string]string{
-			chartPath("cilium"): k0sChart(t, cilium, installed(cilium)), chartPath("openebs"): k0sChart(t, openebs, installed(openebs))}},
-		{name: "a status hashed over the values alone is not k0s' and never completes", objects: map[string]string{
-			chartPath("cilium"): k0sChart(t, cilium, oldFormula), chartPath("openebs"): k0sChart(t, openebs, installed(openebs))},
-			wantErr: "last seen: Chart cilium: the new values are not installed yet", maxPolls: 120},
-		{name: "every blocking chart is reported", objects: map[string]string{chartPath("cilium"): k0sChart(t, cilium, map[string]any{})},
-			wantErr: "last seen: Chart cilium: not installed yet; Chart k0s-addon-chart-openebs not created yet", maxPolls: 120},
-		{name: "k0s' error for the current spec fails at once, naming it", objects: map[string]string{
-			chartPath("cilium"):  k0sChart(t, cilium, map[string]any{"error": failedObj.Status.Error, "updated": "x", "valuesHash": ChartValuesHash(cilium.Name, "\n"+cilium.Values)}),
-			chartPath("openebs"): k0sChart(t, openebs, installed(openebs))},
-			wantErr: "the Helm charts installing failed: Chart cilium: k0s reports: " + failedObj.Status.Error, maxPolls: 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNode(t, ca).joined("controller", true, ca)
-			writeCurrentConfig(t, n, cc)
-			for k, v := range tc.objects {
-				n.api[k] = v
-			}
-			o := opts(ControllerWorker, true)
-			o.Cluster = cc
-			o.Wait = []string{WaitCharts}
-			start := n.env().Now()
-			r, err := Apply(context.Background(), n.env(), o, false)
-			polls := int(n.clock.Sub(start) / DefaultPollInterval)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				assert.LessOrEqual(t, polls, tc.maxPolls)
-				return
-			}
-			require.NoError(t, err)
-			assert.False(t, r.Changed, "waiting is not a change")
-			assert.Equal(t, step.Waited, statuses(r)["Wait for the Helm charts cilium, openebs"])
-		})
-	}
+		tests := []struct {
+			name     string
+			objects  map[string]string
+			wantErr  string
+			maxPolls int
+		}{
+			{name: "charts whose status carries k0s' own hash are ready", objects: map[string]string{
+				chartPath("cilium"): k0sChart(t, cilium, installed(cilium)), chartPath("openebs"): k0sChart(t, openebs, installed(openebs))}},
+			{name: "a status hashed over the values alone is not k0s' and never completes", objects: map[string]string{
+				chartPath("cilium"): k0sChart(t, cilium, oldFormula), chartPath("openebs"): k0sChart(t, openebs, installed(openebs))},
+				wantErr: "last seen: Chart cilium: the new values are not installed yet", maxPolls: 120},
+			{name: "every blocking chart is reported", objects: map[string]string{chartPath("cilium"): k0sChart(t, cilium, map[string]any{})},
+				wantErr: "last seen: Chart cilium: not installed yet; Chart k0s-addon-chart-openebs not created yet", maxPolls: 120},
+			{name: "k0s' error for the current spec fails at once, naming it", objects: map[string]string{
+				chartPath("cilium"):  k0sChart(t, cilium, map[string]any{"error": failedObj.Status.Error, "updated": "x", "valuesHash": ChartValuesHash(cilium.Name, "\n"+cilium.Values)}),
+				chartPath("openebs"): k0sChart(t, openebs, installed(openebs))},
+				wantErr: "the Helm charts installing failed: Chart cilium: k0s reports: " + failedObj.Status.Error, maxPolls: 0},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				n := newNode(t, ca).joined("controller", true, ca)
+				writeCurrentConfig(t, n, cc)
+				for k, v := range tc.objects {
+					n.api[k] = v
+				}
+				o := opts(ControllerWorker, true)
+				o.Cluster = cc
+				o.Wait = []string{WaitCharts}
+				start := n.env().Now()
+				r, err := Apply(context.Background(), n.env(), o, false)
+				polls := int(n.clock.Sub(start) / DefaultPollInterval)
+				if tc.wantErr != "" {
+					require.Error(t, err)
+					assert.Contains(t, err.Error(), tc.wantErr)
+					assert.LessOrEqual(t, polls, tc.maxPolls)
+					return
+				}
+				require.NoError(t, err)
+				assert.False(t, r.Changed, "waiting is not a change")
+				assert.Equal(t, step.Waited, statuses(r)["Wait for the Helm charts cilium, openebs"])
+			})
+		}
+	})
 }
 
 func TestReadyNeedsNeitherRoleNorAPIAddress(t *testing.T) {
@@ -429,4 +454,18 @@ func TestOnlyTheAPIsNotFoundMeansAbsent(t *testing.T) {
 	n.api["/api/v1/nodes/k0s-cp1"] = `{"kind":"Node","metadata":{"name":"k0s-cp1"}}`
 	_, err = Apply(context.Background(), n.env(), o, false)
 	require.NoError(t, err, "a Node the API serves is registered")
+}
+
+// TestEveryCapturedVersionIsReplayed: a capture directory added without its version here
+// would go untested.
+func TestEveryCapturedVersionIsReplayed(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("..", "..", "tests", "k0sfake", "testdata"))
+	require.NoError(t, err)
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	assert.ElementsMatch(t, dirs, captureVersions)
 }

@@ -143,7 +143,7 @@ func Tokens(ctx context.Context, env Env, o Options, role string, expiry string,
 	}
 	var present []string
 	steps := []step.Step{
-		{Title: "Invalidate join tokens " + strings.Join(invalidate, ", "),
+		{Title: strings.TrimSpace("Invalidate join tokens " + strings.Join(invalidate, ", ")),
 			Check: func(ctx context.Context) (bool, string, error) {
 				if len(invalidate) == 0 {
 					return false, "none given", nil
@@ -167,7 +167,7 @@ func Tokens(ctx context.Context, env Env, o Options, role string, expiry string,
 				return true, "k0s still lists " + strings.Join(present, ", "), nil
 			},
 			Do: func(ctx context.Context) error { return InvalidateTokens(ctx, env, o, present) }},
-		{Title: "Create a " + role + " join token", Check: decided(role != "", "a node will join as "+role, "no token_role given"),
+		{Title: strings.Join(strings.Fields("Create a "+role+" join token"), " "), Check: decided(role != "", "a node will join as "+role, "no token_role given"),
 			Do: func(ctx context.Context) error {
 				t, err := CreateToken(ctx, env, o, role, d)
 				res.Token = t

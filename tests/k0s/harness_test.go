@@ -77,7 +77,12 @@ func needRoot(t *testing.T) {
 type fakeNode struct {
 	name, dir  string
 	kubeconfig string // the real API's admin kubeconfig ("" = no API)
+	version    string // the k0s version the fake speaks (K0S_FAKE_VERSION; "" = its default)
 }
+
+// fakeVersions are the k0s versions the contract fake speaks (tests/k0sfake/testdata), the
+// versions the module supports.
+var fakeVersions = []string{"v1.35.3", "v1.34.10"}
 
 func newFakeNode(t *testing.T, name, kubeconfig string) *fakeNode {
 	t.Helper()
@@ -125,7 +130,7 @@ func (n *fakeNode) run(t *testing.T, check bool, extra map[string]any) (map[stri
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
 		`mount --bind "$0" /etc/systemd/system && exec "$@"`, n.path("units"), bins.module, argsFile)
 	cmd.Env = append(os.Environ(), "K0S_FAKE_STATE="+n.path("state"), "K0S_FAKE_NODE_NAME="+n.name,
-		"K0S_FAKE_KUBECONFIG="+orNone(n.kubeconfig))
+		"K0S_FAKE_KUBECONFIG="+orNone(n.kubeconfig), "K0S_FAKE_VERSION="+n.version)
 	if n.kubeconfig == "" {
 		cmd.Env = append(cmd.Env, "K0S_FAKE_API_URL="+apiStandIn.URL)
 	}

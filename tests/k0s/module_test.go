@@ -30,8 +30,15 @@ var bootstrapArgs = map[string]any{"role": "controller+worker", "bootstrap": tru
 // without an API: bootstrap, re-run, token, join, re-run, refusal, invalidation.
 func TestRolesAgainstTheContractFake(t *testing.T) {
 	needRoot(t)
+	for _, v := range fakeVersions {
+		t.Run(v, func(t *testing.T) { rolesAgainstTheFake(t, v) })
+	}
+}
+
+func rolesAgainstTheFake(t *testing.T, version string) {
 	cp1 := newFakeNode(t, "k0s-cp1", "")
 	w1 := newFakeNode(t, "k0s-w1", "")
+	cp1.version, w1.version = version, version
 
 	predicted, _ := cp1.run(t, true, merged(bootstrapArgs, noWaits))
 	require.NotEqual(t, true, predicted["failed"], "check mode: %v", predicted["msg"])
@@ -125,7 +132,14 @@ func TestForeignClusterData(t *testing.T) {
 // TestReset leaves a node clean and is refused without force_reset.
 func TestReset(t *testing.T) {
 	needRoot(t)
+	for _, v := range fakeVersions {
+		t.Run(v, func(t *testing.T) { resetOnTheFake(t, v) })
+	}
+}
+
+func resetOnTheFake(t *testing.T, version string) {
 	n := newFakeNode(t, "k0s-cp1", "")
+	n.version = version
 	r, _ := n.run(t, false, merged(bootstrapArgs, noWaits))
 	require.NotEqual(t, true, r["failed"], "%v", r["msg"])
 

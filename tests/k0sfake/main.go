@@ -3,9 +3,9 @@
 // It implements the k0s commands bo.microvm.k0s_bootstrap uses (`k0s version`, `status -o
 // json`, `config validate`, `install controller|worker`, `start|stop`, `reset`, `token
 // create|list|invalidate`, `etcd member-list|leave`, `kubeconfig admin`, and `controller|worker`
-// in the foreground as a unit NixOS declares runs it) and answers as k0s
-// v1.35.3+k0s.0 does: every text and format comes from a capture of a real k0s
-// (testdata/<version>/, README there says how each was made), pinned by
+// in the foreground as a unit NixOS declares runs it) and answers as k0s v1.35.3+k0s.0 or
+// v1.34.10+k0s.0 does (K0S_FAKE_VERSION): every text and format comes from a capture of a real
+// k0s of that version (testdata/<version>/, README there says how each was made), pinned by
 // TestTheFakeAnswersAsItsCaptures. It keeps its state in files, appends every argv to a log
 // so tests can assert that no token ever reached a command line, and fails loudly (exit 2,
 // "k0s contract fake: unknown ...") on anything it does not know, including answers it has
@@ -30,6 +30,7 @@
 //	K0S_FAKE_NODE_NAME   this node's name                              the host name
 //	K0S_FAKE_API_URL     the API URL join tokens name                  the kubeconfig's server,
 //	                                                                   else https://127.0.0.1:6443
+//	K0S_FAKE_VERSION     the k0s version it speaks (testdata/<dir>)     v1.35.3
 package main
 
 import (
@@ -264,9 +265,11 @@ func cmdStatus(args []string) {
 // (every field; ClusterConfig and K0sVars as captured) with the fields that differ per node
 // set from the fake's state: Pid, PPid, Args; Role is "controller" also with --enable-worker,
 // which sets Workloads (k0s v1.35.3+k0s.0 cmd/controller/controller.go: Role: "controller",
-// Workloads: controllerMode.WorkloadsEnabled()); SysInit and StubFile name the unit k0s
-// install wrote (the capture, of a k0s started by hand, has them empty); and
-// WorkerToAPIConnectionStatus (captured {"Message":"","Success":false} without a worker).
+// Workloads: controllerMode.WorkloadsEnabled()); and WorkerToAPIConnectionStatus (captured
+// {"Message":"","Success":false} without a worker, Success true with one, v1.34.10's
+// status-controller-worker.json). SysInit and StubFile stay as captured, empty: k0s never sets
+// them, also under the service `k0s install` wrote (v1.34.10 and v1.35.3: only
+// cmd/status/status.go reads them, nothing assigns them).
 func statusJSON(st *state) []byte {
 	var out map[string]json.RawMessage
 	must(json.Unmarshal(captured("status-controller.json"), &out))
@@ -283,10 +286,6 @@ func statusJSON(st *state) []byte {
 	set("Pid", st.Pid)
 	set("PPid", 1)
 	set("Role", role)
-	if !st.Foreground { // in the foreground k0s finds no service it installed: as captured, empty
-		set("SysInit", "linux-systemd")
-		set("StubFile", "/etc/systemd/system/k0s"+role+".service")
-	}
 	set("Workloads", workloads)
 	set("SingleNode", false)
 	set("Args", st.Args)
@@ -751,7 +750,7 @@ func applyCharts(dd, config string) error {
 	for _, c := range list(helm["charts"]) {
 		cm, _ := c.(map[string]any)
 		repo, _, _ := strings.Cut(fmt.Sprint(cm["chartname"]), "/")
-		obj := chartObject(cm, repos[repo])
+		obj := chartObject(cm, repos[repo], traits)
 		if err := apply(obj, "k0s"); err != nil {
 			return err
 		}
@@ -786,8 +785,9 @@ func waitEstablished(name string) error {
 // out as the capture chart-failed.json shows it (k0s chartCrdTemplate): name
 // k0s-addon-chart-<name> in kube-system, the uninstall finalizer, the stack label; spec
 // chartName, releaseName = name, timeout as a Go duration ("0s" unset), values with the
-// leading newline the block scalar leaves, version, namespace, repository url.
-func chartObject(cm map[string]any, repoURL string) map[string]any {
+// leading newline the block scalar leaves, version, namespace, and repository url where the
+// version copies it (versionTraits.chartRepository: v1.35, not v1.34).
+func chartObject(cm map[string]any, repoURL string, tr versionTraits) map[string]any {
 	name := fmt.Sprint(cm["name"])
 	timeout := "0s"
 	if t, ok := cm["timeout"].(string); ok && t != "" {
@@ -801,7 +801,7 @@ func chartObject(cm map[string]any, repoURL string) map[string]any {
 	}
 	spec := map[string]any{"chartName": cm["chartname"], "releaseName": name, "timeout": timeout, "values": values,
 		"version": cm["version"], "namespace": cm["namespace"]}
-	if repoURL != "" {
+	if repoURL != "" && tr.chartRepository {
 		spec["repository"] = map[string]any{"url": repoURL}
 	}
 	return map[string]any{
@@ -847,7 +847,7 @@ func cmdReset(args []string) {
 	}
 	st := load()
 	if st.Running {
-		die(msgResetRunning)
+		die("%s", traits.resetRunning)
 	}
 	must(os.RemoveAll(rooted(dataDir(f))))
 	if st.Installed != "" {

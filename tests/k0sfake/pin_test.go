@@ -26,21 +26,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// captureDir holds what a real k0s printed (README.md there: version, command, how).
-const captureDir = "testdata/v1.35.3"
-
-func capture(t *testing.T, name string) string {
+// captureVersions are the directories under testdata, one per k0s version, each holding what a
+// real k0s of that version printed (README.md there: version, commit, command, how).
+func captureVersions(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(captureDir, name))
+	entries, err := os.ReadDir("testdata")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+func readCapture(t *testing.T, version, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", version, name))
 	require.NoError(t, err)
 	return string(b)
 }
 
-// fakeRun runs the fake with its state in dir and returns stdout, stderr and the exit code.
-func fakeRun(t *testing.T, bin, dir string, args ...string) (string, string, int) {
+// fakeRun runs the fake, speaking k0s version, with its state in dir and returns stdout,
+// stderr and the exit code.
+func fakeRun(t *testing.T, bin, version, dir string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "K0S_FAKE_STATE="+filepath.Join(dir, "state"), "K0S_FAKE_ROOT="+filepath.Join(dir, "root"),
+	cmd.Env = append(os.Environ(), "K0S_FAKE_VERSION="+version, "K0S_FAKE_STATE="+filepath.Join(dir, "state"), "K0S_FAKE_ROOT="+filepath.Join(dir, "root"),
 		"K0S_FAKE_KUBECONFIG=/nonexistent", "K0S_FAKE_NODE_NAME=k0s-cp1", "K0S_FAKE_API_URL=https://127.0.0.1:6443")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -81,11 +95,24 @@ func decodeToken(t *testing.T, tok string) string {
 }
 
 // TestTheFakeAnswersAsItsCaptures pins every answer of the contract fake to what a real k0s
-// printed: a fake answer that differs from its capture (or a capture that changes) fails.
+// printed, for every k0s version captured (testdata/<version>): a fake answer that differs
+// from its capture (or a capture that changes) fails.
 func TestTheFakeAnswersAsItsCaptures(t *testing.T) {
 	bin := build(t)
+	for _, version := range captureVersions(t) {
+		t.Run(version, func(t *testing.T) { pinVersion(t, bin, version) })
+	}
+	t.Run("unknown version", func(t *testing.T) {
+		_, errOut, code := fakeRun(t, bin, "v1.0.0", t.TempDir(), "version")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, errOut, `k0s contract fake: unknown K0S_FAKE_VERSION "v1.0.0"`)
+	})
+}
+
+func pinVersion(t *testing.T, bin, version string) {
+	capture := func(t *testing.T, name string) string { t.Helper(); return readCapture(t, version, name) }
 	dir := t.TempDir()
-	run := func(args ...string) (string, string, int) { return fakeRun(t, bin, dir, args...) }
+	run := func(args ...string) (string, string, int) { return fakeRun(t, bin, version, dir, args...) }
 	write := func(name, content string) string {
 		p := filepath.Join(dir, "root", name)
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
@@ -145,12 +172,36 @@ func TestTheFakeAnswersAsItsCaptures(t *testing.T) {
 		assert.Equal(t, keys(want), keys(got), "the fields of k0s status -o json")
 		for k, v := range want {
 			switch k {
-			case "Pid", "PPid", "Args", "SysInit", "StubFile":
-				// The process and its unit: the fake's own.
+			case "Pid", "PPid", "Args":
+				// The process: the fake's own.
 				assert.IsType(t, v, got[k], k)
 			default:
 				assert.Equal(t, v, got[k], k)
 			}
+		}
+	})
+	t.Run("status of a running controller+worker", func(t *testing.T) {
+		// Captured for v1.34.10 only (the v1.35.3 captures predate this one).
+		captured := map[string]bool{"v1.34.10": true}[version]
+		_, err := os.Stat(filepath.Join("testdata", version, "status-controller-worker.json"))
+		require.Equal(t, captured, err == nil, "status-controller-worker.json is captured for %s", version)
+		if !captured {
+			return
+		}
+		state := filepath.Join(dir, "state", "state.json")
+		saved, err := os.ReadFile(state)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, os.WriteFile(state, saved, 0o600)) }()
+		require.NoError(t, os.WriteFile(state,
+			[]byte(`{"installed":"controller","args":["/usr/local/bin/k0s","controller","--config=/etc/k0s/k0s.yaml","--data-dir=/var/lib/k0s","--enable-worker=true"],"running":true,"pid":4242}`), 0o600))
+		out, _, code := run("status", "-o", "json")
+		require.Equal(t, 0, code)
+		var want, got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(capture(t, "status-controller-worker.json")), &want))
+		require.NoError(t, json.Unmarshal([]byte(out), &got))
+		assert.Equal(t, keys(want), keys(got), "the fields of k0s status -o json")
+		for _, k := range []string{"Role", "Workloads", "SingleNode", "WorkerToAPIConnectionStatus", "Version", "SysInit", "StubFile"} {
+			assert.Equal(t, want[k], got[k], k)
 		}
 	})
 	t.Run("token list", func(t *testing.T) {
