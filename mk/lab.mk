@@ -35,5 +35,6 @@ lab-status: ## what the lab runs
 e2e: build ## lab up, the end-to-end tests with ansible-core 2.14 and 2.19, lab down, clean-check
 	@$(LAB) down >/dev/null 2>&1 || true
 	$(LAB) up
-	@rc=0; $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' $(if $(E2E_SKIP),-skip '$(E2E_SKIP)') ./tests/e2e/ || rc=$$?; \
+	@rc=0; mkdir -p build; $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' $(if $(E2E_SKIP),-skip '$(E2E_SKIP)') ./tests/e2e/ 2>&1 | tee build/e2e.out; rc=$${PIPESTATUS[0]}; \
+	if [ $$rc = 0 ] && ! grep -q '^--- PASS' build/e2e.out; then echo "e2e: no test ran for E2E_RUN='$(E2E_RUN)' (make turns \$$| into |: write \$$\$$)"; rc=1; fi; \
 	$(LAB) down; $(LAB) clean-check || rc=1; exit $$rc
