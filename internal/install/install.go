@@ -88,6 +88,7 @@ type Request struct {
 	Purge    bool              // absent only: also delete the volume images and everything else
 	Rollback bool              // present only: put current back on old, the previous runner (rollback)
 	Parallel int               // VMs installed at once; DefaultParallel when 0 (nix builds them in one call)
+	HostKey  string            // present only: the SSH host key to make if missing, relative to the VM directory ("" none)
 	Check    bool              // predict only, change nothing
 }
 
@@ -113,6 +114,7 @@ type VM struct {
 	Removed         []string      `json:"removed,omitempty"`
 	Kept            []string      `json:"kept,omitempty"`
 	LogTail         string        `json:"log_tail,omitempty"`
+	HostKey         *HostKey      `json:"ssh_host_key,omitempty"`
 
 	before, after string // diff texts
 }
@@ -166,6 +168,14 @@ func (req *Request) Validate() error {
 		if req.Purge {
 			return errors.New("purge: only applies to state=absent")
 		}
+		if req.HostKey != "" {
+			if req.Rollback {
+				return errors.New("ssh_host_key, rollback: a rollback only moves links; give ssh_host_key with the install")
+			}
+			if err := validHostKeyPath(req.HostKey); err != nil {
+				return err
+			}
+		}
 		switch {
 		case req.Rollback && (req.Flake != "" || len(req.Runners) > 0):
 			return errors.New("rollback, flake, runner: rollback puts each VM back on the runner it had before (its old link); give no flake or runner with it")
@@ -194,6 +204,9 @@ func (req *Request) Validate() error {
 			}
 		}
 	case "absent":
+		if req.HostKey != "" {
+			return errors.New("ssh_host_key: only applies to state=present")
+		}
 		if req.Flake != "" || len(req.Runners) > 0 {
 			return errors.New("flake, runner: not used with state=absent")
 		}

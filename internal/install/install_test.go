@@ -20,6 +20,7 @@ import (
 
 	"github.com/business-operations/bo.microvm/internal/command"
 	"github.com/business-operations/bo.microvm/internal/nix"
+	"github.com/business-operations/bo.microvm/internal/sshkey"
 	"github.com/business-operations/bo.microvm/internal/statedir"
 	"github.com/business-operations/bo.microvm/internal/step"
 	"github.com/business-operations/bo.microvm/internal/systemd"
@@ -498,6 +499,12 @@ func TestCheckModePredictsTheRealRunAndChangesNothing(t *testing.T) {
 			withVolumes(e.t, e, "vm1")
 		}, Request{Names: []string{"vm1"}, State: "absent", Purge: true}},
 		{"a removal of a VM that is not there", func(e *env) {}, Request{Names: []string{"vm1"}, State: "absent"}},
+		{"a fresh install with a host key", func(e *env) { e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1" },
+			Request{Names: []string{"vm1"}, Flake: flake, HostKey: DefaultHostKey}},
+		{"a host key for an installed VM that has none", func(e *env) {
+			e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+			e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+		}, Request{Names: []string{"vm1"}, Flake: flake, HostKey: DefaultHostKey}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -516,7 +523,16 @@ func TestCheckModePredictsTheRealRunAndChangesNothing(t *testing.T) {
 			assert.Equal(t, r.Current, p.Current)
 			assert.Equal(t, r.Changes, p.Changes)
 			assert.Equal(t, r.RestartRequired, p.RestartRequired)
-			assert.Equal(t, real.Diffs, predicted.Diffs)
+			if tc.req.HostKey == "" {
+				assert.Equal(t, real.Diffs, predicted.Diffs)
+				return
+			}
+			// The new key's fingerprint is known only once it is made: check mode says so.
+			require.Len(t, predicted.Diffs, 1)
+			assert.Contains(t, predicted.Diffs[0].After, "ssh host key "+DefaultHostKey+": (new ed25519 key)")
+			assert.Contains(t, real.Diffs[0].After, "ssh host key "+DefaultHostKey+": ssh-ed25519 "+r.HostKey.Fingerprint)
+			assert.Empty(t, p.HostKey.PublicKey)
+			assert.NotEmpty(t, r.HostKey.PublicKey)
 		})
 	}
 }
@@ -641,6 +657,11 @@ func TestBadRequestsNameTheOption(t *testing.T) {
 		{"purge with present", Request{Names: []string{"a"}, Flake: flake, Purge: true}, "purge: only applies to state=absent"},
 		{"a flake with absent", Request{Names: []string{"a"}, State: "absent", Flake: flake}, "not used with state=absent"},
 		{"an unknown state", Request{Names: []string{"a"}, State: "started"}, "state: must be present or absent"},
+		{"an absolute host key path", Request{Names: []string{"a"}, Flake: flake, HostKey: "/etc/ssh/k"}, "ssh_host_key: \"/etc/ssh/k\" must be a clean path relative"},
+		{"a host key path out of the VM directory", Request{Names: []string{"a"}, Flake: flake, HostKey: "../b/etc/k"}, "ssh_host_key: \"../b/etc/k\" must be a clean path relative"},
+		{"a host key in a managed link", Request{Names: []string{"a"}, Flake: flake, HostKey: "current/k"}, "inside current"},
+		{"a host key with absent", Request{Names: []string{"a"}, State: "absent", HostKey: DefaultHostKey}, "ssh_host_key: only applies to state=present"},
+		{"a host key with rollback", Request{Names: []string{"a"}, Rollback: true, HostKey: DefaultHostKey}, "ssh_host_key, rollback"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -866,4 +887,88 @@ func TestTheEvaluationCacheGathersTheVMsOfSeparateRuns(t *testing.T) {
 	before := e.evals.Load()
 	require.NoError(t, e.run(Request{Names: []string{"a", "b"}, Flake: flake}).Err())
 	assert.Equal(t, before, e.evals.Load(), "a and b were evaluated by the runs before: nothing is evaluated")
+}
+
+func TestTheHostKeyIsMadeOnceBeforeTheFirstBootAndNeverReplaced(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	req := Request{Names: []string{"vm1"}, Flake: flake, HostKey: DefaultHostKey}
+	rep := e.run(req)
+	vm := rep.VMs["vm1"]
+	require.False(t, vm.Failed, vm.Msg)
+	require.NotNil(t, vm.HostKey)
+	assert.True(t, vm.HostKey.Created)
+	assert.Equal(t, "/var/lib/microvms/vm1/etc/ssh/ssh_host_ed25519_key", vm.HostKey.Path)
+	assert.Regexp(t, `^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$`, vm.HostKey.PublicKey)
+	assert.Regexp(t, `^SHA256:[A-Za-z0-9+/]{43}$`, vm.HostKey.Fingerprint)
+	assert.Contains(t, vm.Changes, "create the SSH host key /var/lib/microvms/vm1/etc/ssh/ssh_host_ed25519_key (ed25519)")
+
+	p := e.host.Path("/var/lib/microvms/vm1/etc/ssh/ssh_host_ed25519_key")
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, HostKeyMode, st.Mode().Perm(), "the private key is readable by its owner only")
+	priv, err := os.ReadFile(p)
+	require.NoError(t, err)
+	pubFile, err := os.ReadFile(p + ".pub")
+	require.NoError(t, err)
+	assert.Equal(t, vm.HostKey.PublicKey+" root@vm1\n", string(pubFile))
+
+	// Nothing of the private key is in the result, its message, changes or diff.
+	res := rep.Result()
+	out := fmt.Sprintf("%+v %+v %v %v", res, *vm, vm.Changes, rep.Diffs)
+	assert.NotContains(t, out, "PRIVATE KEY")
+	body := strings.Join(strings.Split(strings.TrimSpace(string(priv)), "\n")[1:3], "")
+	assert.NotContains(t, out, body[20:60], "no part of the private key's body")
+
+	// Reinstalls, a config change and a new flakeref keep it, byte for byte.
+	for _, out := range []string{"/nix/store/aaa-microvm-qemu-vm1", "/nix/store/bbb-microvm-qemu-vm1"} {
+		e.outputs["vm1"] = out
+		again := e.run(req).VMs["vm1"]
+		require.False(t, again.Failed, again.Msg)
+		assert.False(t, again.HostKey.Created)
+		assert.Equal(t, vm.HostKey.PublicKey, again.HostKey.PublicKey)
+		now, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.Equal(t, priv, now)
+	}
+	assert.False(t, e.run(req).Changed, "a second run with the key in place changes nothing")
+
+	// A removal keeps the etc share (data), so a redeploy after it has the same identity.
+	e.run(Request{Names: []string{"vm1"}, State: "absent"})
+	again := e.run(req).VMs["vm1"]
+	require.False(t, again.Failed, again.Msg)
+	assert.Equal(t, vm.HostKey.PublicKey, again.HostKey.PublicKey, "a destroy without purge keeps the key")
+}
+
+func TestAKeyTheGuestMadeIsKeptAndReported(t *testing.T) {
+	e := newEnv(t)
+	e.installed("vm1", "/nix/store/aaa-microvm-qemu-vm1", "")
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	p := e.host.Path("/var/lib/microvms/vm1/etc/ssh/ssh_host_ed25519_key")
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	priv, pub, err := sshkey.GenerateEd25519(nil, "made by sshd")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, priv, 0o600))
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake, HostKey: DefaultHostKey})
+	vm := rep.VMs["vm1"]
+	require.False(t, vm.Failed, vm.Msg)
+	assert.False(t, vm.Changed)
+	assert.Equal(t, pub.Line(), vm.HostKey.PublicKey)
+	assert.Equal(t, pub.Fingerprint(), vm.HostKey.Fingerprint)
+	assert.False(t, vm.HostKey.Created)
+}
+
+func TestAHostKeyFileThatIsNoKeyIsAnErrorAndLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	e.outputs["vm1"] = "/nix/store/aaa-microvm-qemu-vm1"
+	p := e.host.Path("/var/lib/microvms/vm1/etc/ssh/ssh_host_ed25519_key")
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte("garbage\n"), 0o600))
+	rep := e.run(Request{Names: []string{"vm1"}, Flake: flake, HostKey: DefaultHostKey})
+	vm := rep.VMs["vm1"]
+	assert.True(t, vm.Failed)
+	assert.Contains(t, vm.Msg, "ssh_host_key: read /var/lib/microvms/vm1/etc/ssh/ssh_host_ed25519_key: not an OpenSSH private key file")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, "garbage\n", string(b))
 }

@@ -18,6 +18,7 @@ func RequestFrom(p ansible.Params, check bool) (Request, error) {
 		Purge:    p.Bool("purge"),
 		Rollback: p.Bool("rollback"),
 		Parallel: int(p.Int("parallel")),
+		HostKey:  p.Str("ssh_host_key"),
 		Check:    check,
 	}
 	switch r := p["runner"].(type) {

@@ -119,7 +119,12 @@ func (in *Installer) present(ctx context.Context, req Request, name string, st s
 	if vm.Current != "" && vm.Current != target {
 		r.Old = vm.Current
 	}
-	if err := runSteps(ctx, in.planPresent(vm, target, req.Flake), req.Check, r, before); err != nil {
+	if req.HostKey != "" {
+		if pub, ok, err := readHostKey(filepath.Join(in.Host.VMDir(name), req.HostKey)); err == nil && ok {
+			before[hostKeyKey(req.HostKey)] = hostKeyLine(req.HostKey, pub)
+		} // an unreadable key fails its step
+	}
+	if err := runSteps(ctx, in.planPresent(vm, target, req.Flake, req.HostKey, r), req.Check, r, before); err != nil {
 		fail(r, err)
 	}
 	if !req.Check {
@@ -161,10 +166,10 @@ func (in *Installer) checkRunner(ctx context.Context, runner string) error {
 }
 
 // planPresent lists the steps that make vm run target from flake (flake "" leaves the flake
-// file alone), in the order they run. Each step's Check reads the host when the step's turn
+// file alone) and, with hostKey, have an SSH host key (see hostKeyStep), in the order they run. Each step's Check reads the host when the step's turn
 // comes (so a directory created by an earlier step is seen), and its reason is the change as
 // a person would name it, which the VM reports under changes.
-func (in *Installer) planPresent(vm statedir.VM, target, flake string) []plannedStep {
+func (in *Installer) planPresent(vm statedir.VM, target, flake, hostKey string, r *VM) []plannedStep {
 	sd := in.Host.StateDirPath()
 	dir := in.Host.VMDir(vm.Name)
 	noop := func(view) {}
@@ -191,6 +196,9 @@ func (in *Installer) planPresent(vm statedir.VM, target, flake string) []planned
 				return true, fmt.Sprintf("set %s to %s (was %s)", vm.Dir, in.ownerModeText(), bad), nil
 			},
 			Do: func(context.Context) error { return in.mkdirOwned(dir) }}, effect: noop},
+	}
+	if hostKey != "" {
+		steps = append(steps, in.hostKeyStep(vm, hostKey, r))
 	}
 	steps = append(steps, in.oldStep(vm, target))
 	steps = append(steps, in.currentStep(vm, target, "point current at the runner"))

@@ -30,6 +30,7 @@ func init() {
 				{Name: "runner", Type: ansible.Raw},
 				{Name: "purge", Type: ansible.Bool, Default: false},
 				{Name: "rollback", Type: ansible.Bool, Default: false},
+				{Name: "ssh_host_key", Default: ""},
 				{Name: "state_dir", Type: ansible.Path, Default: statedir.DefaultStateDir},
 				{Name: "owner", Default: "microvm"},
 				{Name: "group", Default: "kvm"},
