@@ -32,6 +32,7 @@ var buildingBlocks = map[string][]string{
 	"multicall":       {"ansible", "ansible/argspec", "ansible/moddoc", "ansible/pyvalue"},
 	"command":         nil,
 	"statedir":        nil,
+	"sshkey":          nil,
 	"systemd":         nil,
 	"step":            nil,
 	"kube":            nil,
