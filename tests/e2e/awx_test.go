@@ -164,6 +164,7 @@ func TestAWXJobTemplates(t *testing.T) {
 	sort.Strings(all)
 	assert.Equal(t, sortedKeys(lab.Hypervisors), all, "the slices cover every hypervisor, each once")
 
+	touched := map[string][]int{} // hypervisor -> the slices whose job ran on it
 	for n := 1; n <= slices; n++ {
 		j := lab.RunJob(t, stopT, Launch{Slice: n, Slices: slices}, site)
 		ok(j)
@@ -176,12 +177,19 @@ func TestAWXJobTemplates(t *testing.T) {
 				assert.False(t, stopped, "slice 1/%d left %s (on %s, slice 2) running", slices, vm, lab.VMs[vm].Host)
 			}
 		}
+		sliceHosts := SliceHosts(lab.AWXInventory(t, n, slices, site))
 		for h := range j.Recap() {
+			assert.Contains(t, sliceHosts, h, "slice %d/%d ran only on its own hosts", n, slices)
 			if _, isHV := lab.Hypervisors[h]; isHV {
 				assert.Contains(t, hvOf[n], h, "slice %d/%d ran only on its hypervisors", n, slices)
+				touched[h] = append(touched[h], n)
 			}
 		}
 	}
+	for h, ns := range touched {
+		assert.Len(t, ns, 1, "hypervisor %s was touched by one slice only, not by slices %v", h, ns)
+	}
+	assert.Len(t, touched, len(lab.Hypervisors), "the two slices' stop jobs touched every hypervisor")
 	for n := 1; n <= slices; n++ {
 		ok(lab.RunJob(t, tmpl("microvm start"), Launch{Slice: n, Slices: slices}, site))
 	}
