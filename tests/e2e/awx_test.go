@@ -292,7 +292,7 @@ func TestAWXK0sBootstrap(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
 	// flux kickoff, job type check, against the cluster the k0s job bootstrapped (the real
-	// kube-apiserver; no Gitea and no Flux controllers run here: make flux-test runs the
+	// kube-apiserver behind the fake; no Gitea and no Flux controllers run here: make flux-test runs the
 	// playbook for real). It shows the AWX inventory's variables reaching the module's
 	// arguments, the secret among them hidden, and nothing created. Two things a site must
 	// give an AWX job that the command line finds on the controller (docs/awx.md): the site
@@ -316,6 +316,10 @@ func TestAWXK0sBootstrap(t *testing.T) {
 		fluxInv.Vars[k] = v
 	}
 	fluxInv.Vars["flux_kickoff_site_dir"] = fluxSite
+	// The kubeconfig the k0s job fetched names the controller VM's API address (6443), where the
+	// k0s contract fake serves nothing; the test's own kubeconfig of the real kube-apiserver
+	// stands for the one a site gives the flux job as a credential (docs/awx.md).
+	fluxInv.Vars["flux_kickoff_kubeconfig"] = kc.local
 	fluxInv.Vars["flux_kickoff_gitea_admin_password"] = adminPassword
 	fluxInv.Vars["flux_kickoff_timeout"] = 60
 	fjt, found := jts["flux kickoff"]
@@ -333,7 +337,7 @@ func TestAWXK0sBootstrap(t *testing.T) {
 	}
 	require.NotNil(t, args, "the flux_kickoff task's job event has its module arguments")
 	assert.Equal(t, fluxSite, args["site_dir"], "site_dir from the AWX inventory")
-	assert.Equal(t, filepath.Join(dir, "admin.kubeconfig"), args["kubeconfig"], "the kubeconfig the k0s job wrote")
+	assert.Equal(t, kc.local, args["kubeconfig"], "the kubeconfig from the AWX inventory")
 	assert.Equal(t, "clusters/k0s", args["cluster_path"])
 	assert.Equal(t, "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", args["gitea_admin_password"], "the admin password is hidden")
 	err = filepath.WalkDir(filepath.Join(flux.Dir, "artifacts"), func(p string, d fs.DirEntry, err error) error {
