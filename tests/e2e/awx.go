@@ -91,9 +91,16 @@ type Launch struct {
 	Slice, Slices int
 }
 
+// AWXInv is what a site sets on the AWX inventory besides the imported file: variables of
+// group all, and of single hosts (AWX keeps both in the inventory's script data).
+type AWXInv struct {
+	Vars     map[string]any
+	HostVars map[string]map[string]any
+}
+
 // AWXInventory is the inventory's script data (get_script_data's shape) for slice n of count
-// (count <= 1: all hosts). vars go into all's vars, as a site sets them on the AWX inventory.
-func (l *Env) AWXInventory(t testing.TB, n, count int, vars map[string]any) map[string]any {
+// (count <= 1: all hosts). inv.Vars go into all's vars, inv.HostVars over the hosts' own.
+func (l *Env) AWXInventory(t testing.TB, n, count int, inv AWXInv) map[string]any {
 	t.Helper()
 	// AWX imports an inventory file with `ansible-inventory --list --export` (tasks/jobs.py
 	// RunInventoryUpdate.build_args): group vars stay on their groups.
@@ -101,15 +108,16 @@ func (l *Env) AWXInventory(t testing.TB, n, count int, vars map[string]any) map[
 	if err != nil {
 		t.Fatalf("ansible-inventory --list --export: %v", err)
 	}
-	var inv map[string]any
-	if err := json.Unmarshal(out, &inv); err != nil {
+	var export map[string]any
+	if err := json.Unmarshal(out, &export); err != nil {
 		t.Fatal(err)
 	}
-	meta, _ := inv["_meta"].(map[string]any)
+	vars := inv.Vars
+	meta, _ := export["_meta"].(map[string]any)
 	hostvars, _ := meta["hostvars"].(map[string]any)
 	// Every host of the inventory, by name (get_script_data: order_by('name')).
 	seen := map[string]bool{}
-	for name, g := range inv {
+	for name, g := range export {
 		if name == "_meta" {
 			continue
 		}
@@ -137,11 +145,18 @@ func (l *Env) AWXInventory(t testing.TB, n, count int, vars map[string]any) map[
 	newHostvars := map[string]any{}
 	for h, v := range hostvars {
 		if keep[h] {
-			newHostvars[h] = v
+			hv, _ := v.(map[string]any)
+			if hv == nil {
+				hv = map[string]any{}
+			}
+			for k, x := range inv.HostVars[h] {
+				hv[k] = x
+			}
+			newHostvars[h] = hv
 		}
 	}
 	data["_meta"] = map[string]any{"hostvars": newHostvars}
-	for name, g := range inv {
+	for name, g := range export {
 		if name == "_meta" {
 			continue
 		}
@@ -205,7 +220,7 @@ type Job struct {
 // RunJob runs job template name as AWX would: the private data dir, the template's prompts
 // from launch, `ansible-runner run`. invVars are the AWX inventory's variables (the lab's
 // site settings, e.g. microvm_require_kvm: false).
-func (l *Env) RunJob(t testing.TB, jt JobTemplate, launch Launch, invVars map[string]any) *Job {
+func (l *Env) RunJob(t testing.TB, jt JobTemplate, launch Launch, invVars AWXInv) *Job {
 	t.Helper()
 	collections := filepath.Join(l.Repo, "build", "collections")
 	if _, err := os.Stat(filepath.Join(collections, "ansible_collections", "bo", "microvm")); err != nil {

@@ -3,9 +3,14 @@
 package e2e
 
 import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,7 +35,7 @@ func TestAWXJobTemplates(t *testing.T) {
 		return jt
 	}
 	// The lab's site setting, on the AWX inventory: there is no KVM here.
-	site := map[string]any{"microvm_require_kvm": false}
+	site := AWXInv{Vars: map[string]any{"microvm_require_kvm": false}}
 	reset := func() {
 		for _, vm := range vms {
 			lab.ResetVM(t, lab.VMs[vm].Host, vm)
@@ -87,6 +92,26 @@ func TestAWXJobTemplates(t *testing.T) {
 	assert.Contains(t, rollback.Output, "VM k0s-w1 has no previous runner to roll back to")
 	assert.Zero(t, rollback.Recap().Changed())
 
+	// rollback for real: a deploy job of generation 2 (limit k0s-w1), then the rollback job
+	// puts it back on its first runner and the restarted guest boots generation 1.
+	link := func(vm, name string) string {
+		return strings.TrimSpace(lab.HV(t, lab.VMs[vm].Host, "readlink /var/lib/microvms/"+vm+"/"+name+" || true"))
+	}
+	first := link("k0s-w1", "current")
+	lab.SetVM(t, "hv1", "k0s-w1", "generation=2")
+	ok(lab.RunJob(t, tmpl("microvm deploy"), Launch{Limit: "k0s-w1"}, site))
+	require.Equal(t, "2", strings.TrimSpace(lab.SSH(t, "k0s-w1", "cat /run/bo-generation")), "the deploy job installed generation 2")
+	require.NotEqual(t, first, link("k0s-w1", "current"))
+	rolled := lab.RunJob(t, tmpl("microvm rollback"), Launch{Limit: "k0s-w1"}, site)
+	ok(rolled)
+	assert.NotZero(t, rolled.Recap().Changed(), "the rollback job changed k0s-w1")
+	assert.Equal(t, first, link("k0s-w1", "current"), "the rollback job put k0s-w1 back on its first runner")
+	assert.Equal(t, "1", strings.TrimSpace(lab.SSH(t, "k0s-w1", "cat /run/bo-booted-generation")), "the guest booted its previous generation")
+	for h := range rolled.Recap() {
+		assert.Contains(t, []string{"hv1", "k0s-w1"}, h, "the rollback job limited to k0s-w1 ran on its hypervisor's leader only")
+	}
+	lab.ResetVM(t, "hv1", "k0s-w1") // the site flake says generation 1 again, as installed
+
 	// stop / start / restart with a limit.
 	stop := lab.RunJob(t, tmpl("microvm stop"), Launch{Limit: "hv2"}, site)
 	ok(stop)
@@ -139,6 +164,7 @@ func TestAWXJobTemplates(t *testing.T) {
 	sort.Strings(all)
 	assert.Equal(t, sortedKeys(lab.Hypervisors), all, "the slices cover every hypervisor, each once")
 
+	touched := map[string][]int{} // hypervisor -> the slices whose job ran on it
 	for n := 1; n <= slices; n++ {
 		j := lab.RunJob(t, stopT, Launch{Slice: n, Slices: slices}, site)
 		ok(j)
@@ -151,12 +177,19 @@ func TestAWXJobTemplates(t *testing.T) {
 				assert.False(t, stopped, "slice 1/%d left %s (on %s, slice 2) running", slices, vm, lab.VMs[vm].Host)
 			}
 		}
+		sliceHosts := SliceHosts(lab.AWXInventory(t, n, slices, site))
 		for h := range j.Recap() {
+			assert.Contains(t, sliceHosts, h, "slice %d/%d ran only on its own hosts", n, slices)
 			if _, isHV := lab.Hypervisors[h]; isHV {
 				assert.Contains(t, hvOf[n], h, "slice %d/%d ran only on its hypervisors", n, slices)
+				touched[h] = append(touched[h], n)
 			}
 		}
 	}
+	for h, ns := range touched {
+		assert.Len(t, ns, 1, "hypervisor %s was touched by one slice only, not by slices %v", h, ns)
+	}
+	assert.Len(t, touched, len(lab.Hypervisors), "the two slices' stop jobs touched every hypervisor")
 	for n := 1; n <= slices; n++ {
 		ok(lab.RunJob(t, tmpl("microvm start"), Launch{Slice: n, Slices: slices}, site))
 	}
@@ -175,6 +208,153 @@ func TestAWXJobTemplates(t *testing.T) {
 		left := strings.Fields(lab.HV(t, lab.VMs[vm].Host, "ls /var/lib/microvms/"+vm+" 2>/dev/null || true"))
 		assert.ElementsMatch(t, []string{"ceph.img", "var.img"}, left, "destroy keeps %s's volumes and nothing else", vm)
 	}
+}
+
+// TestAWXK0sBootstrap runs the k0s bootstrap job template through ansible-runner against the
+// k0s contract fake, set up as TestBootstrapExistingMachines sets it up (the fake in each
+// guest, a real kube-apiserver on the lab bridge, a controller stand-in): job type check
+// predicts each host's changes, the run bootstraps (the worker joins), a second job changes
+// nothing, and no join token is in any of ansible-runner's artifacts (what AWX stores as the
+// job's output and events). The role's settings are the AWX inventory's variables, k0s-cp2's
+// role a host variable there.
+func TestAWXK0sBootstrap(t *testing.T) {
+	lab := Lab(t)
+	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
+	lab.Claim(t, vms...)
+	jts := lab.JobTemplates(t)
+	fake, kc := k0sFakeAndAPI(t, lab)
+	dir := t.TempDir()
+	site := AWXInv{
+		Vars: map[string]any{
+			"microvm_require_kvm":  false,
+			"k0s_addons_wait_for":  []string{"api", "charts", "nodes"},
+			"k0s_timeout":          300,
+			"k0s_addons_timeout":   300,
+			"k0s_admin_kubeconfig": filepath.Join(dir, "admin.kubeconfig"),
+		},
+		HostVars: map[string]map[string]any{"k0s-cp2": {"k0s_role": "controller"}},
+	}
+	resetVMs := func() {
+		for _, vm := range vms {
+			lab.ResetVM(t, lab.VMs[vm].Host, vm)
+			lab.HV(t, lab.VMs[vm].Host, "systemctl stop microvm@"+vm+"; rm -rf /var/lib/microvms/"+vm+" /nix/var/nix/gcroots/microvm/*"+vm)
+		}
+	}
+	resetVMs()
+	t.Cleanup(resetVMs)
+	deploy := lab.RunJob(t, jts["microvm deploy"], Launch{}, site)
+	deploy.RequireOK(t)
+	for _, vm := range vms {
+		lab.WaitSSH(t, vm, 3*time.Minute)
+		lab.SSH(t, vm, "mkdir -p /usr/local/bin")
+		push(t, lab, vm, fake, "/usr/local/bin/k0s", "0755")
+		push(t, lab, vm, kc.guest, "/etc/k0s-fake/kubeconfig", "0600")
+	}
+	t.Cleanup(func() { resetAPI(kc.local) })
+
+	jt, found := jts["k0s bootstrap"]
+	require.True(t, found, "awx/job_templates.yml has job template %q", "k0s bootstrap")
+	check := lab.RunJob(t, jt, Launch{JobType: "check"}, site)
+	check.RequireOK(t)
+	assert.Equal(t, "--check -u root", check.Cmdline)
+	first := lab.RunJob(t, jt, Launch{}, site)
+	first.RequireOK(t)
+	require.Equal(t, "successful", first.Status)
+	for _, vm := range vms {
+		assert.Equal(t, check.Recap()[vm].Changed, first.Recap()[vm].Changed, "job type check predicts %s's changes", vm)
+	}
+	assert.Positive(t, first.Recap()["k0s-w1"].Changed, "the worker joined")
+	// The inventory file says controller+worker; the AWX host variable makes k0s-cp2 a controller.
+	assert.NotContains(t, lab.SSH(t, "k0s-cp2", "cat /var/lib/k0s-fake/argv.log"), "--enable-worker=true", "k0s-cp2 installed as the AWX host variable says")
+	assert.Contains(t, lab.SSH(t, "k0s-cp1", "cat /var/lib/k0s-fake/argv.log"), "--enable-worker=true", "k0s-cp1 (controller+worker) installed with a worker")
+	again := lab.RunJob(t, jt, Launch{}, site)
+	again.RequireOK(t)
+	assert.Zero(t, again.Recap().Changed(), "a second job changes nothing")
+
+	token := strings.TrimSpace(lab.SSH(t, "k0s-w1", "cat /etc/k0s/k0stoken"))
+	require.NotEmpty(t, token)
+	for _, j := range []*Job{check, first, again} {
+		err := filepath.WalkDir(filepath.Join(j.Dir, "artifacts"), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			assert.NotContains(t, string(data), token, "the join token is in %s", p)
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "admin.kubeconfig"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// flux kickoff, job type check, against the cluster the k0s job bootstrapped (the real
+	// kube-apiserver behind the fake; no Gitea and no Flux controllers run here: make flux-test runs the
+	// playbook for real). It shows the AWX inventory's variables reaching the module's
+	// arguments, the secret among them hidden, and nothing created. Two things a site must
+	// give an AWX job that the command line finds on the controller (docs/awx.md): the site
+	// repository (the role's default site_dir is inventory_dir, in AWX the job's inventory/
+	// directory) and the admin kubeconfig (the k0s job wrote it in its own container).
+	fluxSite := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(fluxSite, "clusters", "k0s"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(fluxSite, "clusters", "k0s", "apps.yaml"),
+		[]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps, namespace: default}\n"), 0o644))
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "site"}} {
+		g := exec.Command("git", args...)
+		g.Dir = fluxSite
+		g.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=site",
+			"GIT_AUTHOR_EMAIL=site@example.org", "GIT_COMMITTER_NAME=site", "GIT_COMMITTER_EMAIL=site@example.org")
+		out, err := g.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+	}
+	const adminPassword = "awx-flux-admin-password-7"
+	fluxInv := AWXInv{Vars: map[string]any{}, HostVars: site.HostVars}
+	for k, v := range site.Vars {
+		fluxInv.Vars[k] = v
+	}
+	fluxInv.Vars["flux_kickoff_site_dir"] = fluxSite
+	// The kubeconfig the k0s job fetched names the controller VM's API address (6443), where the
+	// k0s contract fake serves nothing; the test's own kubeconfig of the real kube-apiserver
+	// stands for the one a site gives the flux job as a credential (docs/awx.md).
+	fluxInv.Vars["flux_kickoff_kubeconfig"] = kc.local
+	fluxInv.Vars["flux_kickoff_gitea_admin_password"] = adminPassword
+	fluxInv.Vars["flux_kickoff_timeout"] = 60
+	fjt, found := jts["flux kickoff"]
+	require.True(t, found, "awx/job_templates.yml has job template %q", "flux kickoff")
+	flux := lab.RunJob(t, fjt, Launch{JobType: "check"}, fluxInv)
+	flux.RequireOK(t)
+	assert.Equal(t, "--check -u root", flux.Cmdline)
+	assert.NotZero(t, flux.Recap().Changed(), "check mode predicts the kick-off")
+	var args map[string]any
+	for _, r := range flux.Tasks {
+		if r.Action == "bo.microvm.flux_kickoff" && r.Status == "ok" {
+			inv, _ := r.Result["invocation"].(map[string]any)
+			args, _ = inv["module_args"].(map[string]any)
+		}
+	}
+	require.NotNil(t, args, "the flux_kickoff task's job event has its module arguments")
+	assert.Equal(t, fluxSite, args["site_dir"], "site_dir from the AWX inventory")
+	assert.Equal(t, kc.local, args["kubeconfig"], "the kubeconfig from the AWX inventory")
+	assert.Equal(t, "clusters/k0s", args["cluster_path"])
+	assert.Equal(t, "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", args["gitea_admin_password"], "the admin password is hidden")
+	err = filepath.WalkDir(filepath.Join(flux.Dir, "artifacts"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		assert.NotContains(t, string(data), adminPassword, "the Gitea admin password is in %s", p)
+		return nil
+	})
+	require.NoError(t, err)
+	out, err := exec.Command("kubectl", "--kubeconfig="+kc.local, "get", "namespace", "gitea", "flux-system", "--ignore-not-found", "-o", "name").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Empty(t, strings.TrimSpace(string(out)), "the check job created no namespace")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

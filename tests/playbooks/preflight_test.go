@@ -61,7 +61,7 @@ all:
 func TestPreflightListsEveryProblemBeforeAnyChange(t *testing.T) {
 	inv := filepath.Join(t.TempDir(), "inventory.yaml")
 	require.NoError(t, os.WriteFile(inv, []byte(brokenInventory), 0o644))
-	for _, pb := range []string{"deploy-microvms.yaml", "start-microvms.yaml", "stop-microvms.yaml", "restart-microvms.yaml", "destroy-microvms.yaml"} {
+	for _, pb := range []string{"deploy-microvms.yaml", "start-microvms.yaml", "stop-microvms.yaml", "restart-microvms.yaml", "destroy-microvms.yaml", "rollback-microvms.yaml"} {
 		t.Run(pb, func(t *testing.T) {
 			out, err := ansiblePlaybook(t, "-i", inv, filepath.Join(repo(), "playbooks", pb), "-e", "microvm_flake=path:/srv/site confirm=yes")
 			require.Error(t, err, out)
@@ -82,6 +82,23 @@ func TestPreflightListsEveryProblemBeforeAnyChange(t *testing.T) {
 				assert.NotContains(t, out, "TASK [bo.microvm.microvm_"+later, pb)
 				assert.NotRegexp(t, regexp.MustCompile(`TASK \[[^\]]*: `+regexp.QuoteMeta(later)), out, pb)
 			}
+		})
+	}
+}
+
+// TestPreflightWithoutALeader limits every two-play playbook to a VM whose microvm_host is no
+// hypervisor of the inventory: the plan has no leader for it, and the run must still fail with
+// the problems named (not a second play that matches no host and succeeds).
+func TestPreflightWithoutALeader(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "inventory.yaml")
+	require.NoError(t, os.WriteFile(inv, []byte(brokenInventory), 0o644))
+	for _, pb := range []string{"deploy-microvms.yaml", "start-microvms.yaml", "stop-microvms.yaml", "restart-microvms.yaml", "destroy-microvms.yaml", "rollback-microvms.yaml"} {
+		t.Run(pb, func(t *testing.T) {
+			out, err := ansiblePlaybook(t, "-i", inv, filepath.Join(repo(), "playbooks", pb), "--limit", "stray", "-e", "microvm_flake=path:/srv/site confirm=yes")
+			require.Error(t, err, out)
+			assert.Contains(t, out, "stray: microvm_host hv9 is not a host of group microvm_hypervisors", pb)
+			assert.Contains(t, out, "nothing was changed", pb)
+			assert.NotRegexp(t, `(?m)^changed: `, out)
 		})
 	}
 }
