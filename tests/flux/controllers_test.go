@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -343,15 +342,7 @@ func (f *forwarder) relay(in net.Conn) {
 		delete(f.active, in)
 		f.mu.Unlock()
 	}()
-	out, err := net.Dial("tcp", f.target)
-	if err != nil {
-		return
-	}
-	defer out.Close()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
-	<-done
+	relay(in, f.target)
 }
 
 func (f *forwarder) close() { f.l.Close() }

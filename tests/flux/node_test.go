@@ -104,7 +104,12 @@ func (g *giteaListener) serve(in net.Conn) {
 		}
 		in = tc
 	}
-	out, err := net.Dial("tcp", g.target)
+	relay(in, g.target)
+}
+
+// relay dials target and copies both ways between it and in until either side ends.
+func relay(in net.Conn, target string) {
+	out, err := net.Dial("tcp", target)
 	if err != nil {
 		return
 	}
