@@ -93,7 +93,7 @@ func TestSystemdGuest(t *testing.T) {
 			start := time.Now()
 			res := own.Playbook(t, ctrl, pb("stop-microvms.yaml"), vars, "--limit", vm)
 			res.RequireOK(t)
-			r := mustVM(t, res.Task(t, "Stop the VMs", vm), vm)
+			r := mustVM(t, res.Task(t, "bo.microvm.microvm_stop : Stop the VMs", vm), vm)
 			requireCleanShutdown(t, r, vm)
 			assert.Equal(t, "inactive\n", lab.HV(t, hv, "systemctl is-active "+unit+"; true"), "stop-microvms.yaml stopped %s", vm)
 			t.Logf("stop-microvms.yaml: %s", time.Since(start).Round(100*time.Millisecond))
@@ -118,8 +118,8 @@ func TestSystemdGuest(t *testing.T) {
 }
 
 // restartTask is the task of roles/microvm_common/tasks/restart_batch.yml that restarts a
-// batch (a loop over the batch's hypervisors).
-const restartTask = "Restart a batch of VMs and wait until they answer"
+// batch (a loop over the batch's hypervisors), as callbacks name a role's task.
+const restartTask = "bo.microvm.microvm_common : Restart a batch of VMs and wait until they answer"
 
 // waitGuest waits up to 10 minutes for the systemd guest vm to answer SSH; when it does
 // not, the test fails with what the hypervisor's journal says of the VM's units.
