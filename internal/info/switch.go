@@ -22,6 +22,11 @@ type Switch struct {
 	// arguments) changed and the guest can switch in place.
 	Switchable bool   `json:"switchable"`
 	Reason     string `json:"switch_reason"`
+	// CurrentRegistration is the closure registration of the current runner's guest system
+	// (its regInfo= kernel parameter), empty when the runner has none. A switch loads it into
+	// the guest's nix database before `nix-env --set`, as microvm.nix's deploy.sshSwitch
+	// does; a guest whose store is the host's knows the new system's paths only so.
+	CurrentRegistration string `json:"current_registration"`
 }
 
 // CompareRunners decides whether booted -> current is a guest-only change. It reads both
@@ -34,6 +39,7 @@ func CompareRunners(h statedir.Host, booted, current string) Switch {
 	}
 	if current != "" {
 		s.CurrentSystem, _ = os.Readlink(h.Path(filepath.Join(current, "share/microvm/system")))
+		s.CurrentRegistration = registration(h.Path(current))
 	}
 	switch {
 	case booted == "" || current == "":
@@ -92,8 +98,24 @@ func runnerFiles(root string) (map[string][]byte, error) {
 // regInfo is the kernel parameter microvm.nix adds with registerClosure (the default for a
 // guest with nix: nixos-modules/microvm/store-disk.nix at 71beea00, "regInfo=${regInfo}/
 // registration", regInfo = closureInfo { rootPaths = [ toplevel ] }): the closure of the guest
-// system, so a guest-only change changes it too. It is compared as part of the system.
+// system, so a guest-only change changes it too. It is compared as part of the system. The
+// guest loads it at boot (boot.postBootCommands there: `nix-store --load-db < <regInfo>`),
+// and a switch loads the new one (CurrentRegistration). The same closureInfo is what
+// deploy.sshSwitch loads (nixos-modules/microvm/ssh-deploy.nix at 71beea00).
 var regInfo = regexp.MustCompile(`regInfo=/nix/store/[^\s'"]*`)
+
+// registration is the path of regInfo= in the runner's bin/microvm-run, or "".
+func registration(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "bin", "microvm-run"))
+	if err != nil {
+		return ""
+	}
+	m := regInfo.Find(b)
+	if m == nil {
+		return ""
+	}
+	return string(m[len("regInfo="):])
+}
 
 func firstDifference(old, cur map[string][]byte, oldSys, newSys []byte) string {
 	names := map[string]bool{}

@@ -57,4 +57,7 @@ func TestCompareRunners(t *testing.T) {
 	s := CompareRunners(h, "/nix/store/r1", "/nix/store/r2")
 	assert.Equal(t, "/nix/store/sys2", s.CurrentSystem)
 	assert.Equal(t, "/nix/store/sys1", s.BootedSystem)
+	assert.Empty(t, s.CurrentRegistration, "a runner without regInfo= has no registration to load")
+	s = CompareRunners(h, "/nix/store/r5", "/nix/store/r6")
+	assert.Equal(t, "/nix/store/c2-closure-info/registration", s.CurrentRegistration, "the current runner's regInfo= is what a switch loads")
 }

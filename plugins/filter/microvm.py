@@ -108,8 +108,9 @@ def microvm_update_plan(info, hostvars, default_strategy="restart"):
     """Splits a hypervisor's VMs (a microvm_info result) by what a deploy does to them.
 
     restart: running, outdated, and the strategy is restart (or switch, but the change
-    needs a restart). switch: [{name, system}] running, outdated, strategy switch and
-    switchable. keep: running, outdated, strategy none (reported only).
+    needs a restart). switch: [{name, system, registration}] running, outdated, strategy
+    switch and switchable (registration: the new system's closure registration, "" when the
+    runner has none). keep: running, outdated, strategy none (reported only).
     """
     plan = {"restart": [], "switch": [], "keep": []}
     for vm, facts in sorted((info or {}).get("vms", {}).items()):
@@ -119,7 +120,8 @@ def microvm_update_plan(info, hostvars, default_strategy="restart"):
         if strategy == "none":
             plan["keep"].append(vm)
         elif strategy == "switch" and facts.get("switchable"):
-            plan["switch"].append({"name": vm, "system": facts.get("current_system")})
+            plan["switch"].append({"name": vm, "system": facts.get("current_system"),
+                                   "registration": facts.get("current_registration") or ""})
         else:
             plan["restart"].append(vm)
     return plan

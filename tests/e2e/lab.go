@@ -231,6 +231,17 @@ func (l *Env) SSH(t testing.TB, host, cmd string) string {
 // and returns how long that took. The test fails after timeout.
 func (l *Env) WaitSSH(t testing.TB, host string, timeout time.Duration) time.Duration {
 	t.Helper()
+	took, err := l.TryWaitSSH(host, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return took
+}
+
+// TryWaitSSH is WaitSSH that returns its failure (the host did not answer within timeout,
+// with the last SSH error) instead of failing the test, for callers that add what the
+// hypervisor knows to the message.
+func (l *Env) TryWaitSSH(host string, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	var err error
 	try := 10 * time.Second
@@ -239,12 +250,58 @@ func (l *Env) WaitSSH(t testing.TB, host string, timeout time.Duration) time.Dur
 	}
 	for time.Since(start) < timeout {
 		if _, err = l.Run(host, "true", try); err == nil {
-			return time.Since(start)
+			return time.Since(start), nil
 		}
 		time.Sleep(time.Second)
 	}
-	t.Fatalf("%s (%s) did not answer SSH within %s: %v", host, l.Addr(host), timeout, err)
-	return 0
+	return 0, fmt.Errorf("%s (%s) did not answer SSH within %s: %v", host, l.Addr(host), timeout, err)
+}
+
+// WithVMs is a copy of the lab whose Inventory is the lab inventory plus the named VMs of
+// the lab's VM list that `lab up` keeps out of it (`"inventory": false`, e.g. the systemd
+// guests), in group microvms with the variables `lab up` writes for the others. It is an
+// inventory directory, as a site keeps one: a link to the lab's inventory.yaml and a file
+// that adds the VMs, which Ansible merges into the same groups. So a playbook reaches such
+// a VM as a user's does, `-i <inventory> --limit <vm>`.
+func (l *Env) WithVMs(t testing.TB, vms ...string) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Symlink(l.Inventory, filepath.Join(dir, "00-lab.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("# Written by the e2e test: lab VMs outside the lab inventory.\nmicrovms:\n  hosts:\n")
+	for _, vm := range vms {
+		v, ok := l.VMs[vm]
+		if !ok {
+			t.Fatalf("no VM %q in the lab's VM list (have %v)", vm, keys(l.VMs))
+		}
+		fmt.Fprintf(&b, "    %s:\n      microvm_host: %s\n      ansible_host: %s\n      microvm_mac: %q\n      microvm_vcpu: %d\n      microvm_mem: %d\n",
+			vm, v.Host, v.IP, v.MAC, max(v.VCPU, 1), max(v.Mem, 256))
+		if v.Guest == "systemd" {
+			b.WriteString("      ansible_ssh_timeout: 60\n") // sshArgs: OpenSSH in the guest may take seconds to answer
+		}
+		if len(v.Volumes) > 0 {
+			b.WriteString("      microvm_volumes:\n")
+		}
+		for _, vol := range v.Volumes {
+			fs := vol.FSType
+			if fs == "" {
+				fs = "ext4"
+			}
+			fmt.Fprintf(&b, "        - {path: %s, size: %d, fs_type: %s", vol.Path, vol.Size, fs)
+			if vol.Label != "" {
+				fmt.Fprintf(&b, ", label: %s", vol.Label)
+			}
+			b.WriteString("}\n")
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "10-outside.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	own := *l
+	own.Inventory = dir
+	return &own
 }
 
 // WaitNoSSH waits until host stops answering SSH and returns how long that

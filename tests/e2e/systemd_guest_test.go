@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,11 +23,12 @@ import (
 // depend on the machine's load).
 //
 // Then the clean-stop oracle is the guest itself (its persistent journal on /var and its
-// next boot's kernel log): microvm_service restarts it with each controller and the guest
-// shuts down cleanly (its journal records the shutdown and its files closed; the next boot
-// replays no ext4 journal on /var and finds no journal file left open), whatever the host's
-// microvm-shutdown; a bare `systemctl stop` on a host with microvm.nix main's (71beea00,
-// the lab's default) kills it, which the next boot shows.
+// next boot's kernel log): with each controller, the user's restart-microvms.yaml and
+// stop-microvms.yaml (then start-microvms.yaml), run as users run them (`--limit <vm>`),
+// shut the guest down cleanly (its journal records the shutdown and its files closed; the
+// next boot replays no ext4 journal on /var and finds no journal file left open), whatever
+// the host's microvm-shutdown; a bare `systemctl stop` on a host with microvm.nix main's
+// (71beea00, the lab's default) kills it, which the next boot shows. So the oracle can fail.
 func TestSystemdGuest(t *testing.T) {
 	lab := Lab(t)
 	vm := systemdVM(t, lab)
@@ -43,7 +45,7 @@ func TestSystemdGuest(t *testing.T) {
 	runner := lab.Runner(t, hv, vm)
 	start := time.Now()
 	lab.HV(t, hv, "systemctl start "+unit)
-	lab.WaitSSH(t, vm, 10*time.Minute)
+	waitGuest(t, lab, hv, vm)
 	logBoot(t, lab, hv, vm, "systemctl start", time.Since(start))
 
 	assert.Equal(t, "systemd\n", lab.SSH(t, vm, "cat /proc/1/comm"), "PID 1 is systemd")
@@ -56,24 +58,48 @@ func TestSystemdGuest(t *testing.T) {
 	assert.Equal(t, "active\n", lab.HV(t, hv, "systemctl is-active "+virtiofsd+"; true"), "%s serves the guest's root", virtiofsd)
 	assert.Equal(t, runner+"\n", lab.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/booted"))
 
-	// A clean stop and start through microvm_service, with each controller.
+	// The user's playbooks stop and restart it cleanly, with each controller, on the lab's
+	// default hypervisor semantics (71beea00: a bare stop kills): restart-microvms.yaml, then
+	// stop-microvms.yaml and start-microvms.yaml, each `--limit <vm>` against the lab
+	// inventory plus this VM (WithVMs: lab up keeps the systemd guests out of it).
+	own := lab.WithVMs(t, vm)
+	vars := Vars{"microvm_require_kvm": false, "microvm_wait_timeout": 600, "microvm_job_timeout": 600}
+	pb := func(name string) string { return filepath.Join(lab.Repo, "playbooks", name) }
 	boot := bootID(t, lab, vm)
+	rebooted := func(t *testing.T, how string, start time.Time) {
+		t.Helper()
+		waitGuest(t, lab, hv, vm)
+		logBoot(t, lab, hv, vm, how, time.Since(start))
+		prev := boot
+		boot = bootID(t, lab, vm)
+		require.NotEqual(t, prev, boot, "%s rebooted the guest", how)
+		requireCleanBoot(t, lab, vm, prev, true)
+		assert.Equal(t, "active\n", lab.HV(t, hv, "systemctl is-active "+virtiofsd+"; true"))
+	}
 	for _, ctrl := range lab.Controllers() {
-		t.Run("controller "+ctrl+" microvm_service restart", func(t *testing.T) {
+		t.Run("controller "+ctrl+" restart-microvms.yaml", func(t *testing.T) {
 			start := time.Now()
-			res := lab.Playbook(t, ctrl, "playbooks/service.yaml",
-				Vars{"service_state": "restarted", "service_names": []string{vm}}, "--limit", hv)
+			res := own.Playbook(t, ctrl, pb("restart-microvms.yaml"), vars, "--limit", vm)
 			res.RequireOK(t)
-			r := mustVM(t, res.Task(t, serviceTask, hv), vm)
+			items, _ := res.Task(t, restartTask, vm).Result["results"].([]any)
+			require.Len(t, items, 1, "one batch, on %s", hv)
+			item, _ := items[0].(map[string]any)
+			r := mustVM(t, TaskResult{Result: item}, vm)
 			assert.Equal(t, "restarted", r["action"])
 			requireCleanShutdown(t, r, vm)
-			lab.WaitSSH(t, vm, 10*time.Minute)
-			logBoot(t, lab, hv, vm, "microvm_service restart", time.Since(start))
-			prev := boot
-			boot = bootID(t, lab, vm)
-			require.NotEqual(t, prev, boot, "the restart rebooted the guest")
-			requireCleanBoot(t, lab, vm, prev, true)
-			assert.Equal(t, "active\n", lab.HV(t, hv, "systemctl is-active "+virtiofsd+"; true"))
+			rebooted(t, "restart-microvms.yaml", start)
+		})
+		t.Run("controller "+ctrl+" stop-microvms.yaml and start-microvms.yaml", func(t *testing.T) {
+			start := time.Now()
+			res := own.Playbook(t, ctrl, pb("stop-microvms.yaml"), vars, "--limit", vm)
+			res.RequireOK(t)
+			r := mustVM(t, res.Task(t, "bo.microvm.microvm_stop : Stop the VMs", vm), vm)
+			requireCleanShutdown(t, r, vm)
+			assert.Equal(t, "inactive\n", lab.HV(t, hv, "systemctl is-active "+unit+"; true"), "stop-microvms.yaml stopped %s", vm)
+			t.Logf("stop-microvms.yaml: %s", time.Since(start).Round(100*time.Millisecond))
+			start = time.Now()
+			own.Playbook(t, ctrl, pb("start-microvms.yaml"), vars, "--limit", vm).RequireOK(t)
+			rebooted(t, "stop-microvms.yaml, start-microvms.yaml", start)
 		})
 	}
 
@@ -83,12 +109,26 @@ func TestSystemdGuest(t *testing.T) {
 	assert.Equal(t, "inactive\n", lab.HV(t, hv, "systemctl is-active "+virtiofsd+"; true"), "%s goes with %s (PartOf)", virtiofsd, unit)
 	start = time.Now()
 	lab.HV(t, hv, "systemctl start "+unit)
-	lab.WaitSSH(t, vm, 10*time.Minute)
+	waitGuest(t, lab, hv, vm)
 	logBoot(t, lab, hv, vm, "systemctl start after a bare systemctl stop", time.Since(start))
 	prev := boot
 	boot = bootID(t, lab, vm)
 	require.NotEqual(t, prev, boot)
 	requireCleanBoot(t, lab, vm, prev, !kills)
+}
+
+// restartTask is the task of roles/microvm_common/tasks/restart_batch.yml that restarts a
+// batch (a loop over the batch's hypervisors), as callbacks name a role's task.
+const restartTask = "bo.microvm.microvm_common : Restart a batch of VMs and wait until they answer"
+
+// waitGuest waits up to 10 minutes for the systemd guest vm to answer SSH; when it does
+// not, the test fails with what the hypervisor's journal says of the VM's units.
+func waitGuest(t *testing.T, lab *Env, hv, vm string) {
+	t.Helper()
+	if _, err := lab.TryWaitSSH(vm, 10*time.Minute); err != nil {
+		journal, jerr := lab.Run(hv, "journalctl -u microvm@"+vm+" -u microvm-virtiofsd@"+vm+" --no-pager -n 300", time.Minute)
+		t.Fatalf("%v\n%s: journalctl -u microvm@%s -u microvm-virtiofsd@%s (%v):\n%s", err, hv, vm, vm, jerr, journal)
+	}
 }
 
 // systemdVM is the lab's VM with the systemd guest (the first by name).

@@ -77,7 +77,8 @@ class RestartTest(unittest.TestCase):
 class UpdatePlanTest(unittest.TestCase):
     def test_strategies(self):
         info = {"vms": {
-            "cp1": {"running": True, "outdated": True, "switchable": True, "current_system": "/nix/store/s1"},
+            "cp1": {"running": True, "outdated": True, "switchable": True, "current_system": "/nix/store/s1",
+                    "current_registration": "/nix/store/c1-closure-info/registration"},
             "cp2": {"running": True, "outdated": True, "switchable": False},
             "w1": {"running": True, "outdated": True, "switchable": True, "current_system": "/nix/store/s3"},
             "w2": {"running": False, "outdated": False},
@@ -87,7 +88,7 @@ class UpdatePlanTest(unittest.TestCase):
         hv["cp2"] = dict(hv["cp2"], microvm_update_strategy="switch")
         hv["w1"] = dict(hv["w1"], microvm_update_strategy="none")
         plan = microvm.microvm_update_plan(info, hv)
-        self.assertEqual(plan["switch"], [{"name": "cp1", "system": "/nix/store/s1"}])
+        self.assertEqual(plan["switch"], [{"name": "cp1", "system": "/nix/store/s1", "registration": "/nix/store/c1-closure-info/registration"}])
         self.assertEqual(plan["restart"], ["cp2"], "a change that needs a restart is restarted even with switch")
         self.assertEqual(plan["keep"], ["w1"])
 
