@@ -175,26 +175,40 @@ func runFluxJob(t *testing.T, defs awxDefs, jobType, siteRepo string, secrets ma
 	args = append(args, "-u", "root") // no machine credential: AWX's default user
 	passwords := map[string]string{}
 	envvars := map[string]string{}
+	type credential struct {
+		name, ctype string
+		inputs      map[string]string
+	}
+	var creds []credential
 	for _, name := range jt.Credentials {
-		var inputs map[string]string
-		var ctype string
+		cr := credential{name: name}
 		for _, c := range defs.Credentials {
 			if c.Name == name {
-				inputs, ctype = map[string]string{}, c.CredentialType
+				cr.inputs, cr.ctype = map[string]string{}, c.CredentialType
 				for k, v := range c.Inputs {
-					inputs[k] = render(t, v, secrets)
+					cr.inputs[k] = render(t, v, secrets)
 				}
 			}
 		}
-		require.NotEmpty(t, ctype, "credential %q is defined in awx/credentials.yml", name)
-		switch ctype {
+		require.NotEmpty(t, cr.ctype, "credential %q is defined in awx/credentials.yml", name)
+		creds = append(creds, cr)
+	}
+	// build_passwords and build_args first: a Vault credential's prompt and --ask-vault-pass.
+	for _, cr := range creds {
+		switch cr.ctype {
 		case "Vault":
 			args = append(args, "--ask-vault-pass")
-			passwords[`Vault password:\s*?$`] = inputs["vault_password"]
-			continue
+			passwords[`Vault password:\s*?$`] = cr.inputs["vault_password"]
 		case "Machine", "Source Control":
-			t.Fatalf("credential %q: the flux kickoff job needs no %s credential", name, ctype)
+			t.Fatalf("credential %q: the flux kickoff job needs no %s credential", cr.name, cr.ctype)
 		}
+	}
+	// Then inject_credential of each credential, in the template's order (custom types only).
+	for _, cr := range creds {
+		if cr.ctype == "Vault" {
+			continue
+		}
+		ctype, inputs := cr.ctype, cr.inputs
 		found := false
 		for _, ct := range defs.CredentialTypes {
 			if ct.Name != ctype {
