@@ -1,6 +1,6 @@
 # The AWX job templates through ansible-runner against a lab of its own (tests/e2e/awx*.go,
 # build tags e2e and awx): every job template as AWX lays out a job (k0s against the k0s contract
-# fake, flux kickoff in check mode), a two-slice job.
+# fake; flux kickoff runs in make flux-test, tests/flux/awx_test.go), a two-slice job.
 # Its own lab (up from the cached roots takes seconds) keeps `make e2e` as it was and lets
 # awx-test run alone; the lab is taken down and checked clean whatever the result.
 AWX_TIMEOUT ?= 45m

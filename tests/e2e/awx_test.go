@@ -5,7 +5,6 @@ package e2e
 import (
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -216,7 +215,8 @@ func TestAWXJobTemplates(t *testing.T) {
 // predicts each host's changes, the run bootstraps (the worker joins), a second job changes
 // nothing, and no join token is in any of ansible-runner's artifacts (what AWX stores as the
 // job's output and events). The role's settings are the AWX inventory's variables, k0s-cp2's
-// role a host variable there.
+// role a host variable there. The flux kickoff job template runs for real in make flux-test
+// (tests/flux/awx_test.go): it needs Gitea and the Flux controllers, which the lab has not.
 func TestAWXK0sBootstrap(t *testing.T) {
 	lab := Lab(t)
 	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
@@ -290,71 +290,6 @@ func TestAWXK0sBootstrap(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "admin.kubeconfig"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-
-	// flux kickoff, job type check, against the cluster the k0s job bootstrapped (the real
-	// kube-apiserver behind the fake; no Gitea and no Flux controllers run here: make flux-test runs the
-	// playbook for real). It shows the AWX inventory's variables reaching the module's
-	// arguments, the secret among them hidden, and nothing created. Two things a site must
-	// give an AWX job that the command line finds on the controller (docs/awx.md): the site
-	// repository (the role's default site_dir is inventory_dir, in AWX the job's inventory/
-	// directory) and the admin kubeconfig (the k0s job wrote it in its own container).
-	fluxSite := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(fluxSite, "clusters", "k0s"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(fluxSite, "clusters", "k0s", "apps.yaml"),
-		[]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: apps, namespace: default}\n"), 0o644))
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "site"}} {
-		g := exec.Command("git", args...)
-		g.Dir = fluxSite
-		g.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=site",
-			"GIT_AUTHOR_EMAIL=site@example.org", "GIT_COMMITTER_NAME=site", "GIT_COMMITTER_EMAIL=site@example.org")
-		out, err := g.CombinedOutput()
-		require.NoError(t, err, "git %v: %s", args, out)
-	}
-	const adminPassword = "awx-flux-admin-password-7"
-	fluxInv := AWXInv{Vars: map[string]any{}, HostVars: site.HostVars}
-	for k, v := range site.Vars {
-		fluxInv.Vars[k] = v
-	}
-	fluxInv.Vars["flux_kickoff_site_dir"] = fluxSite
-	// The kubeconfig the k0s job fetched names the controller VM's API address (6443), where the
-	// k0s contract fake serves nothing; the test's own kubeconfig of the real kube-apiserver
-	// stands for the one a site gives the flux job as a credential (docs/awx.md).
-	fluxInv.Vars["flux_kickoff_kubeconfig"] = kc.local
-	fluxInv.Vars["flux_kickoff_gitea_admin_password"] = adminPassword
-	fluxInv.Vars["flux_kickoff_timeout"] = 60
-	fjt, found := jts["flux kickoff"]
-	require.True(t, found, "awx/job_templates.yml has job template %q", "flux kickoff")
-	flux := lab.RunJob(t, fjt, Launch{JobType: "check"}, fluxInv)
-	flux.RequireOK(t)
-	assert.Equal(t, "--check -u root", flux.Cmdline)
-	assert.NotZero(t, flux.Recap().Changed(), "check mode predicts the kick-off")
-	var args map[string]any
-	for _, r := range flux.Tasks {
-		if r.Action == "bo.microvm.flux_kickoff" && r.Status == "ok" {
-			inv, _ := r.Result["invocation"].(map[string]any)
-			args, _ = inv["module_args"].(map[string]any)
-		}
-	}
-	require.NotNil(t, args, "the flux_kickoff task's job event has its module arguments")
-	assert.Equal(t, fluxSite, args["site_dir"], "site_dir from the AWX inventory")
-	assert.Equal(t, kc.local, args["kubeconfig"], "the kubeconfig from the AWX inventory")
-	assert.Equal(t, "clusters/k0s", args["cluster_path"])
-	assert.Equal(t, "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", args["gitea_admin_password"], "the admin password is hidden")
-	err = filepath.WalkDir(filepath.Join(flux.Dir, "artifacts"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		assert.NotContains(t, string(data), adminPassword, "the Gitea admin password is in %s", p)
-		return nil
-	})
-	require.NoError(t, err)
-	out, err := exec.Command("kubectl", "--kubeconfig="+kc.local, "get", "namespace", "gitea", "flux-system", "--ignore-not-found", "-o", "name").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	assert.Empty(t, strings.TrimSpace(string(out)), "the check job created no namespace")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -295,8 +295,32 @@ type controllerConfig struct {
 		CredentialType string            `yaml:"credential_type"`
 		Inputs         map[string]string `yaml:"inputs"`
 	} `yaml:"controller_credentials"`
+	CredentialTypes []struct {
+		Name        string `yaml:"name"`
+		Description string `yaml:"description"`
+		Kind        string `yaml:"kind"`
+		Inputs      struct {
+			Fields []struct {
+				ID        string `yaml:"id"`
+				Type      string `yaml:"type"`
+				Label     string `yaml:"label"`
+				Secret    bool   `yaml:"secret"`
+				Multiline bool   `yaml:"multiline"`
+			} `yaml:"fields"`
+			Required []string `yaml:"required"`
+		} `yaml:"inputs"`
+		Injectors struct {
+			File      map[string]string `yaml:"file"`
+			Env       map[string]string `yaml:"env"`
+			ExtraVars map[string]string `yaml:"extra_vars"`
+		} `yaml:"injectors"`
+	} `yaml:"controller_credential_types"`
 	Templates []jobTemplate `yaml:"controller_templates"`
 }
+
+// managedCredentialTypes are the credential types AWX defines itself that the definitions use
+// (ansible/awx e21dd0a0, awx/main/models/credential/__init__.py ManagedCredentialType names).
+var managedCredentialTypes = map[string]bool{"Machine": true, "Vault": true, "Source Control": true}
 
 // lifecyclePlaybooks are the playbooks a job template may run: the collection's
 // (DESIGN.md), nothing else.
@@ -328,6 +352,7 @@ func loadControllerConfig(t *testing.T, dir string) (controllerConfig, []string)
 		all.InventorySources = append(all.InventorySources, c.InventorySources...)
 		all.ExecutionEnvironments = append(all.ExecutionEnvironments, c.ExecutionEnvironments...)
 		all.Credentials = append(all.Credentials, c.Credentials...)
+		all.CredentialTypes = append(all.CredentialTypes, c.CredentialTypes...)
 		all.Templates = append(all.Templates, c.Templates...)
 		names = append(names, filepath.Base(file))
 	}
@@ -350,6 +375,28 @@ func controllerProblems(c controllerConfig, fileExists func(string) bool) []stri
 		return set
 	}
 	var list []string
+	for _, ct := range c.CredentialTypes {
+		list = append(list, ct.Name)
+	}
+	credentialTypes := names("credential type", list)
+	for _, ct := range c.CredentialTypes {
+		if managedCredentialTypes[ct.Name] {
+			bad("credential type %q: AWX defines it already", ct.Name)
+		}
+		if ct.Kind != "cloud" && ct.Kind != "net" {
+			bad("credential type %q: kind %q is not cloud or net (the kinds of a custom type)", ct.Name, ct.Kind)
+		}
+		fields := map[string]bool{}
+		for _, f := range ct.Inputs.Fields {
+			fields[f.ID] = true
+		}
+		for _, r := range ct.Inputs.Required {
+			if !fields[r] {
+				bad("credential type %q: required input %q is not a field", ct.Name, r)
+			}
+		}
+	}
+	list = nil
 	for _, p := range c.Projects {
 		list = append(list, p.Name)
 	}
@@ -369,6 +416,11 @@ func controllerProblems(c controllerConfig, fileExists func(string) bool) []stri
 		list = append(list, cr.Name)
 	}
 	credentials := names("credential", list)
+	for _, cr := range c.Credentials {
+		if !managedCredentialTypes[cr.CredentialType] && !credentialTypes[cr.CredentialType] {
+			bad("credential %q: credential type %q is not defined", cr.Name, cr.CredentialType)
+		}
+	}
 	list = nil
 	for _, jt := range c.Templates {
 		list = append(list, jt.Name)
@@ -518,6 +570,12 @@ func TestAWXJobTemplates(t *testing.T) {
 		{"an undefined credential is refused", func(c *controllerConfig) {
 			c.Templates[0].Credentials = []string{"vault"}
 		}, `credential "vault" is not defined`},
+		{"a credential of an undefined credential type is refused", func(c *controllerConfig) {
+			c.Credentials[0].CredentialType = "Kubeconfig"
+		}, `credential type "Kubeconfig" is not defined`},
+		{"a credential type's required input must be one of its fields", func(c *controllerConfig) {
+			c.CredentialTypes[0].Inputs.Required = []string{"token"}
+		}, `required input "token" is not a field`},
 		{"an inventory file missing from the project is refused", func(c *controllerConfig) {
 			c.InventorySources[0].SourcePath = "ansible/inventory-microvm.yaml"
 		}, "ansible/inventory-microvm.yaml is not a file of the project"},
