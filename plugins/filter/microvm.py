@@ -331,7 +331,7 @@ def microvm_known_hosts(text, keys, replace=False):
     with its key is left alone; one with a name on no line gets a line "names key". A line
     that has a VM's name with another key is a conflict: reported with both fingerprints
     and kept, unless replace, which takes that name off the line (the line goes when no
-    name is left) and adds the VM's line. Returns {content, changed, added, replaced,
+    name is left) and adds the VM's line. Returns {content, rewrite (content differs), added, replaced,
     conflicts: [{vm, host, name, line, known, new}]}."""
     text = text or ""
     lines = text.splitlines(True)
@@ -379,7 +379,7 @@ def microvm_known_hosts(text, keys, replace=False):
                 if k["vm"] not in replaced:
                     added.append(k["vm"])
     content = "".join(out)
-    return {"content": content, "changed": content != text, "added": sorted(set(added)),
+    return {"content": content, "rewrite": content != text, "added": sorted(set(added)),
             "replaced": sorted(replaced), "conflicts": [] if replace else conflicts}
 
 

@@ -142,20 +142,20 @@ class KnownHostsTest(unittest.TestCase):
     def test_an_empty_file_gets_one_line_per_vm(self):
         r = microvm.microvm_known_hosts("", self.keys())
         self.assertEqual(r["content"], "10.0.0.1,cp1 " + KEY_A + "\n")
-        self.assertEqual((r["changed"], r["added"], r["conflicts"]), (True, ["cp1"], []))
+        self.assertEqual((r["rewrite"], r["added"], r["conflicts"]), (True, ["cp1"], []))
 
     def test_other_lines_stay_byte_for_byte_and_a_known_key_changes_nothing(self):
         other = "# mine\r\nexample.org ssh-rsa AAAAB3Nza  comment\n@cert-authority *.x ssh-ed25519 AAAA\nlast-line-no-newline " + KEY_B
         r = microvm.microvm_known_hosts(other, self.keys())
         self.assertEqual(r["content"], other + "\n10.0.0.1,cp1 " + KEY_A + "\n")
         again = microvm.microvm_known_hosts(r["content"], self.keys())
-        self.assertEqual((again["changed"], again["content"]), (False, r["content"]))
+        self.assertEqual((again["rewrite"], again["content"]), (False, r["content"]))
 
     def test_a_changed_key_is_a_conflict_naming_both_fingerprints_and_nothing_is_written(self):
         text = "10.0.0.1 " + KEY_B + "\nother " + KEY_B + "\n"
         r = microvm.microvm_known_hosts(text, self.keys())
         self.assertEqual(r["content"], text)
-        self.assertFalse(r["changed"])
+        self.assertFalse(r["rewrite"])
         self.assertEqual([(c["name"], c["line"], c["known"], c["new"]) for c in r["conflicts"]],
                          [("10.0.0.1", 1, microvm._fingerprint(KEY_B), microvm._fingerprint(KEY_A))])
         msg = microvm.microvm_known_hosts_conflicts(r["conflicts"], "/k")
