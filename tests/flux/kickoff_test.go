@@ -26,6 +26,16 @@ const (
 	testAdminPassword = "admin-password-test-only-5b2e"
 )
 
+// siteWriter returns a func that writes one file (its directories made) into the site
+// repository dir with the given mode.
+func siteWriter(t *testing.T, dir string) func(name, content string, mode os.FileMode) {
+	return func(name, content string, mode os.FileMode) {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), mode))
+	}
+}
+
 // site writes and commits a site repository (a git work tree) with a cluster path, another
 // path that is not pushed, and a stale flux-system directory that the generated one replaces.
 func site(t *testing.T) string {
@@ -38,10 +48,9 @@ func site(t *testing.T) string {
 		"README.md":                             "site\n",
 		".gitignore":                            "*.dec.yaml\n",
 	}
+	write := siteWriter(t, dir)
 	for name, content := range files {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+		write(name, content, 0o644)
 	}
 	siteGit(t, dir, "init", "-q", "-b", "main")
 	commitAll(t, dir, "site")

@@ -37,11 +37,7 @@ func TestBootstrapClusterPlaybook(t *testing.T) {
 	pathDir, argvLog := gitRecorder(t)
 
 	siteDir := site(t)
-	write := func(name, content string, mode os.FileMode) {
-		p := filepath.Join(siteDir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(content), mode))
-	}
+	write := siteWriter(t, siteDir)
 	write("inventory.yaml", "all:\n  children:\n    microvms:\n      hosts:\n        k0s-cp1: {ansible_host: 127.0.0.1}\n", 0o644)
 	write("group_vars/all/main.yml", strings.Join([]string{
 		"k0s_cluster_name: lab",
