@@ -155,6 +155,15 @@ func secretValue(t *testing.T, c *cluster, ns, name, key string) string {
 	return string(b)
 }
 
+// assertReconciledTo checks that source-controller fetched and kustomize-controller applied
+// commit on main.
+func assertReconciledTo(t *testing.T, c *cluster, commit string) {
+	t.Helper()
+	repoRev, ksRev := fluxStatus(t, c)
+	assert.Equal(t, "main@sha1:"+commit, repoRev)
+	assert.Equal(t, "main@sha1:"+commit, ksRev)
+}
+
 func fluxStatus(t *testing.T, c *cluster) (repoRev, ksRev string) {
 	t.Helper()
 	ctx := context.Background()
@@ -242,9 +251,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		firstCommit, _ = res["commit"].(string)
 		require.Len(t, firstCommit, 40)
 		assert.Equal(t, "main@sha1:"+firstCommit, res["revision"])
-		repoRev, ksRev := fluxStatus(t, c)
-		assert.Equal(t, "main@sha1:"+firstCommit, repoRev)
-		assert.Equal(t, "main@sha1:"+firstCommit, ksRev)
+		assertReconciledTo(t, c, firstCommit)
 		assert.Equal(t, testAdminPassword, secretValue(t, c, "gitea", "gitea-admin", "password"))
 		assert.Equal(t, testAgeKey+"\n", secretValue(t, c, "flux-system", "sops-age", "age.agekey"))
 		ca := secretValue(t, c, "gitea", "gitea-tls-ca", "ca.crt")
@@ -345,9 +352,7 @@ func TestKickoffAgainstRealAPIServerAndGitea(t *testing.T) {
 		assert.Equal(t, []string{"Flux reconciliation", "Repository content"}, changedSteps(t, res))
 		secondCommit, _ = res["commit"].(string)
 		assert.NotEqual(t, firstCommit, secondCommit)
-		repoRev, ksRev := fluxStatus(t, c)
-		assert.Equal(t, "main@sha1:"+secondCommit, repoRev)
-		assert.Equal(t, "main@sha1:"+secondCommit, ksRev)
+		assertReconciledTo(t, c, secondCommit)
 		_, err := c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "apps2"})
 		assert.NoError(t, err, "the pushed change is applied")
 		_, err = c.kube.Get(context.Background(), kube.Ref{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "apps"})
