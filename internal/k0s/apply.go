@@ -384,7 +384,7 @@ func installArgs(o Options, withToken bool) []string {
 	if withToken && !o.Bootstrap {
 		args = append(args, "--token-file="+o.TokenFile)
 	}
-	return args
+	return append(args, o.ExtraArgs...)
 }
 
 // flagsDiffer compares the flags the module sets with the running k0s' Args (k0sctl#302:
@@ -406,6 +406,11 @@ func flagsDiffer(running []string, o Options) bool {
 	} else {
 		delete(want, "enable-worker")
 		delete(want, "no-taints")
+	}
+	for k, v := range parseArgs(o.ExtraArgs).value {
+		if got[k] != v {
+			return true
+		}
 	}
 	for k, v := range want {
 		g, ok := got[k]

@@ -42,6 +42,17 @@ type Addon struct {
 	Enabled bool
 	Version string
 	Values  map[string]any
+	// Repository is the Helm repository URL to fetch the chart from instead of the upstream
+	// one (a mirror; "" = upstream). Rook's repository serves both of its charts.
+	Repository string
+}
+
+// repo is a's repository URL: its Repository, else upstream.
+func (a Addon) repo(upstream string) string {
+	if a.Repository != "" {
+		return a.Repository
+	}
+	return upstream
 }
 
 // Addons are the Helm extensions k0s installs: Cilium (CNI, kube-proxy replacement), OpenEBS
@@ -87,7 +98,7 @@ func (cc ClusterConfig) Charts() []Chart {
 	if a.Cilium.Enabled {
 		charts = append(charts, Chart{
 			Name: "cilium", ChartName: "cilium/cilium", Version: a.Cilium.Version, Namespace: "kube-system",
-			RepoName: "cilium", RepoURL: "https://helm.cilium.io/", Order: 1, Timeout: "20m",
+			RepoName: "cilium", RepoURL: a.Cilium.repo("https://helm.cilium.io/"), Order: 1, Timeout: "20m",
 			Values: kube.Merge(map[string]any{
 				"kubeProxyReplacement": true,
 				"k8sServiceHost":       cc.APIAddress,
@@ -100,7 +111,7 @@ func (cc ClusterConfig) Charts() []Chart {
 	if a.OpenEBS.Enabled {
 		charts = append(charts, Chart{
 			Name: "openebs", ChartName: "openebs/openebs", Version: a.OpenEBS.Version, Namespace: "openebs",
-			RepoName: "openebs", RepoURL: "https://openebs.github.io/openebs", Order: 2, Timeout: "20m",
+			RepoName: "openebs", RepoURL: a.OpenEBS.repo("https://openebs.github.io/openebs"), Order: 2, Timeout: "20m",
 			Values: kube.Merge(map[string]any{
 				"engines": map[string]any{
 					"replicated": map[string]any{"mayastor": map[string]any{"enabled": false}},
@@ -120,7 +131,7 @@ func (cc ClusterConfig) Charts() []Chart {
 	if a.Rook.Enabled {
 		charts = append(charts, Chart{
 			Name: "rook-ceph", ChartName: "rook-release/rook-ceph", Version: a.Rook.Version, Namespace: "rook-ceph",
-			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 3, Timeout: "20m",
+			RepoName: "rook-release", RepoURL: a.Rook.repo("https://charts.rook.io/release"), Order: 3, Timeout: "20m",
 			Values: kube.Merge(map[string]any{
 				"csi": map[string]any{"kubeletDirPath": kubeletDir},
 			}, a.Rook.Values),
@@ -135,7 +146,7 @@ func (cc ClusterConfig) Charts() []Chart {
 		}
 		charts = append(charts, Chart{
 			Name: "rook-ceph-cluster", ChartName: "rook-release/rook-ceph-cluster", Version: version, Namespace: "rook-ceph",
-			RepoName: "rook-release", RepoURL: "https://charts.rook.io/release", Order: 4, Timeout: "30m",
+			RepoName: "rook-release", RepoURL: a.Rook.repo("https://charts.rook.io/release"), Order: 4, Timeout: "30m",
 			Values: kube.Merge(map[string]any{
 				"operatorNamespace": "rook-ceph",
 				"cephClusterSpec": map[string]any{

@@ -188,6 +188,11 @@ func unitMatches(o Options, argv []string) error {
 	if o.Role == ControllerWorker && flags.bool("no-taints") != o.NoTaints {
 		return fmt.Errorf("no_taints is %t, but the %s unit runs k0s %s --no-taints: %s (microvm-guest.k0s.extraArgs %s [ \"--no-taints\" ])", o.NoTaints, o.ServiceName, reason(flags.bool("no-taints"), "with", "without"), fix, reason(o.NoTaints, "containing", "without"))
 	}
+	for k, v := range parseArgs(o.ExtraArgs).value {
+		if got, ok := flags.value[k]; !ok || got != v {
+			return fmt.Errorf("extra_args has --%s=%s, but the %s unit runs k0s %s: %s (microvm-guest.k0s.extraArgs)", k, v, o.ServiceName, reason(ok, "with --"+k+"="+got, "without --"+k), fix)
+		}
+	}
 	for flag, want := range map[string]string{"config": o.ConfigPath, "data-dir": o.DataDir, "token-file": o.TokenFile} {
 		got, ok := flags.value[flag]
 		if flag == "config" && !o.Role.IsController() || flag == "token-file" && !ok {

@@ -139,6 +139,10 @@ type Options struct {
 	ManageConfig bool // write ConfigPath (controllers); false when Nix renders it
 	NoTaints     bool // controller+worker: `--no-taints`
 	NodeName     string
+	// ExtraArgs are more `k0s install` flags (k0sctl's installFlags), e.g.
+	// --disable-components=metrics-server: generic mode passes them to `k0s install` and
+	// compares them with the running k0s' Args; NixOS mode checks that the unit has them.
+	ExtraArgs []string
 
 	Cluster ClusterConfig // what k0s.yaml must say
 

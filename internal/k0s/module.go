@@ -50,7 +50,7 @@ func ModuleOptions(p ansible.Params) Options {
 	a := p.Dict("addons")
 	addon := func(name string) Addon {
 		d := a.Dict(name)
-		return Addon{Enabled: d.Bool("enabled"), Version: d.Str("version"), Values: d.Dict("values")}
+		return Addon{Enabled: d.Bool("enabled"), Version: d.Str("version"), Values: d.Dict("values"), Repository: d.Str("repository")}
 	}
 	rook := a.Dict("rook")
 	var wait []string // nil: the role's default waits
@@ -63,6 +63,7 @@ func ModuleOptions(p ansible.Params) Options {
 		ServiceMode: p.Str("service_mode"), ServiceName: p.Str("service_name"), Binary: p.Str("k0s_binary"),
 		ConfigPath: p.Str("config_path"), TokenFile: p.Str("token_file"), DataDir: p.Str("data_dir"),
 		ManageConfig: p.Bool("manage_config"), NoTaints: p.Bool("no_taints"), NodeName: p.Str("node_name"),
+		ExtraArgs: p.Strs("extra_args"),
 		Cluster: ClusterConfig{
 			APIAddress: p.Str("api_address"), APIPort: int(p.Int("api_port")), SANs: p.Strs("sans"), PeerAddress: p.Str("peer_address"),
 			DataDir: p.Str("data_dir"),

@@ -198,6 +198,14 @@ func TestFlagsDiffer(t *testing.T) {
 		{name: "space-separated values match too", args: []string{bin, "controller", "--config", "/etc/k0s/k0s.yaml", "--enable-worker"}, o: cw, want: false},
 		{name: "a missing --enable-worker differs", args: []string{bin, "controller", "--config=/etc/k0s/k0s.yaml"}, o: cw, want: true},
 		{name: "another data dir differs", args: []string{bin, "controller", "--data-dir=/srv/k0s", "--enable-worker=true"}, o: cw, want: true},
+		// k0s install writes a stringSlice flag as --name=a,b (k0s v1.35.3+k0s.0, 364369c9,
+		// cmd/install/util.go cmdFlagsToArgs); status Args is that argv.
+		{name: "extra_args the running k0s has match", args: []string{bin, "controller", "--config=/etc/k0s/k0s.yaml", "--data-dir=/var/lib/k0s", "--disable-components=autopilot,update-prober"},
+			o: Options{Role: Controller, ExtraArgs: []string{"--disable-components=autopilot,update-prober"}}.withDefaults(), want: false},
+		{name: "an extra arg with another value differs", args: []string{bin, "controller", "--disable-components=autopilot"},
+			o: Options{Role: Controller, ExtraArgs: []string{"--disable-components=autopilot,update-prober"}}.withDefaults(), want: true},
+		{name: "an extra arg the running k0s lacks differs", args: []string{bin, "controller"},
+			o: Options{Role: Controller, ExtraArgs: []string{"--labels=a=b"}}.withDefaults(), want: true},
 		{name: "a worker's token file is not compared", args: []string{bin, "worker", "--token-file=/tmp/x"}, o: Options{Role: Worker}.withDefaults(), want: false},
 	}
 	for _, tc := range tests {
@@ -205,6 +213,26 @@ func TestFlagsDiffer(t *testing.T) {
 			assert.Equal(t, tc.want, flagsDiffer(tc.args, tc.o))
 		})
 	}
+}
+
+func TestExtraArgsGoToK0sInstall(t *testing.T) {
+	o := Options{Role: Controller, ExtraArgs: []string{"--disable-components=metrics-server", "--labels=a=b"}}.withDefaults()
+	assert.Equal(t, []string{"install", "controller", "--data-dir=/var/lib/k0s", "--config=/etc/k0s/k0s.yaml", "--disable-components=metrics-server", "--labels=a=b"}, installArgs(o, false))
+}
+
+func TestAddonRepositoryOverride(t *testing.T) {
+	cc := cluster()
+	cc.Addons.Cilium.Repository = "http://127.0.0.1:8879/"
+	cc.Addons.Rook.Repository = "https://mirror.example/rook"
+	repos := map[string]string{}
+	for _, c := range cc.Charts() {
+		repos[c.Name] = c.RepoURL
+	}
+	assert.Equal(t, map[string]string{"cilium": "http://127.0.0.1:8879/", "openebs": "https://openebs.github.io/openebs",
+		"rook-ceph": "https://mirror.example/rook", "rook-ceph-cluster": "https://mirror.example/rook"}, repos)
+	out, err := cc.Render()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "- name: cilium\n          url: http://127.0.0.1:8879/\n")
 }
 
 // TestOnlyATokenResultIsHidden: the whole result is hidden only when it holds the join token;

@@ -220,6 +220,12 @@ func TestNixOSMode(t *testing.T) {
 		{name: "no_taints is not ignored: the unit must carry --no-taints",
 			argv: "controller --config=/etc/k0s/k0s.yaml --enable-worker", o: Options{Role: ControllerWorker, Bootstrap: true, NoTaints: true, ManageConfig: true, Cluster: cluster()},
 			wantErr: "no_taints is true, but the k0s unit runs k0s without --no-taints"},
+		{name: "extra_args the unit does not carry name microvm-guest.k0s.extraArgs",
+			argv: "controller --config=/etc/k0s/k0s.yaml --disable-components=metrics-server", o: Options{Role: Controller, Bootstrap: true, ManageConfig: true, Cluster: cluster(), ExtraArgs: []string{"--disable-components=metrics-server,update-prober"}},
+			wantErr: "extra_args has --disable-components=metrics-server,update-prober, but the k0s unit runs k0s with --disable-components=metrics-server"},
+		{name: "extra_args the unit carries are accepted",
+			argv: "controller --config=/etc/k0s/k0s.yaml --disable-components=metrics-server", o: Options{Role: Controller, Bootstrap: true, ManageConfig: true, NodeName: "k0s-w1", Cluster: cluster(), Wait: []string{}, ExtraArgs: []string{"--disable-components=metrics-server"}},
+			acted: []string{"systemctl start k0s.service"}},
 		{name: "a unit reading another config names k0s_config_path",
 			argv: "controller --config=/etc/k0s/other.yaml", o: Options{Role: Controller, Bootstrap: true, ManageConfig: true, Cluster: cluster()},
 			wantErr: "set k0s_config_path: /etc/k0s/other.yaml"},
@@ -281,7 +287,7 @@ func TestServiceModeIsDetected(t *testing.T) {
 // (releaseName, version, namespace, valuesHash = ChartSpec.HashValues, error "").
 func k0sChart(t *testing.T, c wantChart, status map[string]any) string {
 	t.Helper()
-	spec := map[string]any{"chartName": "repo/" + c.Name, "releaseName": c.Name, "timeout": "20m0s",
+	spec := map[string]any{"chartName": c.ChartName, "releaseName": c.Name, "timeout": "20m0s",
 		"values": "\n" + c.Values, "version": c.Version, "namespace": c.Namespace}
 	b, err := json.Marshal(map[string]any{"apiVersion": "helm.k0sproject.io/v1beta1", "kind": "Chart",
 		"metadata": map[string]any{"name": c.objectName(), "namespace": "kube-system"}, "spec": spec, "status": status})
@@ -468,4 +474,94 @@ func TestEveryCapturedVersionIsReplayed(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, dirs, captureVersions)
+}
+
+// TestAChartStatusOfAnOlderSpecIsNotK0sVerdict replays the Charts a real k0s v1.35.3 left in
+// hK's by-hand run (tests/k0sfake/testdata/v1.35.3/README.md, "By-hand run"): after k0s.yaml
+// changed a chart's repository or version and k0s restarted, the Chart kept the old spec and
+// its status.error, with the same valuesHash (the values had not changed), until k0s' applier
+// rewrote the spec; k0s then reconciled at once. The module failed on that stale error; the
+// wait must poll on, and still fail at once on an error written for the current spec.
+func TestAChartStatusOfAnOlderSpecIsNotK0sVerdict(t *testing.T) {
+	captureVersion = "v1.35.3"
+	defer func() { captureVersion = captureVersions[0] }()
+	load := func(name string) kube.Object {
+		var ob map[string]any
+		require.NoError(t, json.Unmarshal([]byte(capture(t, name)), &ob))
+		return kube.Object(ob)
+	}
+	installedObj := load("chart-installed.json")
+	// k0s.yaml's entry as the module rendered it in that run (its values, leading newline off).
+	want := wantChart{Name: "cilium", Version: "1.18.4", Namespace: "kube-system", ChartName: "cilium/cilium",
+		RepoURL: "http://127.0.0.1:8879/", Values: strings.TrimPrefix(installedObj.Str("spec", "values"), "\n")}
+
+	ok, cond, err := chartState(installedObj, want, true)
+	require.NoError(t, err)
+	assert.True(t, ok, "the chart k0s installed from the loopback repository: %s", cond)
+	reinstalled := load("chart-reinstalled.json")
+	old := want
+	old.Values = strings.TrimPrefix(reinstalled.Str("spec", "values"), "\n")
+	ok, cond, err = chartState(reinstalled, old, true)
+	require.NoError(t, err)
+	assert.True(t, ok, "the chart k0s reinstalled after the failed version: %s", cond)
+
+	// The Chart while k0s.yaml already said 1.18.4 again: spec 1.18.5 and its error.
+	stale := load("chart-stale-version.json")
+	old.Values = strings.TrimPrefix(stale.Str("spec", "values"), "\n")
+	ok, cond, err = chartState(stale, old, true)
+	require.NoError(t, err, "an error for spec version 1.18.5 is not k0s' verdict on 1.18.4")
+	assert.False(t, ok)
+	assert.Contains(t, cond, "has not taken the new version yet (spec says \"1.18.5\", k0s.yaml 1.18.4)")
+
+	// The same object is k0s' verdict while k0s.yaml says 1.18.5: status.updated
+	// (20:42:27.27) is after the spec's write (managedFields 20:42:25Z).
+	current := old
+	current.Version = "1.18.5"
+	_, _, err = chartState(stale, current, true)
+	var p permanent
+	require.ErrorAs(t, err, &p)
+	assert.Contains(t, err.Error(), "Chart cilium: k0s reports: can't reconcile upgrade for \"k0s-addon-chart-cilium\": can't locate chart `cilium/cilium-1.18.5`")
+
+	// The window after the applier rewrote the spec and before k0s reconciled it: the spec
+	// says 1.18.4, the status is still the error of 1.18.5, written before the spec.
+	raced := load("chart-stale-version.json")
+	raced["spec"].(map[string]any)["version"] = "1.18.4"
+	for _, e := range raced["metadata"].(map[string]any)["managedFields"].([]any) {
+		if m := e.(map[string]any); m["subresource"] == nil {
+			m["time"] = "2026-12-02T20:42:28Z"
+		}
+	}
+	ok, cond, err = chartState(raced, old, true)
+	require.NoError(t, err, "a status written before the current spec is not its verdict")
+	assert.False(t, ok)
+	assert.Contains(t, cond, "Chart cilium: can't reconcile upgrade")
+
+	// The Chart after the repository moved from 127.0.0.1:1 to the loopback repository: the
+	// old spec.repository and the old error.
+	failedRepo := load("chart-failed-repository.json")
+	old.Values = strings.TrimPrefix(failedRepo.Str("spec", "values"), "\n")
+	ok, cond, err = chartState(failedRepo, old, true)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Contains(t, cond, "has not taken the new repository yet (spec says http://127.0.0.1:1/, k0s.yaml http://127.0.0.1:8879/)")
+
+	ts, err := parseGoTime(stale.Str("status", "updated"))
+	require.NoError(t, err)
+	assert.Equal(t, "2026-12-02T20:42:27.272921033Z", ts.UTC().Format(time.RFC3339Nano))
+}
+
+// TestConfigChartsNameTheirRepository: the wait knows each chart's repository URL from
+// k0s.yaml (spec.extensions.helm.repositories by the chartname's prefix), as k0s v1.35 copies
+// it into spec.repository (capture chart-installed.json).
+func TestConfigChartsNameTheirRepository(t *testing.T) {
+	captureVersion = "v1.35.3"
+	defer func() { captureVersion = captureVersions[0] }()
+	charts, err := configCharts([]byte(capture(t, "config-validate-role-default.yaml")))
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, c := range charts {
+		got[c.Name] = c.ChartName + " " + c.RepoURL
+	}
+	assert.Equal(t, map[string]string{"cilium": "cilium/cilium https://helm.cilium.io/", "openebs": "openebs/openebs https://openebs.github.io/openebs",
+		"rook-ceph": "rook-release/rook-ceph https://charts.rook.io/release", "rook-ceph-cluster": "rook-release/rook-ceph-cluster https://charts.rook.io/release"}, got)
 }

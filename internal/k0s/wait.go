@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -223,6 +224,10 @@ func (w *waiter) node(ctx context.Context) error {
 // kube-system/k0s-addon-chart-<Name> with spec.releaseName = Name.
 type wantChart struct {
 	Name, Version, Namespace, Values string
+	// ChartName and RepoURL are the entry's chartname and the URL of the k0s.yaml repository
+	// it names ("" when unknown, e.g. an OCI chart): k0s v1.35 copies the URL into
+	// spec.repository (v1.34 does not).
+	ChartName, RepoURL string
 }
 
 func (c wantChart) objectName() string { return "k0s-addon-chart-" + c.Name }
@@ -235,7 +240,7 @@ func optionCharts(cc ClusterConfig) ([]wantChart, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, wantChart{Name: c.Name, Version: c.Version, Namespace: c.Namespace, Values: v})
+		out = append(out, wantChart{Name: c.Name, Version: c.Version, Namespace: c.Namespace, Values: v, ChartName: c.ChartName, RepoURL: c.RepoURL})
 	}
 	return out, nil
 }
@@ -246,8 +251,13 @@ func configCharts(data []byte) ([]wantChart, error) {
 		Spec struct {
 			Extensions struct {
 				Helm struct {
+					Repositories []struct {
+						Name string `yaml:"name"`
+						URL  string `yaml:"url"`
+					} `yaml:"repositories"`
 					Charts []struct {
 						Name      string `yaml:"name"`
+						ChartName string `yaml:"chartname"`
 						Version   string `yaml:"version"`
 						Namespace string `yaml:"namespace"`
 						Values    string `yaml:"values"`
@@ -259,9 +269,15 @@ func configCharts(data []byte) ([]wantChart, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("k0s.yaml is not YAML: %w", err)
 	}
+	repos := map[string]string{}
+	for _, r := range doc.Spec.Extensions.Helm.Repositories {
+		repos[r.Name] = r.URL
+	}
 	var out []wantChart
 	for _, c := range doc.Spec.Extensions.Helm.Charts {
-		out = append(out, wantChart{Name: c.Name, Version: c.Version, Namespace: c.Namespace, Values: c.Values})
+		repo, _, _ := strings.Cut(c.ChartName, "/")
+		out = append(out, wantChart{Name: c.Name, Version: c.Version, Namespace: c.Namespace, Values: c.Values,
+			ChartName: c.ChartName, RepoURL: repos[repo]})
 	}
 	return out, nil
 }
@@ -291,8 +307,19 @@ func chartState(ob kube.Object, c wantChart, found bool) (bool, string, error) {
 	if same, _ := sameValues(specValues, c.Values); !same {
 		return false, "Chart " + c.Name + ": the controller has not taken the new values yet", nil
 	}
+	// A spec k0s' applier has not rewritten yet (a new version, chart or repository; the
+	// values hash does not cover them) still carries the status of the old one.
+	if v := ob.Str("spec", "version"); c.Version != "" && v != c.Version {
+		return false, fmt.Sprintf("Chart %s: the controller has not taken the new version yet (spec says %q, k0s.yaml %s)", c.Name, v, c.Version), nil
+	}
+	if n := ob.Str("spec", "chartName"); c.ChartName != "" && n != "" && n != c.ChartName {
+		return false, fmt.Sprintf("Chart %s: the controller has not taken the new chart yet (spec says %s, k0s.yaml %s)", c.Name, n, c.ChartName), nil
+	}
+	if u := ob.Str("spec", "repository", "url"); c.RepoURL != "" && u != "" && u != c.RepoURL {
+		return false, fmt.Sprintf("Chart %s: the controller has not taken the new repository yet (spec says %s, k0s.yaml %s)", c.Name, u, c.RepoURL), nil
+	}
 	if e := ob.Str("status", "error"); e != "" {
-		if ob.Str("status", "valuesHash") == hash {
+		if ob.Str("status", "valuesHash") == hash && !statusOlderThanSpec(ob) {
 			return false, "", permanent{fmt.Errorf("Chart %s: k0s reports: %s", c.Name, e)}
 		}
 		return false, "Chart " + c.Name + ": " + e, nil
@@ -310,6 +337,46 @@ func chartState(ob kube.Object, c wantChart, found bool) (bool, string, error) {
 		return false, "Chart " + c.Name + ": the new values are not installed yet", nil
 	}
 	return true, "", nil
+}
+
+// statusOlderThanSpec reports whether a Chart's status may have been written before its
+// current spec: status.updated (a Go time string, ns) is not at least a second after the last
+// write of spec by the object's managers (metadata.managedFields times are whole seconds).
+// Seen with a real k0s v1.35.3+k0s.0 (by-hand run, tests/k0sfake/testdata/v1.35.3/README.md):
+// after k0s.yaml changed a chart's repository and k0s restarted, the Chart kept its old
+// status.error, with the same valuesHash, until the applier rewrote the spec; k0s then
+// reconciled it at once and wrote a new status. Without managedFields or a parsable time the
+// status counts as current.
+func statusOlderThanSpec(ob kube.Object) bool {
+	updated, err := parseGoTime(ob.Str("status", "updated"))
+	if err != nil {
+		return false
+	}
+	var spec time.Time
+	mf, _ := ob.Get("metadata", "managedFields").([]any)
+	for _, e := range mf {
+		m, _ := e.(map[string]any)
+		if m == nil || m["subresource"] != nil && m["subresource"] != "" {
+			continue
+		}
+		if f, _ := m["fieldsV1"].(map[string]any); f == nil || f["f:spec"] == nil {
+			continue
+		}
+		ts, _ := m["time"].(string)
+		if t, err := time.Parse(time.RFC3339, ts); err == nil && t.After(spec) {
+			spec = t
+		}
+	}
+	return !spec.IsZero() && updated.Before(spec.Add(time.Second))
+}
+
+// parseGoTime reads time.Time.String() as k0s writes status.updated
+// ("2026-12-02 20:38:58.312329926 +0000 UTC m=+21.343834327"; the monotonic part is dropped).
+func parseGoTime(s string) (time.Time, error) {
+	if i := strings.Index(s, " m="); i >= 0 {
+		s = s[:i]
+	}
+	return time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", s)
 }
 
 func (w *waiter) chartsReady(ctx context.Context) error {

@@ -21,6 +21,7 @@ func addon(name, version string, extra ...ansible.Option) ansible.Option {
 			{Name: "enabled", Type: ansible.Bool, Default: true},
 			{Name: "version", Default: version},
 			{Name: "values", Type: ansible.Dict, Default: map[string]any{}},
+			{Name: "repository", Default: ""},
 		}, extra...)}
 }
 
@@ -43,6 +44,7 @@ func init() {
 			{Name: "manage_config", Type: ansible.Bool, Default: true},
 			{Name: "no_taints", Type: ansible.Bool, Default: false},
 			{Name: "node_name"},
+			{Name: "extra_args", Type: ansible.List, Elements: ansible.Str, Default: []any{}},
 			{Name: "api_address"},
 			{Name: "api_port", Type: ansible.Int, Default: k0s.DefaultAPIPort},
 			{Name: "sans", Type: ansible.List, Elements: ansible.Str, Default: []any{}},

@@ -55,6 +55,11 @@ func TestPlaybookOnLocalFakeNodes(t *testing.T) {
 			"          k0s_binary: %s\n          k0s_data_dir: %s\n          k0s_config_path: %s\n          k0s_token_file: %s\n",
 			name, map[string]string{"k0s-cp1": "127.0.0.1", "k0s-w1": "127.0.0.2"}[name], shell, role, boot,
 			bins.fake, n.path("data"), n.path("etc/k0s.yaml"), n.path("etc/k0stoken"))
+		if name == "k0s-cp1" {
+			// k0s_extra_args reach k0s install and, compared with the running Args, keep the
+			// second run at changed=0.
+			inv.WriteString("          k0s_extra_args: [--disable-components=metrics-server]\n")
+		}
 	}
 	invPath := filepath.Join(dir, "inventory.yaml")
 	require.NoError(t, os.WriteFile(invPath, []byte(inv.String()), 0o644))
@@ -86,6 +91,8 @@ func TestPlaybookOnLocalFakeNodes(t *testing.T) {
 	kcText, err := os.ReadFile(filepath.Join(dir, "admin.kubeconfig"))
 	require.NoError(t, err)
 	assert.Contains(t, string(kcText), "server: https://127.0.0.1:6443")
+
+	assert.Contains(t, strings.Join(nodes["k0s-cp1"].argv(t), "\n"), "--enable-worker=true --disable-components=metrics-server", "k0s_extra_args reach k0s install")
 
 	second, secondOut := play(false)
 	assert.Equal(t, map[string]int{"k0s-cp1": 0, "k0s-w1": 0}, second, "a second run changes nothing:\n%s", tail(secondOut, 60))

@@ -284,7 +284,9 @@ func statusJSON(st *state) []byte {
 	workloads := role == "worker" || flagTrue(st.Args, "enable-worker")
 	set("Version", fakeVersion)
 	set("Pid", st.Pid)
-	set("PPid", 1)
+	// k0s never sets PPid (cmd/controller/controller.go fills Pid only): 0 in every capture,
+	// also under the systemd unit `k0s install` wrote (status-controller-generic.json).
+	set("PPid", 0)
 	set("Role", role)
 	set("Workloads", workloads)
 	set("SingleNode", false)
@@ -406,7 +408,7 @@ func cmdInstall(args []string) {
 	role := args[0]
 	spec := map[string]bool{"force": false, "token-file": true, "labels": true, "kubelet-extra-args": true}
 	if role == "controller" {
-		for k, v := range map[string]bool{"config": true, "enable-worker": false, "no-taints": false} {
+		for k, v := range map[string]bool{"config": true, "enable-worker": false, "no-taints": false, "disable-components": true} {
 			spec[k] = v
 		}
 	}
@@ -420,7 +422,9 @@ func cmdInstall(args []string) {
 	st := load()
 	unit := rooted("/etc/systemd/system/k0s" + role + ".service")
 	if st.Installed != "" && f["force"] != "true" {
-		die("failed to install k0s service: Init already exists: %s", "/etc/systemd/system/k0s"+st.Installed+".service")
+		// capture install-installed.stderr (k0s cmd/install/controller.go, worker.go: "failed
+		// to install <role> service: %w").
+		die("failed to install %s service: Init already exists: %s", role, "/etc/systemd/system/k0s"+st.Installed+".service")
 	}
 	if st.Installed != "" && st.Installed != role {
 		_ = os.Remove(rooted("/etc/systemd/system/k0s" + st.Installed + ".service"))
@@ -462,7 +466,7 @@ func cmdInstall(args []string) {
 func cmdRun(role string, args []string) {
 	spec := map[string]bool{"token-file": true, "labels": true, "kubelet-extra-args": true}
 	if role == "controller" {
-		for k, v := range map[string]bool{"config": true, "enable-worker": false, "no-taints": false} {
+		for k, v := range map[string]bool{"config": true, "enable-worker": false, "no-taints": false, "disable-components": true} {
 			spec[k] = v
 		}
 	}

@@ -172,13 +172,62 @@ func pinVersion(t *testing.T, bin, version string) {
 		assert.Equal(t, keys(want), keys(got), "the fields of k0s status -o json")
 		for k, v := range want {
 			switch k {
-			case "Pid", "PPid", "Args":
-				// The process: the fake's own.
+			case "Pid", "Args":
+				// The process: the fake's own (PPid: k0s never sets it, 0).
 				assert.IsType(t, v, got[k], k)
 			default:
 				assert.Equal(t, v, got[k], k)
 			}
 		}
+	})
+	t.Run("a controller k0s install wrote and k0s start started", func(t *testing.T) {
+		// Captured for v1.35.3 (hK's by-hand run under systemd): the unit, status, and the
+		// answers of install, start and stop around it.
+		want, err := os.ReadFile(filepath.Join("testdata", version, "status-controller-generic.json"))
+		if os.IsNotExist(err) {
+			t.Skip("not captured for " + version)
+		}
+		require.NoError(t, err)
+		var capStatus map[string]any
+		require.NoError(t, json.Unmarshal(want, &capStatus))
+		args := capStatus["Args"].([]any)
+		gdir := t.TempDir()
+		grun := func(args ...string) (string, string, int) { return fakeRun(t, bin, version, gdir, args...) }
+		cfg := filepath.Join(gdir, "root", "etc/k0s/k0s.yaml")
+		require.NoError(t, os.MkdirAll(filepath.Dir(cfg), 0o755))
+		require.NoError(t, os.WriteFile(cfg, []byte(capture(t, "config-validate-role-default.yaml")), 0o600))
+		var flags []string
+		for _, a := range args[2:] {
+			flags = append(flags, a.(string))
+		}
+		// The module's order (installArgs); k0s writes the unit's flags sorted by name.
+		out, errOut, code := grun(append([]string{"install", "controller", "--data-dir=/var/lib/k0s", "--config=/etc/k0s/k0s.yaml"}, flags[2:]...)...)
+		require.Equal(t, 0, code, errOut)
+		assert.Empty(t, out)
+		_, errOut, code = grun("install", "controller", "--data-dir=/var/lib/k0s", "--config=/etc/k0s/k0s.yaml")
+		assert.Equal(t, 1, code)
+		assert.Equal(t, capture(t, "install-installed.stderr"), errOut)
+		out, errOut, code = grun("start")
+		require.Equal(t, 0, code, errOut)
+		assert.Empty(t, out+errOut, "k0s start prints nothing")
+		_, errOut, code = grun("start")
+		assert.Equal(t, 1, code)
+		assert.Equal(t, capture(t, "start-running.stderr"), errOut)
+
+		out, _, code = grun("status", "-o", "json")
+		require.Equal(t, 0, code)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &got))
+		assert.Equal(t, keys(capStatus), keys(got), "the fields of k0s status -o json")
+		for _, k := range []string{"Version", "PPid", "Role", "SysInit", "StubFile", "Output", "Workloads", "SingleNode", "WorkerToAPIConnectionStatus", "Args"} {
+			assert.Equal(t, capStatus[k], got[k], k)
+		}
+		out, errOut, code = grun("stop")
+		require.Equal(t, 0, code, errOut)
+		assert.Empty(t, out+errOut, "k0s stop prints nothing")
+		_, errOut, code = grun("stop")
+		assert.Equal(t, 1, code)
+		assert.Equal(t, capture(t, "stop-stopped.stderr"), errOut)
 	})
 	t.Run("status of a running controller+worker", func(t *testing.T) {
 		// Captured for v1.34.10 only (the v1.35.3 captures predate this one).

@@ -70,8 +70,8 @@ func TestRollingRestartDrainsThroughTheKubeconfigBootstrapWrote(t *testing.T) {
 		file  string // where the kubeconfig is, under HOME
 		extra []string
 	}{
-		"default cluster name": {".kube/k0s.conf", nil},
-		"k0s_cluster_name":     {".kube/lab.conf", []string{"-e", "k0s_cluster_name=lab"}},
+		"default cluster name":             {".kube/k0s.conf", nil},
+		"k0s_cluster_name":                 {".kube/lab.conf", []string{"-e", "k0s_cluster_name=lab"}},
 		"a ~ path in k0s_admin_kubeconfig": {"admin/cluster.conf", []string{"-e", "k0s_admin_kubeconfig=~/admin/cluster.conf"}},
 	} {
 		t.Run(name, func(t *testing.T) {
