@@ -129,10 +129,15 @@
         chmod 0755 "$out/activate" "$out/init" "$out/bin/switch-to-configuration"
       '';
 
+      # The guest system of a systemd guest (system-systemd.nix: units and a switch that
+      # restarts them, and its closure registration); the busybox guest's is toplevel's.
+      systemdSystem = name: vm: import ./system-systemd.nix { inherit name vm mkDerivation str; };
+      systemOf = name: vm: if vm.guest == "systemd" then (systemdSystem name vm).toplevel else toplevel name vm;
+
       runner = name: vm0:
         let
           vm = defaults // vm0;
-          sys = toplevel name vm;
+          sys = systemOf name vm;
           tap = "vm-${name}";
           multiQueue = vm.vcpu > 1;
           socket = "${name}.sock";
@@ -160,7 +165,9 @@
 
           cmdline = join " " ([
             "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1" "tsc=reliable"
-          ] ++ (if sd != null then sd.cmdline else [
+          ] ++ (if sd != null then sd.cmdline ++ [
+            "bo.system=${sys}" "regInfo=${(systemdSystem name vm).registration}"
+          ] else [
             "init=${sys}/init"
             "bo.ip=${vm.ip}/${prefix}" "bo.gw=${gateway}" "bo.hostname=${name}"
           ]) ++ (if mounted == [ ] || sd != null then [ ] else [
@@ -261,7 +268,7 @@
             config = {
               _module.boLabEvalCost = evalCost;
               networking.hostName = name;
-              system.build.toplevel = toplevel name vm;
+              system.build.toplevel = systemOf name vm;
               microvm = {
                 hypervisor = "qemu";
                 inherit (vm) vcpu mem;
