@@ -1,4 +1,7 @@
 """Unit tests of plugins/filter/microvm.py (python3 -m unittest, no pytest needed)."""
+import base64
+import hashlib
+import hmac
 import importlib.util
 import os
 import unittest
@@ -115,6 +118,62 @@ class VolumeSpecsTest(unittest.TestCase):
         self.assertEqual(microvm.microvm_volume_specs(["w1", "cp1"], HOSTVARS), [
             {"name": "w1", "volumes": [{"path": "var.img", "size": 512, "fs_type": "ext4", "label": "var"}]},
             {"name": "cp1", "volumes": []}])
+
+
+
+KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILzVF8jrrHDJdJY7rm/5Eo5Q6WQIVWf06/R0C8sWHf12"
+KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDM5mvkBW0x8w9Plnl0k9p4avEIF1+EjA41YcB0mXNbT"
+INSTALLED = [{"vms": {"cp1": {"ssh_host_key": {"public_key": KEY_A + " root@cp1", "fingerprint": "x"}},
+                      "w1": {"ssh_host_key": {"public_key": "", "fingerprint": ""}}}},
+             {"skipped": True}]
+
+
+class KnownHostsTest(unittest.TestCase):
+    def keys(self, key=KEY_A):
+        return [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1", "cp1"], "key": key}]
+
+    def test_host_keys_name_the_address_and_the_inventory_name_and_skip_keys_not_made_yet(self):
+        self.assertEqual(microvm.microvm_host_keys(INSTALLED, HOSTVARS),
+                         [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1", "cp1"], "key": KEY_A}])
+
+    def test_a_port_other_than_22_is_written_as_ssh_looks_it_up(self):
+        hv = dict(HOSTVARS, cp1=dict(HOSTVARS["cp1"], ansible_port=2222))
+        self.assertEqual(microvm.microvm_host_keys(INSTALLED, hv)[0]["names"], ["[10.0.0.1]:2222", "[cp1]:2222"])
+
+    def test_an_empty_file_gets_one_line_per_vm(self):
+        r = microvm.microvm_known_hosts("", self.keys())
+        self.assertEqual(r["content"], "10.0.0.1,cp1 " + KEY_A + "\n")
+        self.assertEqual((r["rewrite"], r["added"], r["conflicts"]), (True, ["cp1"], []))
+
+    def test_other_lines_stay_byte_for_byte_and_a_known_key_changes_nothing(self):
+        other = "# mine\r\nexample.org ssh-rsa AAAAB3Nza  comment\n@cert-authority *.x ssh-ed25519 AAAA\nlast-line-no-newline " + KEY_B
+        r = microvm.microvm_known_hosts(other, self.keys())
+        self.assertEqual(r["content"], other + "\n10.0.0.1,cp1 " + KEY_A + "\n")
+        again = microvm.microvm_known_hosts(r["content"], self.keys())
+        self.assertEqual((again["rewrite"], again["content"]), (False, r["content"]))
+
+    def test_a_changed_key_is_a_conflict_naming_both_fingerprints_and_nothing_is_written(self):
+        text = "10.0.0.1 " + KEY_B + "\nother " + KEY_B + "\n"
+        r = microvm.microvm_known_hosts(text, self.keys())
+        self.assertEqual(r["content"], text)
+        self.assertFalse(r["rewrite"])
+        self.assertEqual([(c["name"], c["line"], c["known"], c["new"]) for c in r["conflicts"]],
+                         [("10.0.0.1", 1, microvm._fingerprint(KEY_B), microvm._fingerprint(KEY_A))])
+        msg = microvm.microvm_known_hosts_conflicts(r["conflicts"], "/k")
+        self.assertIn(microvm._fingerprint(KEY_B), msg[0])
+        self.assertIn(microvm._fingerprint(KEY_A), msg[0])
+
+    def test_a_hashed_name_with_another_key_is_a_conflict_too(self):
+        salt = base64.b64encode(b"0123456789abcdefghij").decode()
+        mac = base64.b64encode(hmac.new(b"0123456789abcdefghij", b"10.0.0.1", hashlib.sha1).digest()).decode()
+        r = microvm.microvm_known_hosts("|1|%s|%s %s\n" % (salt, mac, KEY_B), self.keys())
+        self.assertEqual(len(r["conflicts"]), 1)
+
+    def test_replace_takes_only_the_vms_names_off_the_old_lines(self):
+        text = "10.0.0.1,keep.me " + KEY_B + "\ncp1 " + KEY_B + "\nother " + KEY_B + "\n"
+        r = microvm.microvm_known_hosts(text, self.keys(), replace=True)
+        self.assertEqual(r["content"], "keep.me " + KEY_B + "\nother " + KEY_B + "\n10.0.0.1,cp1 " + KEY_A + "\n")
+        self.assertEqual((r["replaced"], r["added"], r["conflicts"]), (["cp1"], [], []))
 
 
 if __name__ == "__main__":
