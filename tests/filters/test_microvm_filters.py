@@ -3,13 +3,19 @@ import base64
 import hashlib
 import hmac
 import importlib.util
+import multiprocessing
 import os
+import stat
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("microvm", os.path.join(HERE, "..", "..", "plugins", "filter", "microvm.py"))
 microvm = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(microvm)
+spec = importlib.util.spec_from_file_location("known_hosts", os.path.join(HERE, "..", "..", "plugins", "plugin_utils", "known_hosts.py"))
+known_hosts = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(known_hosts)
 
 HOSTVARS = {
     "hv1": {}, "hv2": {},
@@ -176,9 +182,6 @@ class KnownHostsTest(unittest.TestCase):
         self.assertEqual((r["replaced"], r["added"], r["conflicts"]), (["cp1"], [], []))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class OrphansTest(unittest.TestCase):
     def test_a_vm_on_a_hypervisor_that_the_inventory_does_not_name_is_an_orphan(self):
@@ -192,3 +195,67 @@ class OrphansTest(unittest.TestCase):
     def test_a_vm_of_the_inventory_on_another_hypervisor_is_an_orphan_where_it_is_not_declared(self):
         infos = {"hv2": {"host": {"vms_present": ["cp1", "cp2"]}}}
         self.assertEqual(microvm.microvm_orphans(infos, HOSTVARS, GROUPS), {"hv2": ["cp1"]})
+
+
+def _deploy(path, n, barrier):
+    """One deploy writing VM n's key (a child process of KnownHostsFileTest)."""
+    keys = [{"vm": "vm%d" % n, "host": "hv1", "names": ["10.0.1.%d" % n], "key": KEY_A}]
+    barrier.wait()
+    known_hosts.update(path, lambda text: microvm.microvm_known_hosts(text, keys))
+
+
+class KnownHostsFileTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.path = os.path.join(self.dir, "known_hosts")
+
+    def test_concurrent_deploys_keep_every_line(self):
+        # Without the lock, most runs lose lines: each process reads the file before the
+        # others have written it.
+        n = 12
+        with open(self.path, "w") as f:
+            f.write("other " + KEY_B + "\n")
+        barrier = multiprocessing.Barrier(n)
+        procs = [multiprocessing.Process(target=_deploy, args=(self.path, i, barrier)) for i in range(n)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+            self.assertEqual(p.exitcode, 0)
+        with open(self.path) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "other " + KEY_B)
+        self.assertEqual(sorted(lines[1:]), sorted("10.0.1.%d %s" % (i, KEY_A) for i in range(n)))
+        self.assertEqual(os.listdir(self.dir), ["known_hosts"], "no temp file or lock file is left")
+
+    def test_a_new_file_is_0644_an_existing_one_keeps_its_mode_and_check_writes_nothing(self):
+        keys = [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1"], "key": KEY_A}]
+        compute = lambda text: microvm.microvm_known_hosts(text, keys)  # noqa: E731
+        r = known_hosts.update(self.path, compute, check=True)
+        self.assertEqual((r["rewrite"], r["written"], os.path.exists(self.path)), (True, False, False))
+        r = known_hosts.update(self.path, compute)
+        self.assertEqual((r["written"], stat.S_IMODE(os.stat(self.path).st_mode)), (True, 0o644))
+        os.chmod(self.path, 0o600)
+        keys.append({"vm": "w1", "host": "hv1", "names": ["10.0.0.3"], "key": KEY_B})
+        r = known_hosts.update(self.path, compute)
+        self.assertEqual((r["written"], stat.S_IMODE(os.stat(self.path).st_mode)), (True, 0o600))
+        r = known_hosts.update(self.path, compute)
+        self.assertEqual((r["rewrite"], r["written"]), (False, False))
+
+    def test_a_conflict_writes_nothing_and_a_symlink_is_followed(self):
+        real = os.path.join(self.dir, "real")
+        with open(real, "w") as f:
+            f.write("10.0.0.1 " + KEY_B + "\n")
+        os.symlink("real", self.path)
+        keys = [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1"], "key": KEY_A}]
+        r = known_hosts.update(self.path, lambda text: microvm.microvm_known_hosts(text, keys))
+        self.assertEqual((len(r["conflicts"]), r["written"]), (1, False))
+        r = known_hosts.update(self.path, lambda text: microvm.microvm_known_hosts(text, keys, replace=True))
+        self.assertTrue(r["written"])
+        self.assertTrue(os.path.islink(self.path))
+        with open(real) as f:
+            self.assertEqual(f.read(), "10.0.0.1 " + KEY_A + "\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
