@@ -173,7 +173,12 @@
           # bin/virtiofsd-run, run by microvm-virtiofsd@<vm> (Type=notify, NotifyAccess=all,
           # as root, in the VM directory): qemu 7.2's virtiofsd once per share, each socket in
           # group kvm so that qemu (user microvm) can connect; READY=1 once every socket is
-          # there (the sender stays a moment, so systemd can tell which unit it belongs to);
+          # there and listening (the sender stays a moment, so systemd can tell which unit it
+          # belongs to). "There" is not enough: qemu 7.2's virtiofsd binds the socket (root's
+          # group), then chowns it to --socket-group, then listens (fv_create_listen_socket,
+          # tools/virtiofsd/fuse_virtio.c), so a qemu started on the bare socket can get EACCES
+          # or ECONNREFUSED and exit; a listening socket (flag __SO_ACCEPTCON, 00010000, in
+          # /proc/net/unix) has its group already;
           # the first daemon to exit ends the others and the unit (Restart=always), as
           # supervisord's programs do not outlive it. The relative source etc is made first,
           # as guest.nix's binScripts.virtiofsd-run mkBefore does (virtiofsd refuses a missing
@@ -190,15 +195,16 @@
               -o source="$(realpath ${quote s.source})" -o cache=auto &
             pids+=($!)
             '') shares)}
+            listening() { awk -v p="$1" '$4 == "00010000" && $8 == p { f = 1 } END { exit !f }' /proc/net/unix; }
             for sock in ${join " " (map (s: quote s.socket) shares)}; do
               for _ in $(seq 1 300); do
-                [ -S "$sock" ] && break
+                [ -S "$sock" ] && listening "$sock" && break
                 for p in "''${pids[@]}"; do
                   kill -0 "$p" 2>/dev/null || { echo "virtiofsd-run: a virtiofsd exited before $sock was there" >&2; kill "''${pids[@]}" 2>/dev/null; exit 1; }
                 done
                 sleep 0.1
               done
-              [ -S "$sock" ] || { echo "virtiofsd-run: no socket $sock after 30 s" >&2; kill "''${pids[@]}" 2>/dev/null; exit 1; }
+              [ -S "$sock" ] && listening "$sock" || { echo "virtiofsd-run: no listening socket $sock after 30 s" >&2; kill "''${pids[@]}" 2>/dev/null; exit 1; }
             done
             if [ -n "''${NOTIFY_SOCKET:-}" ]; then
               case $NOTIFY_SOCKET in
