@@ -74,8 +74,9 @@ func TestAWXJobTemplates(t *testing.T) {
 		assert.Equal(t, vm, strings.TrimSpace(lab.SSH(t, vm, "hostname")), "the deploy job started %s", vm)
 		// The template sets microvm_known_hosts "" (docs/awx.md "Host keys"): the keys are made
 		// on the hypervisors and the job's output names each fingerprint; no file is written.
+		// (ansible-runner's job events name a role's task without its role.)
 		hv := lab.VMs[vm].Host
-		r, _ := deploy.Task(t, "bo.microvm.microvm_deploy : Install the VMs' NixOS configurations on their hypervisors", hv).Result["vms"].(map[string]any)
+		r, _ := deploy.Task(t, "Install the VMs' NixOS configurations on their hypervisors", hv).Result["vms"].(map[string]any)
 		v, _ := r[vm].(map[string]any)
 		key, _ := v["ssh_host_key"].(map[string]any)
 		fp := strings.Fields(lab.HV(t, hv, "ssh-keygen -lf /var/lib/microvms/"+vm+"/etc/ssh/ssh_host_ed25519_key.pub"))
