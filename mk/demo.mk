@@ -7,6 +7,9 @@ demo: build ## set up, bring up the lab, deploy the example VMs, show their stat
 	tests/lab/lab up
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/deploy-microvms.yaml -e microvm_require_kvm=false
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/status-microvms.yaml
+	# The guests over SSH with StrictHostKeyChecking=yes: their host keys are the ones the
+	# deploy made on the hypervisors and wrote to known_hosts beside the inventory.
+	ansible -i $(LAB_INVENTORY) microvms -m ansible.builtin.raw -a 'cat /etc/hostname'
 	@echo
 	@echo "The lab keeps running: the VMs answer SSH (tests/lab/lab ssh k0s-cp1)."
 	@echo "Run any playbook against it: ansible-playbook -i $(LAB_INVENTORY) playbooks/<name>.yaml -e microvm_require_kvm=false"

@@ -15,7 +15,8 @@ import (
 
 // managed are the entries of a VM directory that microvm.nix (and this package) make and
 // that hold no data: removing a VM always removes them. Everything else (volume images,
-// share sources) is data and is kept unless purge is set.
+// share sources, the persistent etc with the VM's SSH host keys) is data and is kept unless
+// purge is set.
 var managed = map[string]bool{"current": true, "booted": true, "flake": true, "old": true, "new": true}
 
 // leftover reports whether an entry is a temp file of an interrupted atomic write.
@@ -100,7 +101,7 @@ func (in *Installer) absent(ctx context.Context, req Request, name string, st sy
 	}
 	r.Current, r.Booted = "", ""
 	if len(r.Kept) > 0 {
-		r.Msg = fmt.Sprintf("kept %s in %s (volume data); purge: true deletes them", strings.Join(r.Kept, ", "), vm.Dir)
+		r.Msg = fmt.Sprintf("kept %s in %s (volume images, share sources, the persistent etc: the VM's data and SSH identity); purge: true deletes them", strings.Join(r.Kept, ", "), vm.Dir)
 	}
 	err = runSteps(ctx, steps, req.Check, r, before)
 	r.before, r.after = before.String(), after.String()

@@ -10,6 +10,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import hashlib
+import hmac
 import re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -277,6 +280,117 @@ def microvm_orphans(infos, hostvars, groups, vm_group="microvms"):
     return out
 
 
+def _fingerprint(key):
+    """SHA256 fingerprint of a known_hosts key ("ssh-ed25519 AAAA..."), as ssh-keygen -l prints it."""
+    try:
+        blob = base64.b64decode(key.split()[1].encode("ascii"), validate=True)
+    except (IndexError, ValueError):
+        return "(unreadable key)"
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
+def _hashed_match(pattern, name):
+    """A hashed known_hosts name |1|salt|hash (ssh-keygen -H) names name (HMAC-SHA1, sshd(8))."""
+    try:
+        _, _, salt, digest = pattern.split("|")
+        mac = hmac.new(base64.b64decode(salt), name.encode("utf-8"), hashlib.sha1).digest()
+        return hmac.compare_digest(mac, base64.b64decode(digest))
+    except (ValueError, TypeError):
+        return False
+
+
+def microvm_host_keys(installed, hostvars):
+    """The VMs' SSH host keys from microvm_install results (one per hypervisor, skipped ones
+    ignored): [{vm, host, names, key}] with names as ssh looks them up in known_hosts
+    (ansible_host, and the inventory name when it differs; [name]:port off port 22). A VM
+    whose key is still to be made (check mode) has none yet and is left out."""
+    out = []
+    for res in installed or []:
+        if not isinstance(res, dict):
+            continue
+        for vm, info in sorted((res.get("vms") or {}).items()):
+            key = ((info or {}).get("ssh_host_key") or {}).get("public_key") or ""
+            if not key:
+                continue
+            port = _get(hostvars, vm, "ansible_port", None) or _get(hostvars, vm, "ansible_ssh_port", None)
+            names = []
+            for n in (_get(hostvars, vm, "ansible_host", vm), vm):
+                n = str(n)
+                if port and int(port) != 22:
+                    n = "[%s]:%d" % (n, int(port))
+                if n not in names:
+                    names.append(n)
+            out.append({"vm": vm, "host": _get(hostvars, vm, "microvm_host", ""), "names": names,
+                        "key": " ".join(key.split()[:2])})
+    return out
+
+
+def microvm_known_hosts(text, keys, replace=False):
+    """Puts the VMs' host keys (microvm_host_keys) into known_hosts text.
+
+    Every line that is not about a VM's names stays byte for byte (comments, other hosts,
+    hashed names, @cert-authority and @revoked lines). A VM whose names are all on lines
+    with its key is left alone; one with a name on no line gets a line "names key". A line
+    that has a VM's name with another key is a conflict: reported with both fingerprints
+    and kept, unless replace, which takes that name off the line (the line goes when no
+    name is left) and adds the VM's line. Returns {content, rewrite (content differs), added, replaced,
+    conflicts: [{vm, host, name, line, known, new}]}."""
+    text = text or ""
+    lines = text.splitlines(True)
+    wanted = {}
+    for k in keys:
+        for n in k["names"]:
+            wanted[n] = k
+    conflicts, replaced, drop_names = [], set(), {}
+    have = set()  # (vm, name) already on a line with the VM's key
+    for i, line in enumerate(lines):
+        fields = line.split()
+        if not fields or fields[0].startswith("#") or fields[0].startswith("@") or len(fields) < 3:
+            continue
+        patterns = fields[0].split(",")
+        key = fields[1] + " " + fields[2]
+        for pat in patterns:
+            for n, k in wanted.items():
+                if not (pat == n or (pat.startswith("|1|") and _hashed_match(pat, n))):
+                    continue
+                if key == k["key"]:
+                    have.add((k["vm"], n))
+                    continue
+                conflicts.append({"vm": k["vm"], "host": k["host"], "name": n, "line": i + 1,
+                                  "known": _fingerprint(key), "new": _fingerprint(k["key"])})
+                drop_names.setdefault(i, set()).add(pat)
+    out, added = [], []
+    for i, line in enumerate(lines):
+        if replace and i in drop_names:
+            fields = line.split(None, 1)
+            left = [p for p in fields[0].split(",") if p not in drop_names[i]]
+            for c in conflicts:
+                if c["line"] == i + 1:
+                    replaced.add(c["vm"])
+            if not left:
+                continue
+            line = ",".join(left) + line[len(fields[0]):]
+        out.append(line)
+    if replace or not conflicts:
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        for k in keys:
+            missing = [n for n in k["names"] if (k["vm"], n) not in have]
+            if missing:
+                out.append("%s %s\n" % (",".join(missing), k["key"]))
+                if k["vm"] not in replaced:
+                    added.append(k["vm"])
+    content = "".join(out)
+    return {"content": content, "rewrite": content != text, "added": sorted(set(added)),
+            "replaced": sorted(replaced), "conflicts": [] if replace else conflicts}
+
+
+def microvm_known_hosts_conflicts(conflicts, path):
+    """One message line per changed key, naming both fingerprints."""
+    return ["%s (%s) on %s: %s line %d has %s, the VM's host key on its hypervisor is %s" % (
+        c["vm"], c["name"], c["host"] or "its hypervisor", path, c["line"], c["known"], c["new"]) for c in conflicts]
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -291,4 +405,7 @@ class FilterModule(object):
             "microvm_status_table": microvm_status_table,
             "microvm_addresses": microvm_addresses,
             "microvm_orphans": microvm_orphans,
+            "microvm_host_keys": microvm_host_keys,
+            "microvm_known_hosts": microvm_known_hosts,
+            "microvm_known_hosts_conflicts": microvm_known_hosts_conflicts,
         }

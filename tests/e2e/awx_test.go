@@ -72,7 +72,19 @@ func TestAWXJobTemplates(t *testing.T) {
 	ok(deploy)
 	for _, vm := range vms {
 		assert.Equal(t, vm, strings.TrimSpace(lab.SSH(t, vm, "hostname")), "the deploy job started %s", vm)
+		// The template sets microvm_known_hosts "" (docs/awx.md "Host keys"): the keys are made
+		// on the hypervisors and the job's output names each fingerprint; no file is written.
+		// (ansible-runner's job events name a role's task without its role.)
+		hv := lab.VMs[vm].Host
+		r, _ := deploy.Task(t, "Install the VMs' NixOS configurations on their hypervisors", hv).Result["vms"].(map[string]any)
+		v, _ := r[vm].(map[string]any)
+		key, _ := v["ssh_host_key"].(map[string]any)
+		fp := strings.Fields(lab.HV(t, hv, "ssh-keygen -lf /var/lib/microvms/"+vm+"/etc/ssh/ssh_host_ed25519_key.pub"))
+		require.GreaterOrEqual(t, len(fp), 2)
+		assert.Equal(t, fp[1], key["fingerprint"], "the deploy job's output names %s's host key", vm)
 	}
+	_, err := os.Stat(filepath.Join(deploy.Dir, "inventory", "known_hosts"))
+	assert.True(t, os.IsNotExist(err), "the deploy job writes no known_hosts beside its inventory: %v", err)
 	again := lab.RunJob(t, tmpl("microvm deploy"), Launch{}, site)
 	ok(again)
 	assert.Zero(t, again.Recap().Changed(), "a second deploy job changes nothing")
@@ -205,7 +217,9 @@ func TestAWXJobTemplates(t *testing.T) {
 	for _, vm := range vms {
 		assert.Equal(t, "inactive", active(vm))
 		left := strings.Fields(lab.HV(t, lab.VMs[vm].Host, "ls /var/lib/microvms/"+vm+" 2>/dev/null || true"))
-		assert.ElementsMatch(t, []string{"ceph.img", "var.img"}, left, "destroy keeps %s's volumes and nothing else", vm)
+		// etc: the persistent /etc with the SSH host key, data as the volumes are (so a
+		// redeploy is the same machine to SSH).
+		assert.ElementsMatch(t, []string{"ceph.img", "etc", "var.img"}, left, "destroy keeps %s's volumes and persistent /etc and nothing else", vm)
 	}
 }
 

@@ -203,13 +203,15 @@ func TestInstall(t *testing.T) {
 			assert.Equal(t, "/var/lib/microvms/"+vm+"/current\n", l.HV(t, hv, "readlink /nix/var/nix/gcroots/microvm/"+vm))
 			assert.Equal(t, "active\n"+pid, l.HV(t, hv, "systemctl is-active "+unit+"; systemctl show -p MainPID --value "+unit))
 
-			// Stopped, every VM goes; the volume images stay.
+			// Stopped, every VM goes; the volume images stay, and so does the persistent etc
+			// that bin/virtiofsd-run made at the start (the guest keeps its SSH host key there).
 			l.stop(t, hv, vm)
 			_, res = l.checkThenRun(t, ctrl, removeTask, Vars{"install_state": "absent"})
 			r = vmResult(t, res.Task(t, removeTask, hv), vm)
 			assert.Equal(t, true, r["changed"])
-			assert.ElementsMatch(t, []any{"data.img", "var.img"}, r["kept"])
-			assert.Equal(t, "data.img\nvar.img\n", l.HV(t, hv, "ls /var/lib/microvms/"+vm))
+			assert.ElementsMatch(t, []any{"data.img", "etc", "var.img"}, r["kept"])
+			assert.Contains(t, r["msg"], "kept data.img, etc, var.img in")
+			assert.Equal(t, "data.img\netc\nvar.img\n", l.HV(t, hv, "ls /var/lib/microvms/"+vm))
 			for h, vms := range l.byHV {
 				for _, v := range vms {
 					assert.Equal(t, "gone\n", l.HV(t, h, "ls /nix/var/nix/gcroots/microvm/*"+v+" 2>/dev/null || echo gone"), "no GC root of %s is left", v)

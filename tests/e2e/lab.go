@@ -213,7 +213,45 @@ func (l *Env) HV(t testing.TB, hv, cmd string) string {
 	if err != nil {
 		t.Fatalf("on %s: %v", hv, err)
 	}
+	l.forgetRemovedVMs(t, cmd)
 	return out
+}
+
+// KnownHosts is the known_hosts file beside the lab inventory: the deploy writes the VMs'
+// host keys there (microvm_known_hosts' default) and the inventory checks them strictly.
+func (l *Env) KnownHosts() string { return filepath.Join(filepath.Dir(l.Inventory), "known_hosts") }
+
+// forgetRemovedVMs takes the known_hosts lines of the VMs whose directory cmd removed
+// (`rm -rf /var/lib/microvms/<vm>`, how tests reset a VM) off the lab's known_hosts, as
+// `ssh-keygen -R` would: the VM's host key went with its directory, so its next deploy
+// makes a new identity, which the deploy would rightly refuse as a changed key.
+func (l *Env) forgetRemovedVMs(t testing.TB, cmd string) {
+	t.Helper()
+	if !strings.Contains(cmd, "rm -rf") {
+		return
+	}
+	for name, vm := range l.VMs {
+		dir := "/var/lib/microvms/" + name
+		i := strings.Index(cmd, dir)
+		if i < 0 || (i+len(dir) < len(cmd) && !strings.ContainsRune(" ;'\"/", rune(cmd[i+len(dir)]))) {
+			continue
+		}
+		l.ForgetHostKey(t, name, vm.IP)
+	}
+}
+
+// ForgetHostKey removes the lines of names from the lab's known_hosts (ssh-keygen -R).
+func (l *Env) ForgetHostKey(t testing.TB, names ...string) {
+	t.Helper()
+	if _, err := os.Stat(l.KnownHosts()); err != nil {
+		return
+	}
+	for _, n := range names {
+		if out, err := exec.Command("ssh-keygen", "-R", n, "-f", l.KnownHosts()).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen -R %s -f %s: %v: %s", n, l.KnownHosts(), err, out)
+		}
+	}
+	_ = os.Remove(l.KnownHosts() + ".old")
 }
 
 // SSH runs cmd on a VM (or any host by inventory name) as root and returns its

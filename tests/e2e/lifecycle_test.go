@@ -154,7 +154,9 @@ func TestLifecyclePlaybooks(t *testing.T) {
 			for _, vm := range vms {
 				assert.Equal(t, "inactive", active(vm))
 				left := strings.Fields(lab.HV(t, lab.VMs[vm].Host, "ls /var/lib/microvms/"+vm+" 2>/dev/null || true"))
-				assert.ElementsMatch(t, []string{"ceph.img", "var.img"}, left, "destroy keeps %s's volumes and nothing else", vm)
+				// etc: the persistent /etc with the SSH host key, data as the volumes are (so a
+				// redeploy is the same machine to SSH).
+				assert.ElementsMatch(t, []string{"ceph.img", "etc", "var.img"}, left, "destroy keeps %s's volumes and persistent /etc and nothing else", vm)
 			}
 		})
 	}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -58,6 +59,12 @@ func TestSystemdGuest(t *testing.T) {
 	assert.Equal(t, "active\n", lab.HV(t, hv, "systemctl is-active "+virtiofsd+"; true"), "%s serves the guest's root", virtiofsd)
 	assert.Equal(t, runner+"\n", lab.HV(t, hv, "readlink /var/lib/microvms/"+vm+"/booted"))
 
+	// The host key sshd made at the first boot is in the persistent /etc (the VM directory's
+	// etc over a second virtiofs share, persist-etc, with a virtiofsd of its own) and is the
+	// one the guest presents after every restart.
+	hostKey := strings.TrimSpace(lab.HV(t, hv, "cut -d' ' -f1,2 /var/lib/microvms/"+vm+"/etc/ssh/ssh_host_ed25519_key.pub"))
+	require.Equal(t, hostKey, presentedKey(t, lab, vm), "the guest presents the host key of its persistent /etc")
+
 	// The user's playbooks stop and restart it cleanly, with each controller, on the lab's
 	// default hypervisor semantics (71beea00: a bare stop kills): restart-microvms.yaml, then
 	// stop-microvms.yaml and start-microvms.yaml, each `--limit <vm>` against the lab
@@ -75,6 +82,7 @@ func TestSystemdGuest(t *testing.T) {
 		require.NotEqual(t, prev, boot, "%s rebooted the guest", how)
 		requireCleanBoot(t, lab, vm, prev, true)
 		assert.Equal(t, "active\n", lab.HV(t, hv, "systemctl is-active "+virtiofsd+"; true"))
+		assert.Equal(t, hostKey, presentedKey(t, lab, vm), "the same host key after %s", how)
 	}
 	for _, ctrl := range lab.Controllers() {
 		t.Run("controller "+ctrl+" restart-microvms.yaml", func(t *testing.T) {
@@ -213,4 +221,19 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// presentedKey is the "ssh-ed25519 AAAA..." host key vm presents (ssh-keyscan from this
+// machine to the lab address).
+func presentedKey(t *testing.T, lab *Env, vm string) string {
+	t.Helper()
+	out, err := exec.Command("ssh-keyscan", "-T", "30", "-t", "ed25519", lab.VMs[vm].IP).Output()
+	require.NoError(t, err, "ssh-keyscan %s", vm)
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && !strings.HasPrefix(line, "#") {
+			return f[1] + " " + f[2]
+		}
+	}
+	t.Fatalf("ssh-keyscan %s: no key in %q", vm, out)
+	return ""
 }

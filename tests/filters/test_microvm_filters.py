@@ -1,12 +1,21 @@
 """Unit tests of plugins/filter/microvm.py (python3 -m unittest, no pytest needed)."""
+import base64
+import hashlib
+import hmac
 import importlib.util
+import multiprocessing
 import os
+import stat
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("microvm", os.path.join(HERE, "..", "..", "plugins", "filter", "microvm.py"))
 microvm = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(microvm)
+spec = importlib.util.spec_from_file_location("known_hosts", os.path.join(HERE, "..", "..", "plugins", "plugin_utils", "known_hosts.py"))
+known_hosts = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(known_hosts)
 
 HOSTVARS = {
     "hv1": {}, "hv2": {},
@@ -117,8 +126,61 @@ class VolumeSpecsTest(unittest.TestCase):
             {"name": "cp1", "volumes": []}])
 
 
-if __name__ == "__main__":
-    unittest.main()
+
+KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILzVF8jrrHDJdJY7rm/5Eo5Q6WQIVWf06/R0C8sWHf12"
+KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDM5mvkBW0x8w9Plnl0k9p4avEIF1+EjA41YcB0mXNbT"
+INSTALLED = [{"vms": {"cp1": {"ssh_host_key": {"public_key": KEY_A + " root@cp1", "fingerprint": "x"}},
+                      "w1": {"ssh_host_key": {"public_key": "", "fingerprint": ""}}}},
+             {"skipped": True}]
+
+
+class KnownHostsTest(unittest.TestCase):
+    def keys(self, key=KEY_A):
+        return [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1", "cp1"], "key": key}]
+
+    def test_host_keys_name_the_address_and_the_inventory_name_and_skip_keys_not_made_yet(self):
+        self.assertEqual(microvm.microvm_host_keys(INSTALLED, HOSTVARS),
+                         [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1", "cp1"], "key": KEY_A}])
+
+    def test_a_port_other_than_22_is_written_as_ssh_looks_it_up(self):
+        hv = dict(HOSTVARS, cp1=dict(HOSTVARS["cp1"], ansible_port=2222))
+        self.assertEqual(microvm.microvm_host_keys(INSTALLED, hv)[0]["names"], ["[10.0.0.1]:2222", "[cp1]:2222"])
+
+    def test_an_empty_file_gets_one_line_per_vm(self):
+        r = microvm.microvm_known_hosts("", self.keys())
+        self.assertEqual(r["content"], "10.0.0.1,cp1 " + KEY_A + "\n")
+        self.assertEqual((r["rewrite"], r["added"], r["conflicts"]), (True, ["cp1"], []))
+
+    def test_other_lines_stay_byte_for_byte_and_a_known_key_changes_nothing(self):
+        other = "# mine\r\nexample.org ssh-rsa AAAAB3Nza  comment\n@cert-authority *.x ssh-ed25519 AAAA\nlast-line-no-newline " + KEY_B
+        r = microvm.microvm_known_hosts(other, self.keys())
+        self.assertEqual(r["content"], other + "\n10.0.0.1,cp1 " + KEY_A + "\n")
+        again = microvm.microvm_known_hosts(r["content"], self.keys())
+        self.assertEqual((again["rewrite"], again["content"]), (False, r["content"]))
+
+    def test_a_changed_key_is_a_conflict_naming_both_fingerprints_and_nothing_is_written(self):
+        text = "10.0.0.1 " + KEY_B + "\nother " + KEY_B + "\n"
+        r = microvm.microvm_known_hosts(text, self.keys())
+        self.assertEqual(r["content"], text)
+        self.assertFalse(r["rewrite"])
+        self.assertEqual([(c["name"], c["line"], c["known"], c["new"]) for c in r["conflicts"]],
+                         [("10.0.0.1", 1, microvm._fingerprint(KEY_B), microvm._fingerprint(KEY_A))])
+        msg = microvm.microvm_known_hosts_conflicts(r["conflicts"], "/k")
+        self.assertIn(microvm._fingerprint(KEY_B), msg[0])
+        self.assertIn(microvm._fingerprint(KEY_A), msg[0])
+
+    def test_a_hashed_name_with_another_key_is_a_conflict_too(self):
+        salt = base64.b64encode(b"0123456789abcdefghij").decode()
+        mac = base64.b64encode(hmac.new(b"0123456789abcdefghij", b"10.0.0.1", hashlib.sha1).digest()).decode()
+        r = microvm.microvm_known_hosts("|1|%s|%s %s\n" % (salt, mac, KEY_B), self.keys())
+        self.assertEqual(len(r["conflicts"]), 1)
+
+    def test_replace_takes_only_the_vms_names_off_the_old_lines(self):
+        text = "10.0.0.1,keep.me " + KEY_B + "\ncp1 " + KEY_B + "\nother " + KEY_B + "\n"
+        r = microvm.microvm_known_hosts(text, self.keys(), replace=True)
+        self.assertEqual(r["content"], "keep.me " + KEY_B + "\nother " + KEY_B + "\n10.0.0.1,cp1 " + KEY_A + "\n")
+        self.assertEqual((r["replaced"], r["added"], r["conflicts"]), (["cp1"], [], []))
+
 
 
 class OrphansTest(unittest.TestCase):
@@ -133,3 +195,67 @@ class OrphansTest(unittest.TestCase):
     def test_a_vm_of_the_inventory_on_another_hypervisor_is_an_orphan_where_it_is_not_declared(self):
         infos = {"hv2": {"host": {"vms_present": ["cp1", "cp2"]}}}
         self.assertEqual(microvm.microvm_orphans(infos, HOSTVARS, GROUPS), {"hv2": ["cp1"]})
+
+
+def _deploy(path, n, barrier):
+    """One deploy writing VM n's key (a child process of KnownHostsFileTest)."""
+    keys = [{"vm": "vm%d" % n, "host": "hv1", "names": ["10.0.1.%d" % n], "key": KEY_A}]
+    barrier.wait()
+    known_hosts.update(path, lambda text: microvm.microvm_known_hosts(text, keys))
+
+
+class KnownHostsFileTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.path = os.path.join(self.dir, "known_hosts")
+
+    def test_concurrent_deploys_keep_every_line(self):
+        # Without the lock, most runs lose lines: each process reads the file before the
+        # others have written it.
+        n = 12
+        with open(self.path, "w") as f:
+            f.write("other " + KEY_B + "\n")
+        barrier = multiprocessing.Barrier(n)
+        procs = [multiprocessing.Process(target=_deploy, args=(self.path, i, barrier)) for i in range(n)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+            self.assertEqual(p.exitcode, 0)
+        with open(self.path) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "other " + KEY_B)
+        self.assertEqual(sorted(lines[1:]), sorted("10.0.1.%d %s" % (i, KEY_A) for i in range(n)))
+        self.assertEqual(os.listdir(self.dir), ["known_hosts"], "no temp file or lock file is left")
+
+    def test_a_new_file_is_0644_an_existing_one_keeps_its_mode_and_check_writes_nothing(self):
+        keys = [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1"], "key": KEY_A}]
+        compute = lambda text: microvm.microvm_known_hosts(text, keys)  # noqa: E731
+        r = known_hosts.update(self.path, compute, check=True)
+        self.assertEqual((r["rewrite"], r["written"], os.path.exists(self.path)), (True, False, False))
+        r = known_hosts.update(self.path, compute)
+        self.assertEqual((r["written"], stat.S_IMODE(os.stat(self.path).st_mode)), (True, 0o644))
+        os.chmod(self.path, 0o600)
+        keys.append({"vm": "w1", "host": "hv1", "names": ["10.0.0.3"], "key": KEY_B})
+        r = known_hosts.update(self.path, compute)
+        self.assertEqual((r["written"], stat.S_IMODE(os.stat(self.path).st_mode)), (True, 0o600))
+        r = known_hosts.update(self.path, compute)
+        self.assertEqual((r["rewrite"], r["written"]), (False, False))
+
+    def test_a_conflict_writes_nothing_and_a_symlink_is_followed(self):
+        real = os.path.join(self.dir, "real")
+        with open(real, "w") as f:
+            f.write("10.0.0.1 " + KEY_B + "\n")
+        os.symlink("real", self.path)
+        keys = [{"vm": "cp1", "host": "hv1", "names": ["10.0.0.1"], "key": KEY_A}]
+        r = known_hosts.update(self.path, lambda text: microvm.microvm_known_hosts(text, keys))
+        self.assertEqual((len(r["conflicts"]), r["written"]), (1, False))
+        r = known_hosts.update(self.path, lambda text: microvm.microvm_known_hosts(text, keys, replace=True))
+        self.assertTrue(r["written"])
+        self.assertTrue(os.path.islink(self.path))
+        with open(real) as f:
+            self.assertEqual(f.read(), "10.0.0.1 " + KEY_A + "\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

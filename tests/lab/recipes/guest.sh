@@ -46,18 +46,20 @@ for a in $("$r/bin/busybox" --list-full); do
 done
 
 # Modules in load order (virtio first, then net, block, 9p for the shared
-# store, ext4 for volumes), deduplicated.
+# store, virtiofs for the persistent /etc, ext4 for volumes), deduplicated.
 : >"$r/etc/modules.order"
-for m in virtio_mmio virtio_net virtio_blk 9pnet_virtio 9p ext4; do
+for m in virtio_mmio virtio_net virtio_blk 9pnet_virtio 9p virtiofs ext4; do
   modprobe -d "$work/k" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do
   cp "$ko" "$r/lib/modules/"
   basename "$ko" >>"$r/etc/modules.order"
 done
 
-# dropbear and the libraries it links (glibc >= 2.34 has nss_files built in).
+# dropbear, dropbearkey and dropbearconvert (the host key from the persistent /etc is in
+# OpenSSH's format) and the libraries they link (glibc >= 2.34 has nss_files built in).
 cp /usr/sbin/dropbear "$r/usr/sbin/dropbear"
-ldd /usr/sbin/dropbear | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
+cp /usr/bin/dropbearkey /usr/bin/dropbearconvert "$r/usr/bin/"
+ldd /usr/sbin/dropbear /usr/bin/dropbearkey /usr/bin/dropbearconvert | sort -u | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
   mkdir -p "$r$(dirname "$lib")"
   cp -L "$lib" "$r$lib"
 done

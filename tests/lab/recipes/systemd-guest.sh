@@ -43,12 +43,15 @@ chroot "$r" systemctl enable systemd-networkd.service systemd-network-generator.
 chroot "$r" systemctl mask getty@tty1.service serial-getty@ttyS0.service apt-daily.timer \
   apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
   systemd-networkd-wait-online.service >/dev/null
-# An ed25519 host key only, made at boot if missing (RSA keygen takes minutes under TCG).
+# An ed25519 host key only, in the persistent /etc (/persist/etc, the VM directory's etc
+# over virtiofs: guest.nix's services.openssh.hostKeys), made at boot if missing as sshd
+# makes missing keys (microvm_install ssh_host_key makes it on the hypervisor beforehand;
+# RSA keygen takes minutes under TCG).
 mkdir -p "$r/etc/systemd/system/ssh.service.d"
 cat >"$r/etc/systemd/system/ssh.service.d/bo-lab-host-keys.conf" <<'EOC'
 [Service]
 ExecStartPre=
-ExecStartPre=/bin/sh -c 'test -e /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
+ExecStartPre=/bin/sh -c 'test -e /persist/etc/ssh/ssh_host_ed25519_key || { mkdir -p -m 0755 /persist/etc/ssh && ssh-keygen -q -t ed25519 -N "" -f /persist/etc/ssh/ssh_host_ed25519_key; }'
 ExecStartPre=/usr/sbin/sshd -t
 EOC
 # A persistent journal on /var (the VM's volume), as a NixOS guest with /var on a volume
@@ -62,7 +65,7 @@ printf '[Journal]\nStorage=persistent\n' >"$r/etc/systemd/journald.conf.d/bo-lab
 # and a systemd --user manager for root) and pam_motd (update-motd's scripts): over 5 s per
 # login on a busy machine, so commands over SSH timed out in the banner exchange. The lab
 # logs in with its key as root; nothing the tests check goes through PAM.
-printf 'UsePAM no\n' >"$r/etc/ssh/sshd_config.d/bo-lab.conf"
+printf 'UsePAM no\nHostKey /persist/etc/ssh/ssh_host_ed25519_key\n' >"$r/etc/ssh/sshd_config.d/bo-lab.conf"
 # nix in the guest, as a NixOS guest has it (Debian's nix-bin 2.8, root's local store on the
 # hypervisor's /nix/store, shared read-only over 9p, tag ro-store, as microvm.nix shares it by
 # default): the database is the overlay's (fresh every boot) and knows the booted system once

@@ -163,6 +163,68 @@
             then import ./guest-systemd.nix { inherit name vm gateway prefix quote guestDir; }
             else null;
 
+          # virtiofs shares, as guest.nix declares them (persist-etc: the VM directory's etc,
+          # the guest's persistent /etc with its SSH host key, on every lab VM) plus the
+          # systemd guest's root. One virtiofsd per share, each with its own socket
+          # <hostName>-virtiofs-<tag>.sock, as microvm.nix's bin/virtiofsd-run starts one
+          # supervisord program per share (lib/runner.nix, lib/runners/qemu.nix at 71beea00).
+          shares = (if sd != null then sd.shares else [ ]) ++ [
+            { tag = "persist-etc"; source = "etc"; socket = "${name}-virtiofs-persist-etc.sock"; }
+          ];
+          shareArgs = builtins.concatLists (builtins.genList (i: let s = builtins.elemAt shares i; in [
+            "-chardev" "socket,id=fs${str (i + 1)},path=${s.socket}"
+            "-device" "vhost-user-fs-device,chardev=fs${str (i + 1)},tag=${s.tag}"
+          ]) (builtins.length shares));
+          # bin/virtiofsd-run, run by microvm-virtiofsd@<vm> (Type=notify, NotifyAccess=all,
+          # as root, in the VM directory): qemu 7.2's virtiofsd once per share, each socket in
+          # group kvm so that qemu (user microvm) can connect; READY=1 once every socket is
+          # there and listening (the sender stays a moment, so systemd can tell which unit it
+          # belongs to). "There" is not enough: qemu 7.2's virtiofsd binds the socket (root's
+          # group), then chowns it to --socket-group, then listens (fv_create_listen_socket,
+          # tools/virtiofsd/fuse_virtio.c), so a qemu started on the bare socket can get EACCES
+          # or ECONNREFUSED and exit; a listening socket (flag __SO_ACCEPTCON, 00010000, in
+          # /proc/net/unix) has its group already;
+          # the first daemon to exit ends the others and the unit (Restart=always), as
+          # supervisord's programs do not outlive it. The relative source etc is made first,
+          # as guest.nix's binScripts.virtiofsd-run mkBefore does (virtiofsd refuses a missing
+          # directory).
+          virtiofsdRun = ''
+            #!/bin/bash
+            set -eou pipefail
+            mkdir -p etc
+            pids=()
+            trap 'kill "''${pids[@]}" 2>/dev/null || true' TERM INT
+            ${join "" (map (s: ''
+            rm -f ${quote s.socket}
+            /usr/lib/qemu/virtiofsd --socket-path=${quote s.socket} --socket-group=kvm \
+              -o source="$(realpath ${quote s.source})" -o cache=auto &
+            pids+=($!)
+            '') shares)}
+            listening() { awk -v p="$1" '$4 == "00010000" && $8 == p { f = 1 } END { exit !f }' /proc/net/unix; }
+            for sock in ${join " " (map (s: quote s.socket) shares)}; do
+              for _ in $(seq 1 300); do
+                [ -S "$sock" ] && listening "$sock" && break
+                for p in "''${pids[@]}"; do
+                  kill -0 "$p" 2>/dev/null || { echo "virtiofsd-run: a virtiofsd exited before $sock was there" >&2; kill "''${pids[@]}" 2>/dev/null; exit 1; }
+                done
+                sleep 0.1
+              done
+              [ -S "$sock" ] && listening "$sock" || { echo "virtiofsd-run: no listening socket $sock after 30 s" >&2; kill "''${pids[@]}" 2>/dev/null; exit 1; }
+            done
+            if [ -n "''${NOTIFY_SOCKET:-}" ]; then
+              case $NOTIFY_SOCKET in
+              @*) to=ABSTRACT-SENDTO:''${NOTIFY_SOCKET#@} ;;
+              *) to=UNIX-SENDTO:$NOTIFY_SOCKET ;;
+              esac
+              (printf 'READY=1'; sleep 1) | socat -u - "$to"
+            fi
+            rc=0
+            wait -n "''${pids[@]}" || rc=$?
+            kill "''${pids[@]}" 2>/dev/null || true
+            wait || true
+            exit "$rc"
+          '';
+
           cmdline = join " " ([
             "console=ttyS0" "reboot=t" "panic=-1" "quiet" "8250.nr_uarts=1" "tsc=reliable"
           ] ++ (if sd != null then sd.cmdline ++ [
@@ -176,7 +238,9 @@
 
           qemuArgs = [
             qemu "-name" name
-            "-M" (if sd != null then sd.machine else "microvm,acpi=on")
+            # memory-backend: vhost-user-fs needs the guest's memory in a shared memfd
+            # (lib/runners/qemu.nix: memory-backend-memfd share=on with virtiofs shares).
+            "-M" "microvm,acpi=on,memory-backend=mem"
             "-m" (str vm.mem) "-smp" (str vm.vcpu)
             "-nodefaults" "-no-user-config" "-display" "none"
             "-no-reboot"
@@ -187,7 +251,9 @@
             "-qmp" "unix:${socket},server,nowait"
             "-fsdev" "local,id=fs0,path=/nix/store,security_model=none,readonly=on"
             "-device" "virtio-9p-device,fsdev=fs0,mount_tag=ro-store"
-          ] ++ (if sd != null then sd.qemuArgs else [ ]) ++ builtins.concatMap (v: [
+            "-object" "memory-backend-memfd,id=mem,size=${str vm.mem}M,share=on"
+            "-global" "virtio-mmio.force-legacy=false"
+          ] ++ shareArgs ++ (if sd != null then sd.qemuArgs else [ ]) ++ builtins.concatMap (v: [
             "-drive" "id=vd${v.letter},format=raw,file=${v.path},if=none,aio=threads,discard=unmap"
             "-device" "virtio-blk-device,drive=vd${v.letter}"
           ]) vols ++ [
@@ -221,12 +287,11 @@
             ip link set ${quote tap} up
           '';
 
-          # Only for a systemd guest (so busybox guests' runners stay as they were).
-          virtiofsInstall = if sd == null then "" else "\n" + ''
-            printf '%s' "$virtiofsdRun" >"$out/bin/virtiofsd-run"
-            mkdir -p "$out/share/microvm/virtiofs/guest-root"
-            printf '%s\n' "$virtiofsShare" >"$out/share/microvm/virtiofs/guest-root/socket"
-            printf '/opt/bo-lab/guest-root\n' >"$out/share/microvm/virtiofs/guest-root/source"'';
+          virtiofsInstall = "\n" + ''
+            printf '%s' "$virtiofsdRun" >"$out/bin/virtiofsd-run"'' + join "" (map (s: "\n" + ''
+            mkdir -p "$out/share/microvm/virtiofs/${s.tag}"
+            printf '%s\n' ${quote s.socket} >"$out/share/microvm/virtiofs/${s.tag}/socket"
+            printf '%s\n' ${quote s.source} >"$out/share/microvm/virtiofs/${s.tag}/source"'') shares);
 
           tapDown = ''
             #!/bin/bash
@@ -240,7 +305,8 @@
           vmName = name;
           tapInterfaces = tap + "\n";
           tapFlags = "vnet_hdr\n" + (if multiQueue then "multi_queue\n" else "");
-        } // (if sd != null then { virtiofsdRun = sd.virtiofsdRun; virtiofsShare = sd.share; } else { })) ''
+          inherit virtiofsdRun;
+        }) ''
           set -e
           if [ -n "$broken" ]; then
             echo "error: lab fixture: VM $vmName is marked broken (broken = true in /srv/site/vms.json); this build fails on purpose" >&2

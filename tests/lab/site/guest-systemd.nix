@@ -11,7 +11,6 @@
 { name, vm, gateway, prefix, quote, guestDir }:
 let
   share = "${name}-virtiofs-guest-root.sock"; # <hostName>-virtiofs-<tag>.sock, as upstream
-  mem = toString vm.mem;
   # What a lab microVM need not start (systemd-debug-generator masks them): under TCG each
   # unit costs about a second of the guest's one CPU (measured: systemd-analyze blame).
   # Kernel module loaders (virtio modules come from stage 1), pseudo file systems nothing
@@ -28,15 +27,13 @@ let
   ];
 in
 {
-  machine = "microvm,acpi=on,memory-backend=mem";
   initrd = "${guestDir}/initrd-systemd";
   qemuArgs = [
-    "-object" "memory-backend-memfd,id=mem,size=${mem}M,share=on"
     "-cpu" "qemu64" "-accel" "tcg,tb-size=64"
-    "-global" "virtio-mmio.force-legacy=false"
-    "-chardev" "socket,id=fs0,path=${share}"
-    "-device" "vhost-user-fs-device,chardev=fs0,tag=guest-root"
   ];
+  # Its root, besides the persist-etc share every lab VM has (flake.nix: one virtiofsd
+  # and one socket per share; the memfd memory backend is there for all of them).
+  shares = [ { tag = "guest-root"; source = "/opt/bo-lab/guest-root"; socket = share; } ];
   # systemd-network-generator reads ip= (a prefix length is accepted for the netmask).
   # systemd.machine_id= (systemd(1)): the same machine-id on every boot of this VM, so its
   # persistent journal on /var is one journal across boots (NixOS guests keep machine-id
@@ -46,31 +43,4 @@ in
     "systemd.hostname=${name}"
     "systemd.machine_id=${builtins.hashString "md5" "bo-lab-${name}"}"
   ] ++ map (u: "systemd.mask=${u}") masked;
-  inherit share;
-  # Run by microvm-virtiofsd@<vm> (Type=notify, NotifyAccess=all, as root, in the VM
-  # directory): qemu 7.2's virtiofsd, its socket group kvm so that qemu (user microvm)
-  # can connect; READY=1 once the socket is there (the sender stays a moment, so systemd
-  # can tell which unit it belongs to).
-  virtiofsdRun = ''
-    #!/bin/bash
-    set -eou pipefail
-    rm -f ${quote share}
-    /usr/lib/qemu/virtiofsd --socket-path=${quote share} --socket-group=kvm \
-      -o source=/opt/bo-lab/guest-root -o cache=auto &
-    pid=$!
-    for _ in $(seq 1 300); do
-      [ -S ${quote share} ] && break
-      kill -0 "$pid" 2>/dev/null || { echo "virtiofsd-run: virtiofsd exited" >&2; exit 1; }
-      sleep 0.1
-    done
-    [ -S ${quote share} ] || { echo "virtiofsd-run: no socket ${share} after 30 s" >&2; exit 1; }
-    if [ -n "''${NOTIFY_SOCKET:-}" ]; then
-      case $NOTIFY_SOCKET in
-      @*) to=ABSTRACT-SENDTO:''${NOTIFY_SOCKET#@} ;;
-      *) to=UNIX-SENDTO:$NOTIFY_SOCKET ;;
-      esac
-      (printf 'READY=1'; sleep 1) | socat -u - "$to"
-    fi
-    wait "$pid"
-  '';
 }
