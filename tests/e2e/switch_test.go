@@ -39,8 +39,11 @@ func TestSwitchOnTheSystemdGuest(t *testing.T) {
 	t.Cleanup(reset)
 
 	own := lab.WithVMs(t, vm)
+	// The switch reaches the guest over SSH under the lab inventory's strict checking, which
+	// reads the lab's known_hosts: the deploy writes the guest's key there (own's inventory
+	// is a directory of its own, whose default known_hosts no ssh reads).
 	vars := Vars{"microvm_require_kvm": false, "microvm_wait_timeout": 600, "microvm_job_timeout": 600,
-		"microvm_update_strategy": "switch"}
+		"microvm_update_strategy": "switch", "microvm_known_hosts": lab.KnownHosts()}
 	deploy := filepath.Join(lab.Repo, "playbooks", "deploy-microvms.yaml")
 	guest := func(cmd string) string { return strings.TrimSpace(lab.SSH(t, vm, cmd)) }
 	// The guest system of the VM's current runner, as the hypervisor has it.
