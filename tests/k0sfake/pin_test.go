@@ -194,6 +194,13 @@ func pinVersion(t *testing.T, bin, version string) {
 		args := capStatus["Args"].([]any)
 		gdir := t.TempDir()
 		grun := func(args ...string) (string, string, int) { return fakeRun(t, bin, version, gdir, args...) }
+		// refused: the command exits 1 with exactly the captured stderr.
+		refused := func(stderr string, args ...string) {
+			t.Helper()
+			_, errOut, code := grun(args...)
+			assert.Equal(t, 1, code, "%v", args)
+			assert.Equal(t, capture(t, stderr), errOut, "%v", args)
+		}
 		cfg := filepath.Join(gdir, "root", "etc/k0s/k0s.yaml")
 		require.NoError(t, os.MkdirAll(filepath.Dir(cfg), 0o755))
 		require.NoError(t, os.WriteFile(cfg, []byte(capture(t, "config-validate-role-default.yaml")), 0o600))
@@ -205,15 +212,11 @@ func pinVersion(t *testing.T, bin, version string) {
 		out, errOut, code := grun(append([]string{"install", "controller", "--data-dir=/var/lib/k0s", "--config=/etc/k0s/k0s.yaml"}, flags[2:]...)...)
 		require.Equal(t, 0, code, errOut)
 		assert.Empty(t, out)
-		_, errOut, code = grun("install", "controller", "--data-dir=/var/lib/k0s", "--config=/etc/k0s/k0s.yaml")
-		assert.Equal(t, 1, code)
-		assert.Equal(t, capture(t, "install-installed.stderr"), errOut)
+		refused("install-installed.stderr", "install", "controller", "--data-dir=/var/lib/k0s", "--config=/etc/k0s/k0s.yaml")
 		out, errOut, code = grun("start")
 		require.Equal(t, 0, code, errOut)
 		assert.Empty(t, out+errOut, "k0s start prints nothing")
-		_, errOut, code = grun("start")
-		assert.Equal(t, 1, code)
-		assert.Equal(t, capture(t, "start-running.stderr"), errOut)
+		refused("start-running.stderr", "start")
 
 		out, _, code = grun("status", "-o", "json")
 		require.Equal(t, 0, code)
@@ -226,9 +229,7 @@ func pinVersion(t *testing.T, bin, version string) {
 		out, errOut, code = grun("stop")
 		require.Equal(t, 0, code, errOut)
 		assert.Empty(t, out+errOut, "k0s stop prints nothing")
-		_, errOut, code = grun("stop")
-		assert.Equal(t, 1, code)
-		assert.Equal(t, capture(t, "stop-stopped.stderr"), errOut)
+		refused("stop-stopped.stderr", "stop")
 	})
 	t.Run("status of a running controller+worker", func(t *testing.T) {
 		// Captured for v1.34.10 only (the v1.35.3 captures predate this one).
