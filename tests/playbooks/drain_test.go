@@ -4,7 +4,6 @@ package playbooks
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -57,13 +56,10 @@ func TestRollingRestartDrainsThroughTheKubeconfigBootstrapWrote(t *testing.T) {
 	require.NoError(t, os.WriteFile(inv, []byte(drainInventory), 0o644))
 	require.NoError(t, os.WriteFile(pb, []byte(drainPlaybook), 0o644))
 	run := func(home string, extra ...string) string {
-		args := append([]string{"-i", inv, pb}, extra...)
-		cmd := exec.Command("ansible-playbook", args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "ANSIBLE_COLLECTIONS_PATH="+filepath.Join(repo(), "build/collections"),
-			"ANSIBLE_NOCOLOR=1", "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_TIMEOUT=5", "ANSIBLE_LOCAL_TEMP="+filepath.Join(home, "tmp"))
-		out, err := cmd.CombinedOutput()
+		out, err := ansiblePlaybookEnv(t, []string{"HOME=" + home, "ANSIBLE_LOCAL_TEMP=" + filepath.Join(home, "tmp")},
+			append([]string{"-i", inv, pb}, extra...)...)
 		require.Error(t, err, "the drain (or, without it, the restart on the unreachable hv1) must fail:\n%s", out)
-		return string(out)
+		return out
 	}
 
 	for name, c := range map[string]struct {

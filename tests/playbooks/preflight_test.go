@@ -20,9 +20,15 @@ func repo() string { r, _ := filepath.Abs("../.."); return r }
 
 func ansiblePlaybook(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return ansiblePlaybookEnv(t, nil, args...)
+}
+
+// ansiblePlaybookEnv is ansiblePlaybook with more environment variables (KEY=VALUE).
+func ansiblePlaybookEnv(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command("ansible-playbook", args...)
-	cmd.Env = append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+filepath.Join(repo(), "build/collections"),
-		"ANSIBLE_NOCOLOR=1", "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_TIMEOUT=5")
+	cmd.Env = append(append(os.Environ(), "ANSIBLE_COLLECTIONS_PATH="+filepath.Join(repo(), "build/collections"),
+		"ANSIBLE_NOCOLOR=1", "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_TIMEOUT=5"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
