@@ -18,7 +18,7 @@ import (
 // Units is what info needs from systemd.
 type Units interface {
 	States(ctx context.Context, units []string) (map[string]systemd.UnitState, error)
-	UnitFileExists(ctx context.Context, name string) (bool, error)
+	UnitFilesExist(ctx context.Context, names []string) (map[string]bool, error)
 }
 
 // VM is the fact set of one VM.
@@ -117,11 +117,12 @@ func Gather(ctx context.Context, h statedir.Host, units Units, opt Options) (*Fa
 		return nil, err
 	}
 	f.Host.Units = []string{}
+	files, err := units.UnitFilesExist(ctx, helperUnits)
+	if err != nil {
+		return nil, err
+	}
 	for _, u := range helperUnits {
-		ok, err := units.UnitFileExists(ctx, u)
-		if err != nil {
-			return nil, err
-		}
+		ok := files[u]
 		if u == "microvm@.service" {
 			f.Host.UnitTemplate = ok
 		}

@@ -30,8 +30,12 @@ func (f fakeUnits) States(_ context.Context, units []string) (map[string]systemd
 	return out, nil
 }
 
-func (f fakeUnits) UnitFileExists(_ context.Context, name string) (bool, error) {
-	return f.files[name], nil
+func (f fakeUnits) UnitFilesExist(_ context.Context, names []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range names {
+		out[n] = f.files[n]
+	}
+	return out, nil
 }
 
 // fixture builds a state dir with one VM in each state a hypervisor can show.

@@ -55,14 +55,17 @@ func (c *Conn) Do(ctx context.Context, verb Verb, unit string) error {
 	// Buffered: go-systemd sends the result while holding its listener lock, so an
 	// unread unbuffered channel would block the whole connection after we gave up.
 	ch := make(chan string, 1)
-	var err error
+	sd, err := c.sd(ctx)
+	if err != nil {
+		return err
+	}
 	switch verb {
 	case Start:
-		_, err = c.c.StartUnitContext(ctx, unit, "replace", ch)
+		_, err = sd.StartUnitContext(ctx, unit, "replace", ch)
 	case Stop:
-		_, err = c.c.StopUnitContext(ctx, unit, "replace", ch)
+		_, err = sd.StopUnitContext(ctx, unit, "replace", ch)
 	case Restart:
-		_, err = c.c.RestartUnitContext(ctx, unit, "replace", ch)
+		_, err = sd.RestartUnitContext(ctx, unit, "replace", ch)
 	default:
 		return fmt.Errorf("systemd: unknown job type %q for %s", verb, unit)
 	}
@@ -105,7 +108,11 @@ type Status struct {
 // Status reads a unit's properties in one call. A unit systemd cannot load is reported
 // with its LoadState ("not-found"), not as an error.
 func (c *Conn) Status(ctx context.Context, unit string) (Status, error) {
-	props, err := c.c.GetAllPropertiesContext(ctx, unit)
+	sd, err := c.sd(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	props, err := sd.GetAllPropertiesContext(ctx, unit)
 	if err != nil {
 		return Status{}, fmt.Errorf("read properties of %s: %w", unit, translate(err))
 	}
@@ -151,7 +158,11 @@ func failedCondition(v any) string {
 // Wants returns the units that unit wants, as loaded (Wants= lines and .wants/ links in
 // every unit directory, after the last daemon reload).
 func (c *Conn) Wants(ctx context.Context, unit string) ([]string, error) {
-	p, err := c.c.GetUnitPropertyContext(ctx, unit, "Wants")
+	sd, err := c.sd(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sd.GetUnitPropertyContext(ctx, unit, "Wants")
 	if err != nil {
 		return nil, fmt.Errorf("read Wants of %s: %w", unit, translate(err))
 	}
@@ -165,7 +176,11 @@ func (c *Conn) Wants(ctx context.Context, unit string) ([]string, error) {
 // Reload makes systemd re-read every unit file and .wants/ link (systemctl daemon-reload).
 // Running units are not restarted.
 func (c *Conn) Reload(ctx context.Context) error {
-	if err := c.c.ReloadContext(ctx); err != nil {
+	sd, err := c.sd(ctx)
+	if err != nil {
+		return err
+	}
+	if err := sd.ReloadContext(ctx); err != nil {
 		return fmt.Errorf("systemd daemon-reload: %w", err)
 	}
 	return nil
