@@ -55,7 +55,7 @@ func (c *Conn) Do(ctx context.Context, verb Verb, unit string) error {
 	// Buffered: go-systemd sends the result while holding its listener lock, so an
 	// unread unbuffered channel would block the whole connection after we gave up.
 	ch := make(chan string, 1)
-	sd, err := c.sd(ctx)
+	sd, err := c.sd()
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ type Status struct {
 // Status reads a unit's properties in one call. A unit systemd cannot load is reported
 // with its LoadState ("not-found"), not as an error.
 func (c *Conn) Status(ctx context.Context, unit string) (Status, error) {
-	sd, err := c.sd(ctx)
+	sd, err := c.sd()
 	if err != nil {
 		return Status{}, err
 	}
@@ -158,7 +158,7 @@ func failedCondition(v any) string {
 // Wants returns the units that unit wants, as loaded (Wants= lines and .wants/ links in
 // every unit directory, after the last daemon reload).
 func (c *Conn) Wants(ctx context.Context, unit string) ([]string, error) {
-	sd, err := c.sd(ctx)
+	sd, err := c.sd()
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (c *Conn) Wants(ctx context.Context, unit string) ([]string, error) {
 // Reload makes systemd re-read every unit file and .wants/ link (systemctl daemon-reload).
 // Running units are not restarted.
 func (c *Conn) Reload(ctx context.Context) error {
-	sd, err := c.sd(ctx)
+	sd, err := c.sd()
 	if err != nil {
 		return err
 	}

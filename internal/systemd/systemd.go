@@ -23,6 +23,13 @@ type Conn struct {
 	bus *godbus.Conn
 	mgr godbus.BusObject
 
+	// life is the context Connect was given: the go-systemd connection is opened with it, not
+	// with the context of the call that first needs it. Both libraries close a connection
+	// when the context it was opened with ends (godbus v5.1.0 conn.go newConn: "<-conn.ctx.Done();
+	// conn.Close()"; go-systemd v22.7.0 passes its context to dbus.WithContext), so a
+	// connection opened inside a job's deadline context closed when that job ended, and every
+	// later job of the run failed with "use of closed network connection".
+	life context.Context
 	once sync.Once
 	jobs *sddbus.Conn
 	jerr error
@@ -43,13 +50,13 @@ func Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd over D-Bus (is systemd running and the system bus up?): %w", err)
 	}
-	return &Conn{bus: bus, mgr: bus.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")}, nil
+	return &Conn{bus: bus, mgr: bus.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1"), life: ctx}, nil
 }
 
-// sd is the go-systemd connection, opened on first use (ctx bounds the dial).
-func (c *Conn) sd(ctx context.Context) (*sddbus.Conn, error) {
+// sd is the go-systemd connection, opened on first use with Connect's context (see life).
+func (c *Conn) sd() (*sddbus.Conn, error) {
 	c.once.Do(func() {
-		c.jobs, c.jerr = sddbus.NewSystemConnectionContext(ctx)
+		c.jobs, c.jerr = sddbus.NewSystemConnectionContext(c.life)
 		if c.jerr != nil {
 			c.jerr = fmt.Errorf("connect to systemd over D-Bus (is systemd running and the system bus up?): %w", c.jerr)
 		}
