@@ -6,7 +6,8 @@ package systemd
 import (
 	"context"
 	"fmt"
-	"path"
+	"os"
+	"path/filepath"
 	"sync"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -122,30 +123,35 @@ func (c *Conn) States(ctx context.Context, units []string) (map[string]UnitState
 	return out, nil
 }
 
-// UnitFilesExist reports, for each name, whether systemd has a unit file by that name (e.g.
-// a template such as "microvm@.service"), in one call: systemd reads every unit file's state
-// per call, so one call with all names costs about half of one call per name (4.2 ms against
-// 7.6 ms for four names on a lab hypervisor, median of 40).
+// UnitFilesExist reports, for each name, whether a unit file by that name (e.g. a template
+// such as "microvm@.service") is in one of the directories systemd loads units from: its
+// Manager's UnitPath property, read in one call, then one lstat per directory and name. A
+// masked unit (a link to /dev/null) counts as present, as it did when this asked systemd's
+// ListUnitFilesByPatterns, which reads every unit file's state on each call: 4.2 ms for four
+// names on an idle lab hypervisor, against well under one for the property (median of 40).
 func (c *Conn) UnitFilesExist(ctx context.Context, names []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(names))
 	if len(names) == 0 {
 		return out, nil
 	}
-	// ListUnitFilesByPatterns(in as states, in as patterns, out a(ss) files): path and
-	// enablement state; no states means every state.
-	var files []struct{ Path, State string }
-	if err := c.call(ctx, "ListUnitFilesByPatterns", &files, []string{}, names); err != nil {
-		return nil, fmt.Errorf("list unit files %v: %w", names, err)
+	var dirs []string
+	if err := c.mgr.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.systemd1.Manager", "UnitPath").Store(&dirs); err != nil {
+		return nil, fmt.Errorf("read systemd's unit path: %w", err)
 	}
 	for _, n := range names {
-		out[n] = false
-	}
-	for _, f := range files {
-		if _, asked := out[path.Base(f.Path)]; asked {
-			out[path.Base(f.Path)] = true
-		}
+		out[n] = unitFileIn(dirs, n)
 	}
 	return out, nil
+}
+
+// unitFileIn reports whether a file (or link) named name is in one of dirs.
+func unitFileIn(dirs []string, name string) bool {
+	for _, d := range dirs {
+		if _, err := os.Lstat(filepath.Join(d, name)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // MicroVMUnit is the unit of VM name on a microvm.nix host.
