@@ -118,4 +118,10 @@ func TestTheInstalledCollectionRunsAndDocumentsItsModules(t *testing.T) {
 		assert.Contains(t, doc, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/"+m+".yml"), "ansible-doc bo.microvm.%s", m)
 		assert.Contains(t, doc, "EXAMPLES", "ansible-doc bo.microvm.%s", m)
 	}
+	// The action without a module (it runs on the controller) is documented by a module file
+	// of its name, as ansible.builtin.debug is.
+	doc = run(t, env, "ansible-doc", "bo.microvm.microvm_known_hosts")
+	assert.Contains(t, doc, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/microvm_known_hosts.py"))
+	assert.Contains(t, doc, "StrictHostKeyChecking=yes")
+	assert.Contains(t, doc, "EXAMPLES")
 }
