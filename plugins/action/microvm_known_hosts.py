@@ -40,7 +40,16 @@ class ActionModule(ActionBase):
         keys = args.get("keys") or []
         if not isinstance(keys, list):
             raise AnsibleActionFail("keys must be a list (bo.microvm.microvm_host_keys)")
-        replace = boolean(args.get("replace", False), strict=True)
+        for i, k in enumerate(keys):
+            if not (isinstance(k, dict) and k.get("vm") and isinstance(k.get("names"), list) and k["names"]
+                    and len(str(k.get("key", "")).split()) == 2):
+                raise AnsibleActionFail("keys[%d] must be a dict with vm, names (a non-empty list) and key ('type base64'), "
+                                        "as the filter bo.microvm.microvm_host_keys makes them; got %r" % (i, k))
+        keys = [dict(k, host=k.get("host") or "") for k in keys]
+        try:
+            replace = boolean(args.get("replace", False), strict=True)
+        except TypeError as e:
+            raise AnsibleActionFail("replace: %s" % e)
         try:
             res = update(path, lambda text: microvm_known_hosts(text, keys, replace), check=self._task.check_mode)
         except (IOError, OSError, UnicodeDecodeError) as e:
