@@ -36,18 +36,24 @@ else
 build: binaries docs $(COLLECTIONS)/ansible_collections/bo/microvm ## module binaries for every arch, docs, the collections path
 endif
 
-# One multi-call binary per architecture holds every module (modules/main.go, internal/multicall);
-# beside it its sha256 (the fast path's cache key, so nothing is hashed per task on the
-# controller) and one link per module, NAME_linux_ARCH, which ansible-core's plain path runs
-# and so passes "bo.microvm.NAME_linux_ARCH" as _ansible_module_name.
+# One multi-call binary per architecture holds every module (modules/main.go, internal/multicall),
+# in plugins/modules/.bin/ with its sha256 beside it (the fast path's cache key, so nothing is
+# hashed per task on the controller), and one link per module, plugins/modules/NAME_linux_ARCH,
+# which ansible-core's plain path runs and so passes "bo.microvm.NAME_linux_ARCH" as
+# _ansible_module_name. The binary sits in a dot directory because ansible-doc -l lists every
+# file of plugins/modules that is not a link, a dot file or a doc file (ansible/ansible c9ac477e,
+# lib/ansible/plugins/list.py _list_plugins_from_paths), and warned about the binary's
+# "documentation formatting error"; the links it skips as aliases.
 BINARY := bo_microvm
-binaries: $(foreach a,$(ARCHES),plugins/modules/$(BINARY)_linux_$(a))
+BINDIR := plugins/modules/.bin
+binaries: $(foreach a,$(ARCHES),$(BINDIR)/$(BINARY)_linux_$(a))
 
-plugins/modules/$(BINARY)_linux_%: FORCE
+$(BINDIR)/$(BINARY)_linux_%: FORCE
+	@mkdir -p $(BINDIR)
 	GOARCH=$* $(GOBUILD) -o $@ ./modules
-	@sha256sum $@ | sed 's, .*/,  ,' > plugins/modules/.$(BINARY)_linux_$*.sha256
-	@rm -f $$(ls plugins/modules/*_linux_$* | grep -v '/$(BINARY)_linux_$*$$'); \
-	for m in $(MODULES); do ln -s $(BINARY)_linux_$* plugins/modules/$${m}_linux_$*; done
+	@sha256sum $@ | sed 's, .*/,  ,' > $@.sha256
+	@rm -f plugins/modules/*_linux_$* plugins/modules/.$(BINARY)_linux_$*.sha256; \
+	for m in $(MODULES); do ln -s .bin/$(BINARY)_linux_$* plugins/modules/$${m}_linux_$*; done
 
 FORCE:
 
@@ -55,7 +61,7 @@ FORCE:
 # resolve are all generated from modules/<name>; `make docs-check` fails when they are stale.
 docs: binaries ## regenerate plugins/modules/<name>.yml, plugins/action/<name>.py, plugins/modules/<name>
 	@for m in $(MODULES); do \
-	  ./plugins/modules/$(BINARY)_linux_$$($(GO) env GOARCH) --ansible-doc $$m > plugins/modules/$$m.yml.tmp && mv plugins/modules/$$m.yml.tmp plugins/modules/$$m.yml; \
+	  ./$(BINDIR)/$(BINARY)_linux_$$($(GO) env GOARCH) --ansible-doc $$m > plugins/modules/$$m.yml.tmp && mv plugins/modules/$$m.yml.tmp plugins/modules/$$m.yml; \
 	  sed "s/@NAME@/$$m/g" mk/templates/action.py > plugins/action/$$m.py; \
 	  sed "s/@NAME@/$$m/g" mk/templates/placeholder.sh > plugins/modules/$$m; chmod 0755 plugins/modules/$$m; \
 	done
@@ -102,6 +108,6 @@ import-graph: ## the import graph of internal/, modules/ and files/ (project pac
 	@$(GO) test -count=1 -run '^TestTheImportGraphKeepsTheLayers$$' ./modules
 
 clean:
-	rm -rf build plugins/modules/*_linux_* plugins/modules/.$(BINARY)_linux_*.sha256
+	rm -rf build $(BINDIR) plugins/modules/*_linux_* plugins/modules/.$(BINARY)_linux_*.sha256
 
 -include mk/*.mk

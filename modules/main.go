@@ -1,5 +1,5 @@
 // Command bo_microvm is every bo.microvm module in one binary per architecture
-// (plugins/modules/bo_microvm_linux_<goarch>): the module that runs is the one ansible-core
+// (plugins/modules/.bin/bo_microvm_linux_<goarch>): the module that runs is the one ansible-core
 // names in _ansible_module_name (see internal/multicall). To add a module, add its package
 // under modules/ (a main.go that registers its spec, a doc.yml with its prose) and one import
 // line here.

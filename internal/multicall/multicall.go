@@ -1,5 +1,5 @@
 // Package multicall is the one binary that holds every bo.microvm module (one per
-// architecture, plugins/modules/bo_microvm_linux_<goarch>). Each module package registers
+// architecture, plugins/modules/.bin/bo_microvm_linux_<goarch>). Each module package registers
 // itself with Register from an init function; modules/main.go imports every module package,
 // one line each, and calls Main.
 //
@@ -10,7 +10,7 @@
 // file named by its one command-line argument (lib/ansible/executor/module_common.py:
 // _is_binary, module_style 'binary': no wrapper, the file transferred as is). The fast path
 // passes "bo.microvm.NAME"; the plain path runs the per-module link
-// plugins/modules/NAME_linux_GOARCH -> bo_microvm_linux_GOARCH and so passes
+// plugins/modules/NAME_linux_GOARCH -> .bin/bo_microvm_linux_GOARCH and so passes
 // "bo.microvm.NAME_linux_GOARCH". The arch suffix is ignored.
 package multicall
 

@@ -1,7 +1,8 @@
 # The bo.microvm Ansible collection, built from this repository (src = the flake root):
 #   $out/ansible_collections/bo/microvm/   the installed collection (put $out on
 #                                          ANSIBLE_COLLECTIONS_PATH), with the module
-#                                          binaries plugins/modules/<name>_linux_{amd64,arm64}
+#                                          binary plugins/modules/.bin/bo_microvm_linux_{amd64,arm64}
+#                                          and its links plugins/modules/<name>_linux_{amd64,arm64}
 #   $out/dist/bo-microvm-<version>.tar.gz  the galaxy tarball (ansible-galaxy collection build)
 {
   lib,
@@ -27,7 +28,8 @@ buildGoModule {
       in
       rel != "build"
       && !(lib.hasSuffix ".tar.gz" rel)
-      && !(builtins.match "plugins/modules/.*_linux_.*" rel != null);
+      && !(builtins.match "plugins/modules/.*_linux_.*" rel != null)
+      && !(builtins.match "plugins/modules/\\.bin(/.*)?" rel != null);
   };
 
   # Hash of `go mod vendor` for go.mod/go.sum and the packages the modules import.
@@ -44,12 +46,13 @@ buildGoModule {
     runHook preBuild
     for arch in amd64 arm64; do
       bin=bo_microvm_linux_$arch
+      mkdir -p plugins/modules/.bin
       CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
-        go build -trimpath -tags nethttpomithttp2 -ldflags "-s -w" -o "plugins/modules/$bin" ./modules
-      (cd plugins/modules && sha256sum "$bin" > ".$bin.sha256")
+        go build -trimpath -tags nethttpomithttp2 -ldflags "-s -w" -o "plugins/modules/.bin/$bin" ./modules
+      (cd plugins/modules/.bin && sha256sum "$bin" > "$bin.sha256")
       for main in modules/*/main.go; do
         name=$(basename "$(dirname "$main")")
-        ln -sfn "$bin" "plugins/modules/''${name}_linux_$arch"
+        ln -sfn ".bin/$bin" "plugins/modules/''${name}_linux_$arch"
       done
     done
     runHook postBuild

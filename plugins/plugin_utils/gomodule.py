@@ -4,9 +4,9 @@
 """Action plugin base for bo.microvm's Go binary modules.
 
 Every module is in one static binary per target architecture,
-plugins/modules/bo_microvm_linux_<goarch> (a multi-call binary: the module that runs is
-the one named by the ``_ansible_module_name`` argument), with its sha256, computed when
-it was built, beside it in plugins/modules/.bo_microvm_linux_<goarch>.sha256, and one
+plugins/modules/.bin/bo_microvm_linux_<goarch> (a multi-call binary: the module that runs
+is the one named by the ``_ansible_module_name`` argument), with its sha256, computed when
+it was built, beside it in plugins/modules/.bin/bo_microvm_linux_<goarch>.sha256, and one
 link per module, plugins/modules/<name>_linux_<goarch>, for ansible-core's plain path.
 Two ways to run it:
 
@@ -240,12 +240,12 @@ class GoModuleAction(ActionBase):
     @staticmethod
     def _binaries():
         """{goarch: (local path, sha256)} of the multi-call binaries, sha256 as built."""
-        here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "modules")
+        here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "modules", ".bin")
         out = {}
         for goarch in UNAMES:
             path = os.path.join(here, "%s_linux_%s" % (BINARY, goarch))
             try:
-                out[goarch] = (path, _read_sum(os.path.join(here, ".%s_linux_%s.sha256" % (BINARY, goarch))))
+                out[goarch] = (path, _read_sum(path + ".sha256"))
             except (IOError, OSError, IndexError):
                 continue
         return out

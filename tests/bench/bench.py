@@ -164,9 +164,9 @@ def tarball():
 
 def sizes():
     out = []
-    d = os.path.join(REPO, "plugins", "modules")
+    d = os.path.join(REPO, "plugins", "modules", ".bin")
     for f in sorted(os.listdir(d)):
-        if "_linux_" in f and not os.path.islink(os.path.join(d, f)) and not f.startswith("."):
+        if "_linux_" in f and not f.endswith(".sha256"):
             data = open(os.path.join(d, f), "rb").read()
             out.append((f, len(data), len(gzip.compress(data, 6))))
     return out

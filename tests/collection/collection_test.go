@@ -66,16 +66,16 @@ func TestTheTarballHoldsBinariesAndDocsButNoSources(t *testing.T) {
 		assert.Contains(t, entries, want)
 	}
 	for _, arch := range []string{"amd64", "arm64"} {
-		bin := "plugins/modules/bo_microvm_linux_" + arch
+		bin := "plugins/modules/.bin/bo_microvm_linux_" + arch
 		if assert.Contains(t, entries, bin) {
 			assert.Equal(t, int64(0o755), entries[bin].Mode&0o777, "the binary stays executable")
 		}
-		assert.Contains(t, entries, "plugins/modules/.bo_microvm_linux_"+arch+".sha256", "its build-time sha256 ships beside it")
+		assert.Contains(t, entries, bin+".sha256", "its build-time sha256 ships beside it")
 		for _, m := range modules(t) {
 			link := "plugins/modules/" + m + "_linux_" + arch
 			if assert.Contains(t, entries, link) {
 				assert.Equal(t, byte(tar.TypeSymlink), entries[link].Typeflag, "%s links to the one binary", link)
-				assert.Equal(t, "bo_microvm_linux_"+arch, entries[link].Linkname)
+				assert.Equal(t, ".bin/bo_microvm_linux_"+arch, entries[link].Linkname)
 			}
 		}
 	}
@@ -106,7 +106,7 @@ func TestTheInstalledCollectionRunsAndDocumentsItsModules(t *testing.T) {
 	out := run(t, env, "ansible-playbook", "-i", "localhost,", "-c", "local", pb)
 	assert.Contains(t, out, "ok=2")
 	assert.Contains(t, out, "failed=0")
-	// The plain path runs the installed link, NAME_linux_ARCH -> bo_microvm_linux_ARCH.
+	// The plain path runs the installed link, NAME_linux_ARCH -> .bin/bo_microvm_linux_ARCH.
 	out = run(t, env, "ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "bo_microvm_fast_path=false", "-vvv", pb)
 	assert.Contains(t, out, "ok=2")
 	assert.Contains(t, out, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/ping_linux_"))
@@ -118,6 +118,15 @@ func TestTheInstalledCollectionRunsAndDocumentsItsModules(t *testing.T) {
 		assert.Contains(t, doc, filepath.Join(dir, "ansible_collections/bo/microvm/plugins/modules/"+m+".yml"), "ansible-doc bo.microvm.%s", m)
 		assert.Contains(t, doc, "EXAMPLES", "ansible-doc bo.microvm.%s", m)
 	}
+	// ansible-doc -l lists every module and nothing else, without a warning (it lists each file
+	// of plugins/modules but links, dot files and doc files: the binary is in .bin/).
+	list := run(t, env, "ansible-doc", "-l", "bo.microvm")
+	assert.NotContains(t, list, "WARNING", "ansible-doc -l bo.microvm")
+	var listed []string
+	for _, l := range strings.Split(strings.TrimSpace(list), "\n") {
+		listed = append(listed, strings.TrimPrefix(strings.Fields(l)[0], "bo.microvm."))
+	}
+	assert.ElementsMatch(t, append(modules(t), "microvm_known_hosts"), listed, "ansible-doc -l bo.microvm:\n%s", list)
 	// The action without a module (it runs on the controller) is documented by a module file
 	// of its name, as ansible.builtin.debug is.
 	doc = run(t, env, "ansible-doc", "bo.microvm.microvm_known_hosts")

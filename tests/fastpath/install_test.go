@@ -29,10 +29,10 @@ import (
 // built is the binary of this machine's architecture and its sha256 as make wrote it.
 func built(t *testing.T) (data []byte, sha string) {
 	t.Helper()
-	dir := filepath.Join(repoDir(), "plugins", "modules")
-	data, err := os.ReadFile(filepath.Join(dir, "bo_microvm_linux_"+runtime.GOARCH))
+	bin := filepath.Join(repoDir(), "plugins", "modules", ".bin", "bo_microvm_linux_"+runtime.GOARCH)
+	data, err := os.ReadFile(bin)
 	require.NoError(t, err, "make build first")
-	s, err := os.ReadFile(filepath.Join(dir, ".bo_microvm_linux_"+runtime.GOARCH+".sha256"))
+	s, err := os.ReadFile(bin + ".sha256")
 	require.NoError(t, err)
 	return data, strings.Fields(string(s))[0]
 }
