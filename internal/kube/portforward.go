@@ -52,9 +52,11 @@ func (c *Client) PortForward(ctx context.Context, namespace, name string, port i
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
-	var conn net.Conn
-	switch u.Scheme {
-	case "https":
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("kubeconfig server %q: scheme must be https or http", c.Server)
+	}
+	conn, err := c.dialThroughProxy(ctx, &u, host)
+	if err == nil && u.Scheme == "https" {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if t, ok := c.HTTP.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
 			cfg = t.TLSClientConfig.Clone()
@@ -63,13 +65,11 @@ func (c *Client) PortForward(ctx context.Context, namespace, name string, port i
 		if cfg.ServerName == "" {
 			cfg.ServerName = u.Hostname()
 		}
-		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second}, Config: cfg}
-		conn, err = d.DialContext(ctx, "tcp", host)
-	case "http":
-		var d net.Dialer
-		conn, err = d.DialContext(ctx, "tcp", host)
-	default:
-		return nil, fmt.Errorf("kubeconfig server %q: scheme must be https or http", c.Server)
+		tc := tls.Client(conn, cfg)
+		if err = tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+		}
+		conn = tc
 	}
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to pod %s/%s: %w", namespace, name, err)
@@ -333,3 +333,79 @@ func (w *wsConn) RemoteAddr() net.Addr               { return w.conn.RemoteAddr(
 func (w *wsConn) SetDeadline(t time.Time) error      { return w.conn.SetDeadline(t) }
 func (w *wsConn) SetReadDeadline(t time.Time) error  { return w.conn.SetReadDeadline(t) }
 func (w *wsConn) SetWriteDeadline(t time.Time) error { return w.conn.SetWriteDeadline(t) }
+
+// dialThroughProxy opens the TCP connection to the API server at host: directly, or through
+// the HTTP(S) proxy the client's transport names for u (the kubeconfig's client clones
+// http.DefaultTransport, whose Proxy is http.ProxyFromEnvironment: HTTPS_PROXY, HTTP_PROXY,
+// NO_PROXY), with a CONNECT tunnel as net/http does for its own requests. So a port-forward
+// takes the same way as every other request of the module, as client-go's does (k8s.io/client-go
+// v0.35.3 transport/websocket/roundtripper.go: the dialer's Proxy is the config's Proxy, else
+// ProxyFromEnvironment). Only http and https proxies: any other scheme is refused by name.
+func (c *Client) dialThroughProxy(ctx context.Context, u *url.URL, host string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	var proxy *url.URL
+	if t, ok := c.HTTP.Transport.(*http.Transport); ok && t.Proxy != nil {
+		p, err := t.Proxy(&http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}})
+		if err != nil {
+			return nil, fmt.Errorf("proxy for %s: %w", u.Host, err)
+		}
+		proxy = p
+	}
+	if proxy == nil {
+		return d.DialContext(ctx, "tcp", host)
+	}
+	name := proxy.Redacted()
+	paddr := proxy.Host
+	if proxy.Port() == "" {
+		paddr = net.JoinHostPort(proxy.Hostname(), map[string]string{"http": "80", "https": "443"}[proxy.Scheme])
+	}
+	var conn net.Conn
+	var err error
+	switch proxy.Scheme {
+	case "http":
+		conn, err = d.DialContext(ctx, "tcp", paddr)
+	case "https":
+		td := tls.Dialer{NetDialer: d, Config: &tls.Config{MinVersion: tls.VersionTLS12, ServerName: proxy.Hostname()}}
+		conn, err = td.DialContext(ctx, "tcp", paddr)
+	default:
+		return nil, fmt.Errorf("proxy %s: scheme %q is not supported for port-forward (http or https)", name, proxy.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", name, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	req := "CONNECT " + host + " HTTP/1.1\r\nHost: " + host + "\r\n"
+	if proxy.User != nil {
+		pw, _ := proxy.User.Password()
+		req += "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(proxy.User.Username()+":"+pw)) + "\r\n"
+	}
+	br := bufio.NewReader(conn)
+	var resp *http.Response
+	if _, err = io.WriteString(conn, req+"\r\n"); err == nil {
+		resp, err = http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s: CONNECT %s: %w", name, host, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s: CONNECT %s: %s", name, host, resp.Status)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if br.Buffered() > 0 { // the server spoke first: keep what the reader took
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// bufferedConn is a connection whose first bytes were read into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }

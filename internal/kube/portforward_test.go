@@ -3,11 +3,13 @@ package kube
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -129,4 +131,83 @@ func TestPortForwardNamesTheAPIServersRefusal(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, http.StatusForbidden, se.Code)
 	assert.Contains(t, err.Error(), `cannot create resource "pods/portforward"`)
+}
+
+// connectProxy is an HTTP proxy that serves CONNECT only (RFC 9110 9.3.6): it checks the
+// credentials when want is set, answers 200 and copies bytes both ways; it records each target.
+func connectProxy(t *testing.T, want string) (addr string, targets chan string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	targets = make(chan string, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect {
+					t.Errorf("proxy: want CONNECT, got %v %v", req, err)
+					return
+				}
+				targets <- req.Host
+				if want != "" && req.Header.Get("Proxy-Authorization") != want {
+					_, _ = io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+					return
+				}
+				up, err := net.Dial("tcp", req.Host)
+				if err != nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+					return
+				}
+				defer up.Close()
+				_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+				go func() { _, _ = io.Copy(up, br) }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	return ln.Addr().String(), targets
+}
+
+// The port-forward takes the proxy the client's transport names (as every other request does),
+// with the proxy's credentials; a refusing proxy is named without its password.
+func TestPortForwardGoesThroughTheTransportsProxy(t *testing.T) {
+	srv := fakeKubeletStream(t)
+	defer srv.Close()
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("u:s3cret"))
+	addr, targets := connectProxy(t, auth)
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: addr, User: url.UserPassword("u", "s3cret")})
+	c := &Client{Server: srv.URL, HTTP: &http.Client{Transport: tr}, token: "tok"}
+	conn, err := c.PortForward(context.Background(), "gitea", "gitea-0", 3000)
+	require.NoError(t, err)
+	_, err = conn.Write([]byte("through"))
+	require.NoError(t, err)
+	buf := make([]byte, 7)
+	_, err = io.ReadFull(conn, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "THROUGH", string(buf))
+	conn.Close()
+	select {
+	case got := <-targets:
+		assert.Equal(t, strings.TrimPrefix(srv.URL, "https://"), got, "one CONNECT to the API server")
+	default:
+		t.Fatal("the port-forward did not go through the proxy")
+	}
+
+	tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: addr, User: url.UserPassword("u", "wrong")})
+	_, err = c.PortForward(context.Background(), "gitea", "gitea-0", 3000)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "407 Proxy Authentication Required")
+	assert.NotContains(t, err.Error(), "wrong", "the proxy's password is not in the error")
+	<-targets
+
+	tr.Proxy = http.ProxyURL(&url.URL{Scheme: "socks5", Host: addr})
+	_, err = c.PortForward(context.Background(), "gitea", "gitea-0", 3000)
+	assert.ErrorContains(t, err, `scheme "socks5" is not supported for port-forward`)
 }
