@@ -21,13 +21,16 @@ START_TASK = "Start the stopped VMs (a fresh VM boots its configuration directly
 
 
 def vms(base):
-    """The lab's VMs plus the bench's: bench1..8 on hv1, wide<h>a/b on hv2..hv4 (small guests)."""
+    """The lab's VMs plus the bench's: bench1..8 on hv1, wide<h>a/b on hv2..hv4 (small busybox
+    guests: the bench measures the modules' cost, and a fresh deploy of eight boots them all at
+    once, which the busybox guest does in seconds and the systemd guest in minutes under TCG;
+    tests/lab/README.md "Which tests use which guest")."""
     out = dict(base)
     def small(host, n, mac):
         # BO_LAB_NET: a private lab's net too
         return {"host": host, "ip": "%s.%d" % (os.environ.get("BO_LAB_NET", "198.18.0"), n),
                 "mac": "02:00:00:00:02:%02x" % mac, "vcpu": 1, "mem": 128,
-                "generation": "1", "volumes": [{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}]}
+                "generation": "1", "guest": "busybox", "volumes": [{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}]}
     for i in range(1, 9):
         out["bench%d" % i] = small("hv1", 110 + i, i)
     k = 0

@@ -62,7 +62,7 @@ func TestDrainAwareRestart(t *testing.T) {
 		if f != "" {
 			return f
 		}
-		out, err := lab.Run(vm, "cat /proc/sys/kernel/random/boot_id", 5*time.Second)
+		out, err := lab.RunShared(vm, "cat /proc/sys/kernel/random/boot_id", 5*time.Second)
 		if err != nil {
 			return "" // the guest does not answer: its kubelet posts nothing
 		}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -22,10 +23,14 @@ const firstTaskData = `'  lead \ back \\ "dq" $(false) ` + "`false`" + ` nl\n ü
 
 // TestTheFirstTaskOnAGuestAndAHypervisor runs the first bo.microvm task on a host with an
 // empty module cache (the fast path's two-command install: the arguments, then the binary's
-// gzip stream, on one stdin) on a lab guest, whose tools are busybox's, and on a hypervisor,
-// whose tools are GNU's, with each controller; then a second task, which is a hit. Busybox's
-// head -c over-reads a pipe: when the install cut the stream with it, the module on the
-// guests got no arguments ("no module /proc/self/fd/3").
+// gzip stream, on one stdin) on a lab guest whose shell is busybox's ash, and on a
+// hypervisor, whose tools are GNU's, with each controller; then a second task, which is a
+// hit. Busybox's head -c over-reads a pipe: when the install cut the stream with it, the
+// module on busybox targets got no arguments ("no module /proc/self/fd/3"). The lab's guests
+// are Debian (systemd guest), so the test puts this machine's busybox-static into the guest
+// and makes it the task's shell (ansible_shell_executable), as tests/fastpath does locally:
+// Debian builds it with FEATURE_SH_STANDALONE, so every tool the install command runs is a
+// busybox applet, over the real SSH connection to the guest.
 func TestTheFirstTaskOnAGuestAndAHypervisor(t *testing.T) {
 	lab := Lab(t)
 	const hv, vm = "hv1", "k0s-w1"
@@ -44,14 +49,21 @@ func TestTheFirstTaskOnAGuestAndAHypervisor(t *testing.T) {
 	lab.Playbook(t, lab.Controllers()[0], filepath.Join(lab.Repo, "playbooks", "deploy-microvms.yaml"),
 		Vars{"microvm_require_kvm": false}, "--limit", vm).RequireOK(t)
 	lab.WaitSSH(t, vm, 3*time.Minute)
-	assert.Equal(t, "/bin/busybox\n", lab.SSH(t, vm, "readlink -f /bin/sh"), "the guest's shell is busybox")
-	assert.Equal(t, "", lab.SSH(t, vm, "printf ABCDEFGH | { head -c 2 >/dev/null; cat; }"), "the guest's head -c over-reads a pipe")
+	busybox, err := exec.LookPath("busybox")
+	require.NoError(t, err, "busybox (busybox-static, a host package of the lab)")
+	push(t, lab, vm, busybox, guestBusybox, "0755")
+	lab.SSH(t, vm, "ln -sfn busybox "+guestShell)
+	assert.Equal(t, "|head|gzip", lab.SSH(t, vm, guestShell+` -c 'printf "|%s|%s" "$(command -v head)" "$(command -v gzip)"'`),
+		"head and gzip are the guest shell's own applets")
+	assert.Equal(t, "", lab.SSH(t, vm, guestShell+` -c 'printf ABCDEFGH | { head -c 2 >/dev/null; cat; }'`), "the guest shell's head -c over-reads a pipe")
 	assert.Contains(t, lab.HV(t, hv, "head --version"), "GNU coreutils", "the hypervisor's head is GNU's")
 
 	dir := t.TempDir()
 	pb := filepath.Join(dir, "first-task.yaml")
 	require.NoError(t, os.WriteFile(pb, []byte(fmt.Sprintf(`- hosts: %s,%s
   gather_facts: false
+  vars:
+    ansible_shell_executable: "{{ '%s' if inventory_hostname == '%s' else '/bin/sh' }}"
   tasks:
     - name: first
       bo.microvm.ping:
@@ -59,7 +71,7 @@ func TestTheFirstTaskOnAGuestAndAHypervisor(t *testing.T) {
     - name: again
       bo.microvm.ping:
         data: %s
-`, vm, hv, firstTaskData, firstTaskData)), 0o644))
+`, vm, hv, guestShell, vm, firstTaskData, firstTaskData)), 0o644))
 	want := strings.Trim(strings.ReplaceAll(firstTaskData, `\n`, "\\n"), "'")
 
 	for _, ctrl := range lab.Controllers() {
@@ -82,6 +94,13 @@ func TestTheFirstTaskOnAGuestAndAHypervisor(t *testing.T) {
 		})
 	}
 }
+
+// guestBusybox and guestShell: where TestTheFirstTaskOnAGuestAndAHypervisor puts busybox in
+// the guest, and its ash (busybox runs as the applet its name says).
+const (
+	guestBusybox = "/opt/bo-busybox/busybox"
+	guestShell   = "/opt/bo-busybox/sh"
+)
 
 // section returns the text between two markers of the output (to the end without the second).
 func section(out, from, to string) string {

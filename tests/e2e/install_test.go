@@ -143,8 +143,13 @@ func TestInstall(t *testing.T) {
 			assert.Zero(t, res.Recap().Changed(), "a second install changes nothing")
 
 			// Start the VM whose config changes. Its runner makes var.img as user microvm: the
-			// directory's owner and mode allow it. A raw disk as microvm_volume would make it:
-			l.HV(t, hv, "cd /var/lib/microvms/"+vm+" && truncate -s 16M data.img && chown microvm:kvm data.img")
+			// directory's owner and mode allow it. A raw disk as microvm_volume would make it,
+			// and its SSH host key in its persistent etc as a deploy makes it (microvm_install
+			// ssh_host_key): else the guest makes one at its first boot, in the VM directory
+			// the snapshots read, at a moment of its boot's choosing (a check-mode step saw it
+			// appear and took it for a change made by check mode).
+			l.HV(t, hv, "cd /var/lib/microvms/"+vm+" && truncate -s 16M data.img && chown microvm:kvm data.img && "+
+				"mkdir -p etc/ssh && ssh-keygen -q -t ed25519 -N '' -C "+vm+" -f etc/ssh/ssh_host_ed25519_key")
 			// The unit is what counts here, not the guest (booting it under TCG on a busy
 			// machine can take minutes): active, with booted = current.
 			require.Equal(t, "active\n", l.HV(t, hv, "systemctl start "+unit+" && systemctl is-active "+unit))
@@ -230,12 +235,12 @@ func TestInstall(t *testing.T) {
 
 // The install test's own VMs, so that it can run while other tests use the lab's k0s VMs:
 // added to every hypervisor's site flake (vms.json) and to a private inventory; addresses in
-// the lab's network (a private lab has its own).
+// the lab's network (a private lab has its own). The lab's guest, the systemd one.
 func installVMs(lab *Env) map[string]VM {
 	return map[string]VM{
-		"inst-a": {Host: "hv1", IP: lab.NetAddr(201), MAC: "02:00:00:00:0b:01", VCPU: 1, Mem: 256},
-		"inst-b": {Host: "hv1", IP: lab.NetAddr(202), MAC: "02:00:00:00:0b:02", VCPU: 1, Mem: 256},
-		"inst-c": {Host: "hv2", IP: lab.NetAddr(203), MAC: "02:00:00:00:0b:03", VCPU: 1, Mem: 256},
+		"inst-a": {Host: "hv1", IP: lab.NetAddr(201), MAC: "02:00:00:00:0b:01", VCPU: 1, Mem: 256, Guest: "systemd"},
+		"inst-b": {Host: "hv1", IP: lab.NetAddr(202), MAC: "02:00:00:00:0b:02", VCPU: 1, Mem: 256, Guest: "systemd"},
+		"inst-c": {Host: "hv2", IP: lab.NetAddr(203), MAC: "02:00:00:00:0b:03", VCPU: 1, Mem: 256, Guest: "systemd"},
 	}
 }
 
@@ -274,7 +279,7 @@ func (l *installLab) addVMs(t *testing.T) {
 	t.Helper()
 	entries := map[string]any{}
 	for vm, d := range l.VMs {
-		entries[vm] = map[string]any{"host": d.Host, "ip": d.IP, "mac": d.MAC, "vcpu": d.VCPU, "mem": d.Mem, "generation": "1",
+		entries[vm] = map[string]any{"host": d.Host, "ip": d.IP, "mac": d.MAC, "vcpu": d.VCPU, "mem": d.Mem, "generation": "1", "guest": d.Guest,
 			"volumes": []any{map[string]any{"path": "var.img", "size": 64, "fs_type": "ext4", "label": "var", "mount": "/var"}}}
 	}
 	for hv := range l.Hypervisors {

@@ -202,6 +202,33 @@ func (l *Env) Run(host, cmd string, timeout time.Duration) (string, error) {
 	return stdout.String(), nil
 }
 
+// RunShared is Run over one SSH connection kept open per host (ControlMaster, closed 60 s
+// after its last use), for a caller that polls a guest several times a second: a systemd
+// guest's OpenSSH forks and authenticates a new sshd per connection, which under TCG costs
+// the guest's one CPU a second or more each, so polling with Run kept the guest busy. A
+// connection to a guest that went down fails (ServerAlive, or the rebooted guest's reset),
+// and the next call opens a new one.
+func (l *Env) RunShared(host, cmd string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append(l.sshArgs(host), "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
+		"-o", "ControlPath="+filepath.Join(os.TempDir(), "bo-e2e-%C"), "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=2",
+		"root@"+l.Addr(host), cmd)
+	c := exec.CommandContext(ctx, "ssh", args...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	// The master ssh forks into the background holding stdout/stderr: without WaitDelay,
+	// Wait would wait for it.
+	c.WaitDelay = time.Second
+	if err := c.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("timed out after %s", timeout)
+		}
+		return stdout.String(), fmt.Errorf("ssh %s %q: %w: %s", host, cmd, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
 // HV runs cmd on hypervisor hv as root and returns its stdout; the test fails
 // when the command does.
 func (l *Env) HV(t testing.TB, hv, cmd string) string {

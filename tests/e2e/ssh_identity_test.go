@@ -15,7 +15,8 @@ import (
 )
 
 // TestSSHIdentity checks a VM's stable SSH identity (issue 18), with each controller, on a
-// busybox guest of the lab inventory, whose host key checking is strict
+// guest of the lab inventory (the systemd guest: OpenSSH's HostKey in the persistent /etc),
+// whose host key checking is strict
 // (StrictHostKeyChecking=yes, UserKnownHostsFile=<the known_hosts beside it>):
 //   - a deploy from a known_hosts without the VM makes its host key on the hypervisor
 //     (microvm_install ssh_host_key), writes it to known_hosts before the VM starts, keeps the
@@ -69,7 +70,7 @@ func TestSSHIdentity(t *testing.T) {
 	// The fingerprint of the host key the guest presents (ssh-keyscan, this machine to the lab).
 	presentedFP := func() string {
 		lab.WaitSSH(t, vm, 3*time.Minute)
-		scan, err := exec.Command("ssh-keyscan", "-T", "10", "-t", "ed25519", ip).Output()
+		scan, err := exec.Command("ssh-keyscan", "-T", "30", "-t", "ed25519", ip).Output() // a systemd guest's sshd may be slow (presentedKey)
 		require.NoError(t, err, "ssh-keyscan %s", ip)
 		c := exec.Command("ssh-keygen", "-lf", "-")
 		c.Stdin = strings.NewReader(string(scan))

@@ -72,10 +72,13 @@ systemctl show -p Wants --value microvms.target | tr ' ' '\n' | grep -xF -e `+st
 // action. It returns the real run.
 func (l *vmLab) checkThenRun(t *testing.T, ctrl, playbook, task string, vars Vars, compare func(t *testing.T, vm string, check, real map[string]any)) *Result {
 	t.Helper()
+	resume := l.pauseGuests(t)
 	before := l.hvState(t)
 	check := l.Playbook(t, ctrl, playbook, l.limit(vars), "--check", "--diff")
 	check.RequireOK(t)
-	require.Equal(t, before, l.hvState(t), "check mode changed a hypervisor")
+	after := l.hvState(t)
+	resume()
+	require.Equal(t, before, after, "check mode changed a hypervisor")
 	real := l.Playbook(t, ctrl, playbook, l.limit(vars), "--diff")
 	real.RequireOK(t)
 	for hv, names := range l.byHV {
@@ -93,6 +96,50 @@ func (l *vmLab) checkThenRun(t *testing.T, ctrl, playbook, task string, vars Var
 		}
 	}
 	return real
+}
+
+// pauseGuests pauses the running guests of these VMs (QMP "stop" on each VM's <vm>.sock,
+// the socket microvm-shutdown uses; qemu drains and flushes the guest's disks before it
+// answers) and returns the function that lets them run on ("cont", also at the test's end).
+// While a guest runs its images' mtimes are its own: the systemd guest's journal on /var is
+// written all the time, so a snapshot before and after a check-mode run would differ by what
+// the guest wrote. Paused, a change is the playbook's.
+func (l *vmLab) pauseGuests(t *testing.T) (resume func()) {
+	t.Helper()
+	qmp := func(vm, cmd string) string {
+		sock := "/var/lib/microvms/" + vm + "/" + vm + ".sock"
+		// stdin stays open a moment: qemu drops the requests it has not run yet when the
+		// client goes (monitor_qmp_cleanup_queue_and_resume). The VMs of a hypervisor at once.
+		return `if systemctl -q is-active microvm@` + vm + ` && [ -S ` + sock + ` ]; then { printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"` + cmd +
+			`"}' '{"execute":"query-status"}'; sleep 0.5; } | socat - UNIX-CONNECT:` + sock + ` | grep -o '"status": "[a-z-]*"' | tail -n 1 | sed 's/^/` + vm + `: /' & fi; `
+	}
+	run := func(cmd string) map[string]string {
+		out := map[string]string{}
+		for hv, vms := range l.byHV {
+			var b strings.Builder
+			for _, vm := range vms {
+				b.WriteString(qmp(vm, cmd))
+			}
+			out[hv] = l.HV(t, hv, b.String()+"wait")
+		}
+		return out
+	}
+	for hv, out := range run("stop") {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line != "" {
+				require.Contains(t, line, `"status": "paused"`, "QMP stop of a running guest on %s", hv)
+			}
+		}
+	}
+	done := false
+	resume = func() {
+		if !done {
+			done = true
+			run("cont")
+		}
+	}
+	t.Cleanup(resume)
+	return resume
 }
 
 // twice runs checkThenRun and then again, where the second round must change nothing.

@@ -197,9 +197,10 @@ func TestATargetWithoutGzipGetsTheBinaryAsBuilt(t *testing.T) {
 	cacheFile(t, cache)
 }
 
-// busyboxTarget makes this machine look like the lab's k0s guests to a playbook: a shell
-// (ansible_shell_executable) that is busybox ash, the same busybox-static the guests have
-// (tests/lab/recipes/guest.sh copies /bin/busybox). Debian builds it with
+// busyboxTarget makes this machine look like a busybox target to a playbook (the lab's
+// busybox guest, tests/lab/recipes/guest.sh, which copies /bin/busybox; tests/e2e's
+// TestTheFirstTaskOnAGuestAndAHypervisor puts the same busybox into a lab guest): a shell
+// (ansible_shell_executable) that is busybox ash. Debian builds it with
 // FEATURE_SH_STANDALONE, so its shell runs its own applets before anything in PATH: every tool
 // the install command uses (head, gzip, sha256sum, stat, flock, mv, ...) is busybox's. It
 // fails unless busybox's head -c reads past its count on a pipe: that is what ate the
