@@ -48,7 +48,8 @@ buildGoModule {
       bin=bo_microvm_linux_$arch
       mkdir -p plugins/modules/.bin
       CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
-        go build -trimpath -tags nethttpomithttp2 -ldflags "-s -w" -o "plugins/modules/.bin/$bin" ./modules
+        go build -trimpath -tags nethttpomithttp2 -gcflags=all=-l -gcflags=runtime= -gcflags=crypto/...= \
+          -ldflags "-s -w" -o "plugins/modules/.bin/$bin" ./modules
       (cd plugins/modules/.bin && sha256sum "$bin" > "$bin.sha256")
       for main in modules/*/main.go; do
         name=$(basename "$(dirname "$main")")
