@@ -9,6 +9,7 @@
   gnumake,
   git,
   openssh,
+  zstd,
   collection,
 }:
 
@@ -22,6 +23,8 @@ mkShell {
     gnumake
     git
     openssh
+    # a first task on a new host sends the module binary as zstd where the host has it
+    zstd
   ];
 
   # The built collection (module binaries included) and its playbooks.

@@ -108,7 +108,7 @@ in
     };
   }
   {
-    name = "the ansible shell has ansible-core, ansible-lint, nix and Go 1.26";
+    name = "the ansible shell has ansible-core, ansible-lint, nix, Go 1.26 and zstd";
     got = map (p: p.name) shell.packages;
     want = [
       "ansible-core"
@@ -118,6 +118,7 @@ in
       "gnumake"
       "git"
       "openssh"
+      "zstd"
     ];
   }
   {

@@ -16,7 +16,7 @@ unshare -m --propagation private /bin/bash -euo pipefail -c '
   mount --rbind /dev "$out/dev"
   chroot "$out" apt-get update -q
   DEBIAN_FRONTEND=noninteractive chroot "$out" apt-get install -y -q --no-install-recommends \
-    ansible-core ansible-lint openssh-client
+    ansible-core ansible-lint openssh-client zstd
   chroot "$out" apt-get clean
 ' _ "$out"
 rm -rf "$out"/var/lib/apt/lists/*

@@ -5,7 +5,9 @@
 # here: `lab up` lays them into each host's writable layer.
 # No Python (xfsprogs pulls it in; its interpreters are diverted away), as on
 # a NixOS host that does not install it: bo.microvm's modules are Go binaries
-# and the playbooks gather no facts.
+# and the playbooks gather no facts. zstd, as on NixOS (a core package: nixpkgs
+# 0354e8b7 nixos/modules/config/system-path.nix corePackageNames): the fast path's
+# first task on a host sends zstd where the host has it.
 set -euo pipefail
 out=$1
 mirror=${BO_LAB_MIRROR:-http://deb.debian.org/debian}
@@ -22,7 +24,7 @@ unshare -m --propagation private /bin/bash -euo pipefail -c '
   mount --rbind /dev "$out/dev"
   chroot "$out" apt-get update -q
   DEBIAN_FRONTEND=noninteractive chroot "$out" apt-get install -y -q --no-install-recommends \
-    xfsprogs btrfs-progs nix-bin qemu-system-x86 socat procps kmod
+    xfsprogs btrfs-progs nix-bin qemu-system-x86 socat procps kmod zstd
   chroot "$out" apt-get clean
   # xfsprogs depends on python3; divert its interpreters away so Ansible finds
   # none, as on a NixOS host without Python.

@@ -55,6 +55,7 @@ let
           gnumake = fakePkgs.fake "gnumake";
           git = fakePkgs.fake "git";
           openssh = fakePkgs.fake "openssh";
+          zstd = fakePkgs.fake "zstd";
         };
     in
     pkgs;
