@@ -23,9 +23,9 @@ const firstTaskData = `'  lead \ back \\ "dq" $(false) ` + "`false`" + ` nl\n ü
 
 // TestTheFirstTaskOnAGuestAndAHypervisor runs the first bo.microvm task on a host with an
 // empty module cache (the fast path's two-command install: the arguments, then the binary's
-// gzip stream, on one stdin) on a lab guest whose shell is busybox's ash, and on a
-// hypervisor, whose tools are GNU's, with each controller; then a second task, which is a
-// hit. Busybox's head -c over-reads a pipe: when the install cut the stream with it, the
+// compressed stream, on one stdin) on a lab guest whose shell is busybox's ash (gzip: busybox
+// has no zstd), and on a hypervisor, whose tools are GNU's (zstd, a NixOS core package), with
+// each controller; then a second task, which is a hit. Busybox's head -c over-reads a pipe: when the install cut the stream with it, the
 // module on busybox targets got no arguments ("no module /proc/self/fd/3"). The lab's guests
 // are Debian (systemd guest), so the test puts this machine's busybox-static into the guest
 // and makes it the task's shell (ansible_shell_executable), as tests/fastpath does locally:
@@ -88,6 +88,9 @@ func TestTheFirstTaskOnAGuestAndAHypervisor(t *testing.T) {
 				assert.Equal(t, want, r.Task(t, "again", h).Result["ping"], "%s: the second task's too", h)
 				exec := regexp.MustCompile(`(?m)^<` + regexp.QuoteMeta(lab.Addr(h)) + `> SSH: EXEC `)
 				assert.Len(t, exec.FindAllString(first, -1), 2, "%s: the first task is the try and the install", h)
+				unpack := map[string]string{vm: "gzip -dc", hv: "zstd -dcq"}[h]
+				assert.Regexp(t, `(?m)^<`+regexp.QuoteMeta(lab.Addr(h))+`> SSH: EXEC .*\{ \{ `+unpack+` \|\| echo U`, first,
+					"%s: the stream is unpacked by %s", h, unpack)
 				assert.Len(t, exec.FindAllString(again, -1), 1, "%s: the second is a hit", h)
 				assert.Regexp(t, `^bo_microvm-[0-9a-f]{64}\n`, lab.SSH(t, h, "cd /root/.cache/bo-microvm && ls bo_microvm-* | grep -v seal"), "%s: one cached copy", h)
 			}

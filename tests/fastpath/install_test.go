@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,9 +47,63 @@ func gz(t *testing.T, data []byte) []byte {
 	return b.Bytes()
 }
 
+// zst is data compressed by the zstd CLI (Go's standard library has no zstd writer), as the
+// action plugin compresses it.
+func zst(t *testing.T, data []byte) []byte {
+	t.Helper()
+	cmd := exec.Command("zstd", "-q", "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	require.NoError(t, err, "zstd (the zstd package, .ci/deps)")
+	return out
+}
+
+// unzst is what the zstd CLI unpacks from data.
+func unzst(t *testing.T, data []byte) []byte {
+	t.Helper()
+	cmd := exec.Command("zstd", "-dcq")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	return out
+}
+
+// codecs are the streams a first task can send: zstd where the target and the controller
+// have zstd (this machine has), gzip where the target has only gzip.
+var codecs = []struct{ name, suffix, unpack string }{
+	{"zstd", ".zst", "zstd -dcq"},
+	{"gzip", ".gz", "gzip -dc"},
+}
+
+// compress is data as the stream of codec.
+func compress(t *testing.T, codec string, data []byte) []byte {
+	if codec == "zstd" {
+		return zst(t, data)
+	}
+	return gz(t, data)
+}
+
 // streamPath is where the action plugin keeps the controller's compressed copy of the build.
-func streamPath(home, sha string) string {
-	return filepath.Join(home, "bo.microvm", "bo_microvm_linux_"+runtime.GOARCH+"-"+sha+".gz")
+func streamPath(home, sha, suffix string) string {
+	return filepath.Join(home, "bo.microvm", "bo_microvm_linux_"+runtime.GOARCH+"-"+sha+suffix)
+}
+
+// pathWithout makes PATH a directory of links to the tools the playbooks and the fast path's
+// commands use, less the ones named: a target (and, with the local connection, a
+// controller) without them.
+func pathWithout(t *testing.T, missing ...string) {
+	t.Helper()
+	bin := t.TempDir()
+	for _, tool := range []string{"sh", "bash", "dirname", "readlink", "uname", "stat", "head", "cat", "chmod", "mkdir",
+		"mv", "rm", "tee", "sha256sum", "flock", "sleep", "id", "python3", "ansible-playbook", "gzip", "zstd"} {
+		if slices.Contains(missing, tool) {
+			continue
+		}
+		p, err := exec.LookPath(tool)
+		require.NoError(t, err, tool)
+		require.NoError(t, os.Symlink(p, filepath.Join(bin, tool)))
+	}
+	t.Setenv("PATH", bin)
 }
 
 // shim puts an executable script named name first in PATH for the playbooks this test runs.
@@ -76,58 +130,93 @@ func cacheLeftovers(t *testing.T, cache string) []string {
 
 func TestABadStreamIsNeverExecutedAndLeavesNoCacheEntry(t *testing.T) {
 	data, sha := built(t)
-	good := gz(t, data)
-	marker := filepath.Join(t.TempDir(), "bad-stream-ran")
-	evil := []byte("#!/bin/sh\ntouch " + marker + "\necho '{\"ping\": \"evil\"}'\n")
-	flipped := append([]byte(nil), good...)
-	flipped[len(flipped)/2] ^= 0xff
-	for _, tc := range []struct {
-		name, why string
-		stream    []byte
-	}{
-		{"truncated", "did not unpack", good[:len(good)/2]},
-		{"corrupted", "did not unpack", flipped},
-		{"another program", "sha256 differs", gz(t, evil)},
-		{"not gzip at all", "did not unpack", evil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			home := t.TempDir()
-			t.Setenv("ANSIBLE_HOME", home)
-			require.NoError(t, os.MkdirAll(filepath.Dir(streamPath(home, sha)), 0o700))
-			require.NoError(t, os.WriteFile(streamPath(home, sha), tc.stream, 0o600))
-			// Every rename into the cache is logged: the bad stream must never be renamed into place.
-			realMv, err := exec.LookPath("mv")
-			require.NoError(t, err)
-			mvLog := filepath.Join(t.TempDir(), "mv.log")
-			shim(t, "mv", "case \"$*\" in *bo_microvm*) echo \"$*\" >> "+mvLog+";; esac\nexec "+realMv+" \"$@\"\n")
-			cache := t.TempDir()
+	for _, c := range codecs {
+		good := compress(t, c.name, data)
+		marker := filepath.Join(t.TempDir(), "bad-stream-ran")
+		evil := []byte("#!/bin/sh\ntouch " + marker + "\necho '{\"ping\": \"evil\"}'\n")
+		flipped := append([]byte(nil), good...)
+		flipped[len(flipped)/2] ^= 0xff
+		for _, tc := range []struct {
+			name, why string
+			stream    []byte
+		}{
+			{"truncated", "did not unpack", good[:len(good)/2]},
+			{"corrupted", "did not unpack", flipped},
+			{"another program", "sha256 differs", compress(t, c.name, evil)},
+			{"not compressed at all", "did not unpack", evil},
+		} {
+			t.Run(c.name+", "+tc.name, func(t *testing.T) {
+				if c.name == "gzip" {
+					pathWithout(t, "zstd")
+				}
+				home := t.TempDir()
+				t.Setenv("ANSIBLE_HOME", home)
+				planted := streamPath(home, sha, c.suffix)
+				require.NoError(t, os.MkdirAll(filepath.Dir(planted), 0o700))
+				require.NoError(t, os.WriteFile(planted, tc.stream, 0o600))
+				// Every rename into the cache is logged: the bad stream must never be renamed into place.
+				realMv, err := exec.LookPath("mv")
+				require.NoError(t, err)
+				mvLog := filepath.Join(t.TempDir(), "mv.log")
+				shim(t, "mv", "case \"$*\" in *bo_microvm*) echo \"$*\" >> "+mvLog+";; esac\nexec "+realMv+" \"$@\"\n")
+				cache := t.TempDir()
 
-			r := playbook(t, cache, nil, pingTask)
-			assert.Equal(t, "pong", r.results["ping"]["ping"], "the task runs from a freshly compressed stream")
-			assert.NoFileExists(t, marker, "the planted stream never runs")
-			said(t, r.out, "failed verification on the target")
-			said(t, r.out, tc.why)
-			assert.Equal(t, 3, ops(section(r.out, "TASK [ping]", "TASK [dump]")), "try, the refused stream, the fresh one")
-			b, err := os.ReadFile(mvLog)
-			require.NoError(t, err)
-			assert.Len(t, strings.Split(strings.TrimSpace(string(b)), "\n"), 2, "one install (copy and seal) renamed anything: %s", b)
-			assert.Empty(t, cacheLeftovers(t, cache), "no temporary file is left")
-			got, err := os.ReadFile(cacheFile(t, cache))
-			require.NoError(t, err)
-			assert.Equal(t, sha, fmt.Sprintf("%x", sha256.Sum256(got)), "the cache holds the build")
+				r := playbook(t, cache, nil, pingTask)
+				assert.Equal(t, "pong", r.results["ping"]["ping"], "the task runs from a freshly compressed stream")
+				assert.NoFileExists(t, marker, "the planted stream never runs")
+				said(t, r.out, "failed verification on the target")
+				said(t, r.out, tc.why)
+				s := section(r.out, "TASK [ping]", "TASK [dump]")
+				assert.Equal(t, 3, ops(s), "try, the refused stream, the fresh one")
+				assert.Contains(t, s, c.unpack+" ||", "the stream is %s", c.name)
+				b, err := os.ReadFile(mvLog)
+				require.NoError(t, err)
+				assert.Len(t, strings.Split(strings.TrimSpace(string(b)), "\n"), 2, "one install (copy and seal) renamed anything: %s", b)
+				assert.Empty(t, cacheLeftovers(t, cache), "no temporary file is left")
+				got, err := os.ReadFile(cacheFile(t, cache))
+				require.NoError(t, err)
+				assert.Equal(t, sha, fmt.Sprintf("%x", sha256.Sum256(got)), "the cache holds the build")
 
-			// The controller's copy was replaced by one that unpacks to the build.
-			f, err := os.Open(streamPath(home, sha))
-			require.NoError(t, err)
-			defer f.Close()
-			zr, err := gzip.NewReader(f)
-			require.NoError(t, err)
-			h := sha256.New()
-			_, err = io.Copy(h, zr)
-			require.NoError(t, err)
-			assert.Equal(t, sha, hex.EncodeToString(h.Sum(nil)))
-		})
+				// The controller's copy was replaced by one that unpacks to the build.
+				fresh, err := os.ReadFile(planted)
+				require.NoError(t, err)
+				var unpacked []byte
+				if c.name == "zstd" {
+					unpacked = unzst(t, fresh)
+				} else {
+					zr, err := gzip.NewReader(bytes.NewReader(fresh))
+					require.NoError(t, err)
+					unpacked, err = io.ReadAll(zr)
+					require.NoError(t, err)
+				}
+				assert.Equal(t, sha, fmt.Sprintf("%x", sha256.Sum256(unpacked)))
+			})
+		}
 	}
+}
+
+// TestATeeThatFailsNeverPasses: the stream is unpacked through tee into the cache file and
+// into sha256sum at once, so a tee that cannot write the whole file (disk full) still hands
+// sha256sum every byte. A tee that writes half the file, passes the stream on and fails
+// (as GNU tee does on a write error) must not install or run that half: its failure adds a
+// byte to what is hashed. The task then takes the plain path.
+func TestATeeThatFailsNeverPasses(t *testing.T) {
+	_, sha := built(t)
+	t.Setenv("ANSIBLE_HOME", t.TempDir())
+	realTee, err := exec.LookPath("tee")
+	require.NoError(t, err)
+	// The shim passes every byte on, leaves 4 KiB in the file and fails.
+	shim(t, "tee", "case \"$1\" in */bo-microvm/.bo_microvm.*) "+realTee+" \"$1.full\"; head -c 4096 \"$1.full\" > \"$1\"; rm -f \"$1.full\"; exit 1;; esac\nexec "+realTee+" \"$@\"\n")
+	cache := t.TempDir()
+	r := playbook(t, cache, nil, pingTask)
+	assert.Equal(t, "pong", r.results["ping"]["ping"], "the plain path ran the module")
+	s := section(r.out, "TASK [ping]", "TASK [dump]")
+	said(t, s, "sha256 differs")
+	said(t, s, "cache install failed")
+	m, err := filepath.Glob(filepath.Join(cache, "bo-microvm", "bo_microvm-"+sha+"*"))
+	require.NoError(t, err)
+	assert.Empty(t, m, "nothing was installed")
+	assert.Empty(t, cacheLeftovers(t, cache), "no temporary file is left")
 }
 
 // TestTwoFirstTasksAtOnceLeaveOneSealedCopy runs the first task on two inventory hosts that
@@ -173,28 +262,36 @@ func TestTwoFirstTasksAtOnceLeaveOneSealedCopy(t *testing.T) {
 	assert.Equal(t, 1, ops(section(next.out, "TASK [ping]", "TASK [dump]")), "the copy left matches its seal: the next task is a hit")
 }
 
-// TestATargetWithoutGzipGetsTheBinaryAsBuilt: the miss reports whether gzip is on the
-// target's PATH; without it the stream is the binary itself.
-func TestATargetWithoutGzipGetsTheBinaryAsBuilt(t *testing.T) {
+// TestATargetWithoutZstdGetsGzipAndOneWithoutEitherTheBinaryAsBuilt: the miss reports which
+// unpackers are on the target's PATH; zstd is used where the target (and the controller) has
+// it, else gzip, else the stream is the binary itself.
+func TestATargetWithoutZstdGetsGzipAndOneWithoutEitherTheBinaryAsBuilt(t *testing.T) {
 	built(t) // make build first
-	t.Setenv("ANSIBLE_HOME", t.TempDir())
-	// A PATH of the tools the commands use, without gzip.
-	bin := t.TempDir()
-	for _, tool := range []string{"sh", "bash", "dirname", "readlink", "uname", "stat", "head", "cat", "chmod", "mkdir",
-		"mv", "rm", "sha256sum", "flock", "sleep", "id", "python3", "ansible-playbook"} {
-		p, err := exec.LookPath(tool)
-		require.NoError(t, err, tool)
-		require.NoError(t, os.Symlink(p, filepath.Join(bin, tool)))
+	for _, tc := range []struct {
+		name, unpack string
+		missing      []string
+	}{
+		{"zstd and gzip", "zstd -dcq", nil},
+		{"gzip only", "gzip -dc", []string{"zstd"}},
+		{"neither", "cat", []string{"zstd", "gzip"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("ANSIBLE_HOME", t.TempDir())
+			pathWithout(t, tc.missing...)
+			cache := t.TempDir()
+			r := playbook(t, cache, nil, pingTask)
+			assert.Equal(t, "pong", r.results["ping"]["ping"])
+			s := section(r.out, "TASK [ping]", "TASK [dump]")
+			assert.Equal(t, 2, ops(s), "try, then install and run")
+			assert.Contains(t, s, "{ { "+tc.unpack+" || echo U", "the stream is unpacked by %s, read to its end", tc.unpack)
+			for _, other := range []string{"zstd -dcq", "gzip -dc"} {
+				if other != tc.unpack {
+					assert.NotContains(t, s, other)
+				}
+			}
+			cacheFile(t, cache)
+		})
 	}
-	t.Setenv("PATH", bin)
-	cache := t.TempDir()
-	r := playbook(t, cache, nil, pingTask)
-	assert.Equal(t, "pong", r.results["ping"]["ping"])
-	s := section(r.out, "TASK [ping]", "TASK [dump]")
-	assert.Equal(t, 2, ops(s), "try, then install and run")
-	assert.Contains(t, s, `if cat > "$t" && chmod`, "the binary as built is the stream, read to its end")
-	assert.NotContains(t, s, "gzip -dc")
-	cacheFile(t, cache)
 }
 
 // busyboxTarget makes this machine look like a busybox target to a playbook (the lab's
