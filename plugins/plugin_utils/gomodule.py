@@ -448,7 +448,8 @@ class GoModuleAction(ActionBase):
         pipe from printf, a builtin of busybox ash, dash and bash, so they are in no argv.
 
         The stream (zstd or gzip of the binary, or the binary itself) is unpacked through
-        tee(1) into a temporary file in the checked cache and into sha256sum at once: hashed
+        tee(1) into a temporary file in the checked cache (made executable before the stream
+        is read, while the stream is still arriving) and into sha256sum at once: hashed
         on the way in, where hashing the file afterwards cost 30 ms more here. The cache
         directory was checked first (ours, 0700, no ancestor writable by anyone else), so no
         other user can touch the file between that write and its open. An unpacker that fails
@@ -472,8 +473,9 @@ class GoModuleAction(ActionBase):
             '%(dir)s; %(tree)s'
             'mkdir -p "$d" && tree "$d" "$d" || { cat > /dev/null; exit 1; }; '
             'f="$d/%(bin)s-%(sha)s"; t="$d/.%(bin)s.$$"; '
+            ': > "$t" && chmod 0700 "$t" || { rm -f "$t"; cat > /dev/null; exit 1; }; '
             'h=$( { { %(unpack)s || echo U >&5; } | { tee "$t" || echo T; } | sha256sum; } 5>&1 ); '
-            'case "$h" in *U*) echo "%(bad)s the stream did not unpack";; "%(sha)s  -") chmod 0700 "$t" && { '
+            'case "$h" in *U*) echo "%(bad)s the stream did not unpack";; "%(sha)s  -") { '
             '{ if command -v flock >/dev/null; then flock -w 30 4; fi; '
             'mv -f "$t" "$f" && %(ident)s > "$t.seal" && mv -f "$t.seal" "$f.seal" && '
             'for o in "$d"/%(bin)s-*; do case "$o" in "$f"|"$f.seal") ;; *) rm -f "$o";; esac; done; } 4> "$d/.lock"; '
