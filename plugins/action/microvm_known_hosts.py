@@ -5,7 +5,9 @@
 controller (an action without a module: it only touches the controller's file system).
 
 Arguments: path (the file), keys (bo.microvm.microvm_host_keys of the microvm_install
-results), replace (take a VM's names off lines with another key instead of stopping).
+results), replace (take a VM's names off lines with another key instead of stopping),
+forget (names to take off every line first: the destroy role's, for VMs whose host keys a
+purge deleted; bo.microvm.microvm_ssh_names).
 The read, the change (filter bo.microvm.microvm_known_hosts) and the write run under a
 lock on the file's directory (plugin_utils/known_hosts.py), so two deploys writing the
 same file at once both keep their lines. A key that differs from the known one fails the
@@ -23,13 +25,14 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.bo.microvm.plugins.filter.microvm import (
     microvm_known_hosts,
     microvm_known_hosts_conflicts,
+    microvm_known_hosts_forget,
 )
 from ansible_collections.bo.microvm.plugins.plugin_utils.known_hosts import update
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("path", "keys", "replace"))
+    _VALID_ARGS = frozenset(("path", "keys", "replace", "forget"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -50,11 +53,25 @@ class ActionModule(ActionBase):
             replace = boolean(args.get("replace", False), strict=True)
         except TypeError as e:
             raise AnsibleActionFail("replace: %s" % e)
+        forget = args.get("forget") or []
+        if not (isinstance(forget, list) and all(isinstance(n, str) and n.strip() for n in forget)):
+            raise AnsibleActionFail("forget must be a list of host names (bo.microvm.microvm_ssh_names); got %r" % (forget,))
+
+        def compute(text):
+            gone = microvm_known_hosts_forget(text, forget)
+            if keys:
+                res = microvm_known_hosts(gone["content"], keys, replace)
+            else:
+                res = dict(gone, added=[], replaced=[])
+            res.update(rewrite=res["content"] != text, forgotten=gone["forgotten"])
+            return res
+
         try:
-            res = update(path, lambda text: microvm_known_hosts(text, keys, replace), check=self._task.check_mode)
+            res = update(path, compute, check=self._task.check_mode)
         except (IOError, OSError, UnicodeDecodeError) as e:
             raise AnsibleActionFail("known_hosts %s: %s" % (path, e))
-        result.update(path=res["path"], added=res["added"], replaced=res["replaced"], conflicts=res["conflicts"])
+        result.update(path=res["path"], added=res["added"], replaced=res["replaced"], conflicts=res["conflicts"],
+                      forgotten=res["forgotten"])
         if res["conflicts"]:
             result["failed"] = True
             result["msg"] = (

@@ -312,17 +312,63 @@ def microvm_host_keys(installed, hostvars):
             key = ((info or {}).get("ssh_host_key") or {}).get("public_key") or ""
             if not key:
                 continue
-            port = _get(hostvars, vm, "ansible_port", None) or _get(hostvars, vm, "ansible_ssh_port", None)
-            names = []
-            for n in (_get(hostvars, vm, "ansible_host", vm), vm):
-                n = str(n)
-                if port and int(port) != 22:
-                    n = "[%s]:%d" % (n, int(port))
-                if n not in names:
-                    names.append(n)
-            out.append({"vm": vm, "host": _get(hostvars, vm, "microvm_host", ""), "names": names,
+            out.append({"vm": vm, "host": _get(hostvars, vm, "microvm_host", ""), "names": _ssh_names(hostvars, vm),
                         "key": " ".join(key.split()[:2])})
     return out
+
+
+def _ssh_names(hostvars, vm):
+    """The names ssh looks a VM up by in known_hosts: its ansible_host, and its inventory name
+    when it differs; [name]:port when it is not on port 22."""
+    port = _get(hostvars, vm, "ansible_port", None) or _get(hostvars, vm, "ansible_ssh_port", None)
+    names = []
+    for n in (_get(hostvars, vm, "ansible_host", vm), vm):
+        n = str(n)
+        if port and int(port) != 22:
+            n = "[%s]:%d" % (n, int(port))
+        if n not in names:
+            names.append(n)
+    return names
+
+
+def microvm_ssh_names(vms, hostvars):
+    """The names the deploy writes to known_hosts for these VMs (see microvm_host_keys), in order."""
+    out = []
+    for vm in vms or []:
+        for n in _ssh_names(hostvars, vm):
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def microvm_known_hosts_forget(text, names):
+    """Takes names off known_hosts text, as ssh-keygen -R does for one: a name, plain or hashed
+    (|1|salt|hash), goes off every line that has it, and a line left with no name goes. Every
+    other line and name stays byte for byte (comments, other hosts, negated and wildcard
+    patterns, @cert-authority and @revoked lines). Returns {content, rewrite (content differs),
+    forgotten: the names found, conflicts: []}."""
+    text = text or ""
+    names = [str(n) for n in names or []]
+    out, forgotten = [], set()
+    for line in text.splitlines(True):
+        fields = line.split()
+        if not fields or fields[0].startswith("#") or fields[0].startswith("@") or len(fields) < 3:
+            out.append(line)
+            continue
+        patterns = fields[0].split(",")
+        left = []
+        for pat in patterns:
+            hit = [n for n in names if pat == n or (pat.startswith("|1|") and _hashed_match(pat, n))]
+            forgotten.update(hit)
+            if not hit:
+                left.append(pat)
+        if len(left) == len(patterns):
+            out.append(line)
+        elif left:
+            start = line.index(fields[0])
+            out.append(line[:start] + ",".join(left) + line[start + len(fields[0]):])
+    content = "".join(out)
+    return {"content": content, "rewrite": content != text, "forgotten": sorted(forgotten), "conflicts": []}
 
 
 def microvm_known_hosts(text, keys, replace=False):
@@ -406,6 +452,7 @@ class FilterModule(object):
             "microvm_addresses": microvm_addresses,
             "microvm_orphans": microvm_orphans,
             "microvm_host_keys": microvm_host_keys,
+            "microvm_ssh_names": microvm_ssh_names,
             "microvm_known_hosts": microvm_known_hosts,
             "microvm_known_hosts_conflicts": microvm_known_hosts_conflicts,
         }

@@ -24,6 +24,10 @@ description:
   - The read, the change and the write happen under an exclusive lock on the file's directory, so two
     runs writing the same file at once both keep their lines. A missing file is created with mode 0644;
     an existing one keeps its mode. A symlink is followed.
+  - With I(forget), takes names off the file first, as C(ssh-keygen -R) does for one name: off every line
+    that has them, plain or hashed, and a line left with no name goes. The role C(bo.microvm.microvm_destroy)
+    does this for the VMs it destroys with C(microvm_destroy_purge_volumes), whose host keys the purge deleted,
+    so that a VM deployed again under the same name gets its new key written instead of a conflict.
   - Runs on the controller only; it never connects to the target.
 version_added: "0.1.0"
 author:
@@ -48,6 +52,14 @@ options:
       - For a VM that was given a new key on purpose (destroyed with purge and deployed again).
     type: bool
     default: false
+  forget:
+    description:
+      - Names (as ssh looks hosts up in known_hosts) to take off every line before I(keys) are written, as
+        the filter C(bo.microvm.microvm_ssh_names) makes them from VM names. Comments, other names, negated
+        and wildcard patterns, C(@cert-authority) and C(@revoked) lines stay.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -72,6 +84,12 @@ EXAMPLES = r"""
   vars:
     installed: "{{ ansible_play_hosts_all | map('extract', hostvars, 'bo_microvm_installed') | list }}"
   run_once: true
+
+- name: Forget two destroyed VMs' host keys
+  bo.microvm.microvm_known_hosts:
+    path: "{{ inventory_dir }}/known_hosts"
+    forget: "{{ ['k0s-w1', 'k0s-w2'] | bo.microvm.microvm_ssh_names(hostvars) }}"
+  run_once: true
 """
 
 RETURN = r"""
@@ -94,4 +112,9 @@ conflicts:
   returned: always
   type: list
   elements: dict
+forgotten:
+  description: The names of I(forget) that were in the file and were taken off.
+  returned: always
+  type: list
+  elements: str
 """

@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,8 +15,9 @@ import (
 
 // TestLifecyclePlaybooks runs the user's playbooks on the lab with each controller: a fresh
 // deploy of three VMs on two hypervisors in one run, an idempotent second run, a config change
-// applied by restart and by switch (no reboot), start/stop/restart with --limit, and destroy
-// with and without confirmation.
+// applied by restart and by switch (no reboot), start/stop/restart with --limit, destroy
+// with and without confirmation, and with purge, which forgets the VMs' host keys, and a
+// deploy after it.
 func TestLifecyclePlaybooks(t *testing.T) {
 	lab := Lab(t)
 	vms := []string{"k0s-cp1", "k0s-cp2", "k0s-w1"}
@@ -157,7 +160,41 @@ func TestLifecyclePlaybooks(t *testing.T) {
 				// etc: the persistent /etc with the SSH host key, data as the volumes are (so a
 				// redeploy is the same machine to SSH).
 				assert.ElementsMatch(t, []string{"ceph.img", "etc", "var.img"}, left, "destroy keeps %s's volumes and persistent /etc and nothing else", vm)
+				assert.True(t, knownAs(t, lab.KnownHosts(), lab.VMs[vm].IP), "destroy without purge keeps %s's host key in known_hosts", vm)
 			}
+
+			// destroy with purge: the persistent /etc (the SSH host key) goes too, and so do the
+			// VMs' names in the known_hosts file the deploy wrote. A VM deployed again under its
+			// name then gets its new key written, where the deploy would otherwise stop on a
+			// changed key; its start waits for SSH with StrictHostKeyChecking=yes against it.
+			purged := lab.Playbook(t, ctrl, pb("destroy-microvms.yaml"), with("confirm", "yes", "microvm_destroy_purge_volumes", true))
+			purged.RequireOK(t)
+			for _, vm := range vms {
+				assert.False(t, dirExists(vm), "purge removed %s's directory", vm)
+				for _, name := range []string{vm, lab.VMs[vm].IP} {
+					assert.False(t, knownAs(t, lab.KnownHosts(), name), "purge took %s off known_hosts", name)
+				}
+			}
+			redeploy := lab.Playbook(t, ctrl, pb("deploy-microvms.yaml"), vars, "--limit", "k0s-w1")
+			redeploy.RequireOK(t)
+			assert.True(t, knownAs(t, lab.KnownHosts(), lab.VMs["k0s-w1"].IP), "the new key of k0s-w1 is written")
 		})
 	}
+}
+
+// knownAs reports whether a line of the known_hosts file at path names host (plain, not hashed:
+// the deploy writes plain names).
+func knownAs(t *testing.T, path, host string) bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return false
+	}
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && slices.Contains(strings.Split(f[0], ","), host) {
+			return true
+		}
+	}
+	return false
 }

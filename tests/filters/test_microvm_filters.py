@@ -181,6 +181,24 @@ class KnownHostsTest(unittest.TestCase):
         self.assertEqual(r["content"], "keep.me " + KEY_B + "\nother " + KEY_B + "\n10.0.0.1,cp1 " + KEY_A + "\n")
         self.assertEqual((r["replaced"], r["added"], r["conflicts"]), (["cp1"], [], []))
 
+    def test_ssh_names_are_the_names_the_deploy_writes(self):
+        self.assertEqual(microvm.microvm_ssh_names(["cp1", "w1"], HOSTVARS),
+                         microvm.microvm_host_keys(INSTALLED, HOSTVARS)[0]["names"] + microvm._ssh_names(HOSTVARS, "w1"))
+
+    def test_forget_takes_the_names_off_and_drops_a_line_left_without_one(self):
+        salt = base64.b64encode(b"0123456789abcdefghij").decode()
+        mac = base64.b64encode(hmac.new(b"0123456789abcdefghij", b"10.0.0.1", hashlib.sha1).digest()).decode()
+        comment = "# cp1 10.0.0.1\n"
+        marked = "@revoked cp1 " + KEY_B + "\n!cp1,*.site " + KEY_B + "\nother " + KEY_B + "\n"
+        last = "last " + KEY_A  # no newline at the end
+        text = (comment + "10.0.0.1,cp1 " + KEY_A + "\n" + "keep.me,cp1\t" + KEY_B + " c\n" +
+                "|1|%s|%s %s\n" % (salt, mac, KEY_A) + marked + last)
+        r = microvm.microvm_known_hosts_forget(text, ["10.0.0.1", "cp1"])
+        self.assertEqual(r["content"], comment + "keep.me\t" + KEY_B + " c\n" + marked + last)
+        self.assertEqual((r["rewrite"], r["forgotten"], r["conflicts"]), (True, ["10.0.0.1", "cp1"], []))
+        again = microvm.microvm_known_hosts_forget(r["content"], ["10.0.0.1", "cp1"])
+        self.assertEqual((again["rewrite"], again["content"], again["forgotten"]), (False, r["content"], []))
+
 
 
 class OrphansTest(unittest.TestCase):

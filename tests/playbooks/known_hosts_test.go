@@ -50,7 +50,8 @@ func pubKey(t *testing.T) string {
 // TestKnownHostsAction runs the action through real ansible-playbook on the controller: it adds
 // the VMs' lines once (created 0644, other lines kept), changes nothing the second time,
 // predicts in check mode without writing and shows a diff, stops on a changed key leaving the
-// file as it was, replaces the key only when asked, and names the argument it refuses.
+// file as it was, replaces the key only when asked, forgets names (plain and hashed) when
+// asked, and names the argument it refuses.
 func TestKnownHostsAction(t *testing.T) {
 	dir := t.TempDir()
 	kh, out, pb := filepath.Join(dir, "known_hosts"), filepath.Join(dir, "result.json"), filepath.Join(dir, "pb.yml")
@@ -121,12 +122,41 @@ func TestKnownHostsAction(t *testing.T) {
 	r, _ = run(map[string]any{"path": kh, "keys": keys(w1new), "replace": true})
 	assert.Equal(t, false, r["changed"])
 
+	// Forget (the destroy role's, after a purge): k0s-w1's names go off every line, a hashed
+	// one too (ssh-keygen -H), the lines left without a name go; the rest stays. Check mode
+	// predicts it and shows the diff, the run does it, the second run changes nothing.
+	hashed, err := exec.Command("sh", "-c", "f=$(mktemp) && echo 'k0s-w1 "+w1new+"' > $f && ssh-keygen -q -H -f $f >/dev/null && head -1 $f; rm -f $f $f.old").Output()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(hashed), "|1|"), "ssh-keygen -H hashed the name: %q", hashed)
+	require.NoError(t, os.WriteFile(kh, []byte(read()+string(hashed)+"other,k0s-w1 "+cp1+"\n"), 0o600))
+	before := read()
+	want := strings.Replace(strings.Replace(before, "198.18.0.103,k0s-w1 "+w1new+"\n", "", 1), string(hashed), "", 1)
+	want = strings.Replace(want, "other,k0s-w1 ", "other ", 1)
+	forget := []string{"198.18.0.103", "k0s-w1"}
+	r, log = run(map[string]any{"path": kh, "forget": forget}, "--check", "--diff")
+	assert.Equal(t, true, r["changed"], log)
+	assert.ElementsMatch(t, []any{"198.18.0.103", "k0s-w1"}, r["forgotten"])
+	assert.Contains(t, log, "-198.18.0.103,k0s-w1 "+w1new, "the diff shows the line to remove")
+	assert.Equal(t, before, read(), "check mode writes nothing")
+	r, _ = run(map[string]any{"path": kh, "forget": forget})
+	assert.Equal(t, true, r["changed"])
+	assert.Equal(t, want, read(), "only k0s-w1's names went")
+	assert.Contains(t, read(), "198.18.0.101,k0s-cp1 "+cp1+"\n", "k0s-cp1's line stays")
+	r, _ = run(map[string]any{"path": kh, "forget": forget})
+	assert.Equal(t, false, r["changed"])
+	assert.Empty(t, r["forgotten"])
+	// Deployed again with a new key: written without a conflict.
+	r, _ = run(map[string]any{"path": kh, "keys": keys(w1)})
+	assert.Equal(t, []any{"k0s-w1"}, r["added"])
+	assert.Contains(t, read(), "198.18.0.103,k0s-w1 "+w1+"\n")
+
 	// Bad input names the argument.
 	for arg, want := range map[string]map[string]any{
 		"path is required":       {"keys": keys(w1)},
 		"keys must be a list":    {"path": kh, "keys": "k0s-cp1"},
 		"keys[0] must be a dict": {"path": kh, "keys": []any{map[string]any{"vm": "k0s-cp1", "key": cp1}}},
 		"replace: ":              {"path": kh, "keys": keys(w1), "replace": "perhaps"},
+		"forget must be a list":  {"path": kh, "forget": "k0s-w1"},
 	} {
 		r, log = run(want)
 		assert.Equal(t, true, r["failed"], "%s\n%s", arg, log)
