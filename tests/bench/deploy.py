@@ -63,8 +63,8 @@ def peak_memory(lab_hv, names):
 
 def run(playbook, lab_hv, set_vm, ctrl, repeat, tmp):
     """Returns the report lines. set_vm(hv, vm, "k=v") changes a VM in its hypervisor's site flake."""
-    def t(path, limit, env=None, extra=None):
-        return playbook(ctrl, path, env=env, extra=dict(EXTRA, **(extra or {})), args=["--limit", ",".join(limit)])[0]
+    def t(path, limit, env=None):
+        return playbook(ctrl, path, env=env, extra=EXTRA, args=["--limit", ",".join(limit)])[0]
 
     generation = [0]
     boot = {}  # limit -> seconds of the start task (booting the guests, waiting for their SSH)
@@ -78,10 +78,7 @@ def run(playbook, lab_hv, set_vm, ctrl, repeat, tmp):
         path = os.path.join(tmp, "fresh.json")
         env = {"ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"), "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
                "BO_BENCH_PROFILE": path}
-        # A fresh VM after a destroy with purge has a new SSH host key, which the known_hosts
-        # the first deploy wrote does not match: the deploy stops on it unless told that the
-        # new key is on purpose (microvm_known_hosts_replace, as its message says).
-        wall = t(BATCHED, limit, env, {"microvm_known_hosts_replace": True})
+        wall = t(BATCHED, limit, env)
         with open(path) as f:
             boot[tuple(limit)] = sum(r["seconds"] for r in json.load(f)["tasks"] if r["task"].endswith(START_TASK))
         return wall
