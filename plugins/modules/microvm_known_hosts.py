@@ -24,8 +24,8 @@ description:
   - The read, the change and the write happen under an exclusive lock on the file's directory, so two
     runs writing the same file at once both keep their lines. A missing file is created with mode 0644;
     an existing one keeps its mode. A symlink is followed.
-  - With I(forget), takes names off the file first, as C(ssh-keygen -R) does for one name: off every line
-    that has them, plain or hashed, and a line left with no name goes. The role C(bo.microvm.microvm_destroy)
+  - With I(forget), takes names off the file first, as C(ssh-keygen -R) does for one name. Each name goes off
+    every line that has it, plain or hashed, and a line left with no name goes. The role C(bo.microvm.microvm_destroy)
     does this for the VMs it destroys with C(microvm_destroy_purge_volumes), whose host keys the purge deleted,
     so that a VM deployed again under the same name gets its new key written instead of a conflict.
   - Runs on the controller only; it never connects to the target.
