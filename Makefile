@@ -88,20 +88,16 @@ collection: build ## the galaxy tarball build/bo-microvm-VERSION.tar.gz
 # suite's Go tests are behind a build tag, the tag to SUITE_TAGS (e.g. SUITE_TAGS += nixtest):
 # the one test gate (README, Tests). lint vets every tagged file. A suite that uses the shared
 # lab also goes into LAB_SUITES: those run one after another in one lane, every other suite in a
-# second lane beside it (mk/suites --side-by-side). A suite that brings up a private lab of its
-# own goes into OWN_LAB_SUITES: it runs at the end of the second lane, after the suites that
-# build and use most CPU. lab-caches runs before both (the 2.19 controller root it builds is
-# used by suites of both lanes).
+# second lane beside it (mk/suites --side-by-side). lab-caches runs before both (the 2.19
+# controller root it builds is used by suites of both lanes).
 TEST_TARGETS :=
 SUITE_TAGS :=
 LAB_SUITES :=
-OWN_LAB_SUITES :=
 
 test: ## all set-up, then everything CI runs: lint, generated files, unit tests, every suite in mk/*.mk
 	bash .ci/deps
 	@bash mk/suites lint docs-check unit build lab-caches --side-by-side \
-	  "$(filter $(LAB_SUITES),$(TEST_TARGETS))" \
-	  "$(filter-out lab-caches $(LAB_SUITES) $(OWN_LAB_SUITES),$(TEST_TARGETS)) $(filter $(OWN_LAB_SUITES),$(TEST_TARGETS))"
+	  "$(filter $(LAB_SUITES),$(TEST_TARGETS))" "$(filter-out lab-caches $(LAB_SUITES),$(TEST_TARGETS))"
 
 unit: ## Go unit tests
 	$(GO) test ./...
