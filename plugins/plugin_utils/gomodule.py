@@ -32,7 +32,7 @@ dash and bash) followed by the binary's stream (zstd -6 of it when the target an
 controller have zstd, else gzip -1 when the target has gzip, else the binary itself), read
 to its end. The stream is unpacked through tee into a temporary file in the checked cache
 and into sha256sum at once, the file opened once, renamed into place and sealed from that
-fd (under flock(1), so two first tasks at once leave a copy and seal that match), and the
+fd (under flock(1), so two first tasks at once leave a copy and seal that match) while the
 module is executed from that fd: a first task is two round trips. A stream that does not
 unpack or hashes to anything else is never executed and leaves no cache entry. The
 controller keeps its compressed copy of each build in ``$ANSIBLE_HOME/bo.microvm/``
@@ -459,7 +459,14 @@ class GoModuleAction(ActionBase):
         the file that was written and hashed. A stream that does not unpack, or unpacks to
         anything but the build's bytes, is never executed and leaves nothing in the cache
         (BAD_STREAM). Renaming and sealing hold flock(1) on the cache's .lock,
-        so two first tasks at once leave a copy and a seal that belong together. Every exit
+        so two first tasks at once leave a copy and a seal that belong together. They run in
+        the background, beside the module, which needs neither (it runs from fd 3, the file
+        whose hash matched) and is started once the hash matched; the command waits for them
+        before it exits, so the next task finds the copy sealed (6 ms less per first task
+        here: the rename, the seal's stat(1) and mv took 7-12 ms before the module started).
+        A seal that is not written (the connection dropped in those ms) leaves a copy that
+        the next try reads as a miss and replaces. None of the background's commands reads
+        stdin (flock, mv, stat, rm). Every exit
         reads stdin to its end: the ssh connection writes in_data in one write and then
         closes (ansible/ansible c9ac477e, lib/ansible/plugins/connection/ssh.py
         _send_initial_data), and a closed pipe under that write can fail the task as
@@ -478,8 +485,8 @@ class GoModuleAction(ActionBase):
             'case "$h" in *U*) echo "%(bad)s the stream did not unpack";; "%(sha)s  -") { '
             '{ if command -v flock >/dev/null; then flock -w 30 4; fi; '
             'mv -f "$t" "$f" && %(ident)s > "$t.seal" && mv -f "$t.seal" "$f.seal" && '
-            'for o in "$d"/%(bin)s-*; do case "$o" in "$f"|"$f.seal") ;; *) rm -f "$o";; esac; done; } 4> "$d/.lock"; '
-            'printf %%s "$a" | %(env)s /proc/self/fd/3 /dev/stdin; r=$?; cat > /dev/null; exit $r; '
+            'for o in "$d"/%(bin)s-*; do case "$o" in "$f"|"$f.seal") ;; *) rm -f "$o";; esac; done; } 4> "$d/.lock" & s=$!; '
+            'printf %%s "$a" | %(env)s /proc/self/fd/3 /dev/stdin; r=$?; wait $s; cat > /dev/null; exit $r; '
             '} 3< "$t";; *) echo "%(bad)s the stream unpacked to other bytes than the build (sha256 differs)";; esac; '
             'rm -f "$t"; cat > /dev/null; exit 1'
         ) % {"dir": _CACHE_DIR, "tree": _TREE, "bin": BINARY,
