@@ -127,9 +127,10 @@ def per_task(tmp):
         empty = write_play(tmp, "empty", "", 0)
         plays = []
         for name, task, env, extra in CASES:
-            path = write_play(tmp, "case-%d" % len(plays), task, TASKS.get(name, 20))
+            n = TASKS.get(name, 20)
+            path = write_play(tmp, "case-%d" % len(plays), task, n)
             playbook(ctrl, path, env, extra)  # warm-up: caches, ssh master, interpreter discovery
-            plays.append((name, path, env, extra))
+            plays.append((name, path, n, env, extra))
         # The first task on a host whose module cache is empty: the try (a miss), then one
         # command that installs the collection's binary from its zstd stream (hv1 has zstd, as
         # NixOS does) and runs the module. The controller keeps that stream per build in
@@ -174,9 +175,9 @@ def per_task(tmp):
                     for row, t in first_rows().items():
                         samples.setdefault((ctrl, row), []).append(t)
                     continue
-                name, path, env, extra = step
+                name, path, n, env, extra = step
                 t0 = playbook(ctrl, empty)[0]
-                samples.setdefault((ctrl, name), []).append((playbook(ctrl, path, env, extra)[0] - t0) / TASKS.get(name, 20))
+                samples.setdefault((ctrl, name), []).append((playbook(ctrl, path, env, extra)[0] - t0) / n)
     return samples
 
 
