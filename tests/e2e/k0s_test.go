@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/k0s"
+	"github.com/business-operations/bo.microvm/tests/k8s/kubetest"
 )
 
 // TestBootstrapExistingMachines deploys three VMs, puts the k0s contract fake (and an admin
@@ -140,22 +141,8 @@ type apiKubeconfigs struct {
 // bridge to it, so the guests reach it; their kubeconfig names the certificate's DNS name.
 func guestAPI(t *testing.T, lab *Env) apiKubeconfigs {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	script := filepath.Join(lab.Repo, "tests", "k8s", "apiserver")
-	env := append(os.Environ(), "K8S_DIR="+dir, fmt.Sprintf("K8S_PORT=%d", port))
-	up := exec.Command(script, "up")
-	up.Env = env
-	out, err := up.CombinedOutput()
-	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
-	t.Cleanup(func() {
-		down := exec.Command(script, "down")
-		down.Env = env
-		_ = down.Run()
-	})
+	k := kubetest.StartAPIServer(t, lab.Repo)
+	port, dir := k.Port, k.Dir
 	bridge := lab.NetAddr(1) // the lab bridge's address on this machine
 	fwd, err := net.Listen("tcp", fmt.Sprintf("%s:%d", bridge, port))
 	require.NoError(t, err, "listen on the lab bridge")

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/business-operations/bo.microvm/tests/k8s/kubetest"
 )
 
 // The real Flux controllers (tests/flux/build: source-controller and kustomize-controller
@@ -169,33 +171,29 @@ func (f *fluxControllers) ensure(name string) (bool, error) {
 	return resp.StatusCode == http.StatusOK, nil
 }
 
-func freeLoopbackPort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func (f *fluxControllers) start(name string) (*controllerProc, error) {
 	bins := f.bins
 	kc, err := f.kubeconfig(name)
 	if err != nil {
 		return nil, err
 	}
-	health := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort())
+	// Three ports below the ephemeral range (kubetest.FindFreePorts): health, metrics, storage.
+	port, err := kubetest.FindFreePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	health := fmt.Sprintf("127.0.0.1:%d", port)
 	args := []string{
 		"--enable-leader-election=false",
 		"--watch-all-namespaces=true",
 		"--log-level=debug",
 		"--log-encoding=console",
 		"--events-addr=",
-		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", freeLoopbackPort()),
+		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", port+1),
 		"--health-addr=" + health,
 	}
 	if name == "source-controller" {
-		storage := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort())
+		storage := fmt.Sprintf("127.0.0.1:%d", port+2)
 		dir := filepath.Join(f.dir, "storage")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/tests/k8s/kubetest"
 	"github.com/business-operations/bo.microvm/tests/need"
 )
 
@@ -35,34 +35,6 @@ func requireSuite(t *testing.T) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// freePort returns a port p with p, p+1 and p+2 free on 127.0.0.1 (the apiserver and etcd).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if p > 60000 {
-			continue
-		}
-		ok := true
-		for _, q := range []int{p + 1, p + 2} {
-			l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
-			if err != nil {
-				ok = false
-				break
-			}
-			l2.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free port triple")
-	return 0
 }
 
 // parseEnv reads `export K=V` lines.
@@ -110,29 +82,21 @@ func startClusterWithChartCRD(t *testing.T, crdFile string, withGitea bool) *clu
 	dir, err := os.MkdirTemp("", "bo-flux-")
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(dir, 0o755)) // Gitea runs as bo-gitea and must reach its dir below
-	kport, gport := freePort(t), freePort(t)
-	kenv := append(os.Environ(), "K8S_DIR="+filepath.Join(dir, "k8s"), fmt.Sprintf("K8S_PORT=%d", kport))
+	gport := kubetest.FreePorts(t, 1)
 	genv := append(os.Environ(), "GITEA_DIR="+filepath.Join(dir, "gitea"), fmt.Sprintf("GITEA_PORT=%d", gport))
 	t.Cleanup(func() {
-		down := exec.Command(filepath.Join(root, "tests/k8s/apiserver"), "down")
-		down.Env = kenv
-		_ = down.Run()
-		down = exec.Command(filepath.Join(root, "tests/gitea/server"), "down")
+		down := exec.Command(filepath.Join(root, "tests/gitea/server"), "down")
 		down.Env = genv
 		_ = down.Run()
 		os.RemoveAll(dir)
 	})
-	up := exec.Command(filepath.Join(root, "tests/k8s/apiserver"), "up")
-	up.Env = kenv
-	out, err := up.CombinedOutput()
-	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
-	ke := parseEnv(string(out))
-	c := &cluster{kubeconfig: ke["KUBECONFIG"], giteaURL: "http://127.0.0.1:9", k8sDir: ke["K8S_DIR"], k8sURL: ke["K8S_URL"]}
+	k := kubetest.StartAPIServer(t, root) // stopped before the cleanup above runs
+	c := &cluster{kubeconfig: k.Kubeconfig, giteaURL: "http://127.0.0.1:9", k8sDir: k.Dir, k8sURL: k.URL}
 	c.moduleKubeconfig = c.kubeconfig
 	if withGitea {
-		up = exec.Command(filepath.Join(root, "tests/gitea/server"), "up")
+		up := exec.Command(filepath.Join(root, "tests/gitea/server"), "up")
 		up.Env = genv
-		out, err = up.CombinedOutput()
+		out, err := up.CombinedOutput()
 		require.NoError(t, err, "tests/gitea/server up: %s", out)
 		ge := parseEnv(string(out))
 		pw, err := os.ReadFile(filepath.Join(ge["GITEA_DIR"], "bootstrap-password"))

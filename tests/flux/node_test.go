@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/kube"
+	"github.com/business-operations/bo.microvm/tests/k8s/kubetest"
 )
 
 // The node the Gitea pod runs on, as far as the API server's pods/portforward needs one: a
@@ -206,7 +207,7 @@ func startNode(t *testing.T, c *cluster) *node {
 	n.cloneHop = startRecorder(t, "clone", n.https.l.Addr().String())
 	dir := t.TempDir()
 	cert, key := selfSignedServing(t, dir)
-	kport := freeLoopbackPort()
+	kport := kubetest.FreePorts(t, 1) // below the ephemeral range: no connection takes it meanwhile
 	n.kubeletLog = filepath.Join(dir, "kubelet.log")
 	lf, err := os.Create(n.kubeletLog)
 	require.NoError(t, err)

@@ -5,11 +5,8 @@ package k0s_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,40 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/business-operations/bo.microvm/internal/k0s"
+	"github.com/business-operations/bo.microvm/tests/k8s/kubetest"
 	"github.com/business-operations/bo.microvm/tests/need"
 )
 
-// apiServer starts a real kube-apiserver with tests/k8s/apiserver (its own state dir and a
-// free port) and returns its admin kubeconfig; it fails when the binary or kubectl is missing.
+// apiServer starts a real kube-apiserver (kubetest.StartAPIServer: its own state dir and free
+// ports) and returns its admin kubeconfig; it fails when the binary or kubectl is missing.
 func apiServer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
-	need.File(t, bin, "tests/k8s/build makes it, as make k0s-test does")
 	need.Command(t, "kubectl", "tests/k8s/build-kubectl builds it and make k0s-test puts it first on PATH")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	script := filepath.Join(repoRoot(), "tests", "k8s", "apiserver")
-	env := append(os.Environ(), "K8S_DIR="+dir, fmt.Sprintf("K8S_PORT=%d", port))
-	up := exec.Command(script, "up")
-	up.Env = env
-	out, err := up.CombinedOutput()
-	require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
-	t.Cleanup(func() {
-		down := exec.Command(script, "down")
-		down.Env = env
-		_ = down.Run()
-	})
-	return filepath.Join(dir, "kubeconfig")
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	return kubetest.APIServer(t, repoRoot())
 }
 
 func kubectl(t *testing.T, kubeconfig string, stdin string, args ...string) (string, error) {

@@ -8,11 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,43 +33,103 @@ func envOr(name, def string) string {
 	return def
 }
 
-// APIServer starts a real kube-apiserver with tests/k8s/apiserver (its own state dir and a
-// free port) and returns its admin kubeconfig; it fails when the binary is missing (the
-// suites' make targets build it: tests/k8s/build). Only suites call it (behind their build
-// tag), so it never skips.
-func APIServer(t *testing.T, repo string) string {
+// Server is one instance of tests/k8s/apiserver: its state dir, its port (etcd has the next
+// two), the environment that names them to the script, its admin kubeconfig and URL.
+type Server struct {
+	Dir        string
+	Port       int
+	Env        []string
+	Kubeconfig string
+	URL        string
+}
+
+// StartAPIServer starts a real kube-apiserver with tests/k8s/apiserver in a new state dir on
+// free ports and stops it when the test ends; it fails when the binary is missing (the suites'
+// make targets build it: tests/k8s/build). Only suites call it (behind their build tags), so it
+// never skips. Used by every suite that needs an API server (node, k0s, flux, e2e).
+func StartAPIServer(t *testing.T, repo string) *Server {
 	t.Helper()
 	bin := filepath.Join(envOr("BO_CACHE", "/var/cache/bo-microvm"), "kube-apiserver-"+envOr("K8S_VERSION", "v1.35.3"), "kube-apiserver")
-	need.File(t, bin, "tests/k8s/build makes it, as make node-test and make e2e do")
+	need.File(t, bin, "tests/k8s/build makes it, as the suites' make targets do")
 	script := filepath.Join(repo, "tests", "k8s", "apiserver")
-	var dir string
-	var env []string
-	// The script's etcd takes the two ports after the API server's, which the kernel may have
-	// handed to another socket meanwhile: a taken port is retried with a new one, any other
-	// failure is the test's.
+	// The ports come from below the kernel's ephemeral range, so no outgoing connection of
+	// another suite takes one between the check and etcd's bind (CI 2026-12-07: etcd's client
+	// port, picked as port+1 of a kernel-chosen one, was taken by then). Only another binder
+	// can still take one: a taken port is retried on new ones, any other failure is the test's.
 	for attempt := 1; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		dir = t.TempDir()
-		env = append(os.Environ(), "K8S_DIR="+dir, fmt.Sprintf("K8S_PORT=%d", port))
+		port := FreePorts(t, 3)
+		s := &Server{Dir: t.TempDir(), Port: port}
+		s.Env = append(os.Environ(), "K8S_DIR="+s.Dir, fmt.Sprintf("K8S_PORT=%d", port))
 		up := exec.Command(script, "up")
-		up.Env = env
+		up.Env = s.Env
 		out, err := up.CombinedOutput()
 		if err != nil && attempt < 3 && strings.Contains(string(out), "address already in use") {
-			t.Logf("tests/k8s/apiserver up on port %d: a port was taken, again on another", port)
+			t.Logf("tests/k8s/apiserver up on port %d: a port was taken, again on others", port)
 			continue
 		}
 		require.NoError(t, err, "tests/k8s/apiserver up: %s", out)
-		break
+		t.Cleanup(func() {
+			down := exec.Command(script, "down")
+			down.Env = s.Env
+			_ = down.Run()
+		})
+		s.Kubeconfig = filepath.Join(s.Dir, "kubeconfig")
+		s.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
+		return s
 	}
-	t.Cleanup(func() {
-		down := exec.Command(script, "down")
-		down.Env = env
-		_ = down.Run()
-	})
-	return filepath.Join(dir, "kubeconfig")
+}
+
+// APIServer starts a real kube-apiserver (StartAPIServer) and returns its admin kubeconfig.
+func APIServer(t *testing.T, repo string) string {
+	t.Helper()
+	return StartAPIServer(t, repo).Kubeconfig
+}
+
+// FreePorts returns a port p with p .. p+n-1 free on 127.0.0.1 (FindFreePorts), or fails t.
+func FreePorts(t *testing.T, n int) int {
+	t.Helper()
+	p, err := FindFreePorts(n)
+	require.NoError(t, err)
+	return p
+}
+
+// FindFreePorts returns a port p with p .. p+n-1 free on 127.0.0.1, all below the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range), where neither bind(0) nor connect(2) hands
+// out ports: only a program that binds that very port can take one later. For callers that
+// are not the test's goroutine.
+func FindFreePorts(n int) (int, error) {
+	low := 32768 // the kernel's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	return freePortsIn(20000, low, n)
+}
+
+// freePortsIn returns a port p with p .. p+n-1 free on 127.0.0.1 and from <= p, p+n <= to.
+func freePortsIn(from, to, n int) (int, error) {
+	if to-n < from {
+		return 0, fmt.Errorf("no room for %d ports between %d and %d (the ephemeral range's start)", n, from, to)
+	}
+	for range 200 {
+		p := from + rand.IntN(to-n-from+1)
+		free := true
+		for q := p; q < p+n && free; q++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				free = false
+				continue
+			}
+			l.Close()
+		}
+		if free {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d free ports in a row on 127.0.0.1 between %d and %d", n, from, to)
 }
 
 // Cluster is the test's handle on the API server.
