@@ -428,13 +428,26 @@ func (k *kickoff) syncState(ctx context.Context) (bool, string, error) {
 // buildFailed reports kustomize-controller's own message when it handled this run's
 // reconcile request, tried the wanted revision and could not build it: that does not change
 // by waiting (a new commit is needed), so the run fails at once with it.
+//
+// Only a finished reconciliation counts, which kustomize-controller marks with the Reconciling
+// condition's reason ProgressingWithRetry (v1.9.5 internal/controller/kustomization_controller.go,
+// finalizeStatus; while one runs the reason is Progressing, reconcile's MarkReconciling). Without
+// that check a run failed on a build that had already been fixed (CI 2026-12-07, flux-test):
+// the controller's log has the old, broken revision failing (having handled this run's
+// request) and the wanted one applied 1.4 s later, while the run had read Ready=False
+// BuildFailed with lastAttemptedRevision the wanted revision. What fits: the new reconcile
+// started from a cached object that still had Ready Unknown, so its status patch (fluxcd/pkg
+// runtime v0.110.3 patch/patch.go patchStatusConditions applies only what differs from that
+// object) left the old Ready on the server until the build succeeded.
 func (k *kickoff) buildFailed(ctx context.Context, requestedAt string) (string, error) {
 	ks, err := k.getOptional(ctx, k.kustomizationRef())
 	if err != nil || ks == nil {
 		return "", err
 	}
 	st, reason, msg, _ := ks.Condition("Ready")
-	if st == "False" && reason == "BuildFailed" && ks.Str("status", "lastAttemptedRevision") == k.result.Revision &&
+	_, progress, _, reconciling := ks.Condition("Reconciling")
+	finished := reconciling && progress == "ProgressingWithRetry"
+	if st == "False" && reason == "BuildFailed" && finished && ks.Str("status", "lastAttemptedRevision") == k.result.Revision &&
 		ks.Str("status", "lastHandledReconcileAt") == requestedAt {
 		return fmt.Sprintf("Kustomization %s/%s cannot build %s: %s: %s", Namespace, Namespace, k.result.Revision, reason, msg), nil
 	}
